@@ -1,0 +1,1 @@
+"""Call orchestration: entry points → scripts, agent groups, ring-then-overflow, and the call timeline."""

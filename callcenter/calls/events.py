@@ -1,0 +1,63 @@
+"""The call timeline's event types: the one vocabulary the panel, QA review and metrics read.
+
+Every adapter writes these, and nothing else reads Asterisk. ``data`` keys per type are listed beside each
+constant; a consumer may rely on them. Times are the event's ``at`` (UTC) and ``offset`` (seconds since the
+call reached us); durations in ``data`` are seconds.
+"""
+
+from __future__ import annotations
+
+# A call reached us. data: entry, script, locale, caller (number), callee, channel, transport ("agi"|"ari"),
+#   group (agent group the call belongs to)
+CALL_OFFERED = "call.offered"
+# The IVR sent ringing indication. data: ring (count so far, 1-based)
+IVR_RINGING = "ivr.ringing"
+# The IVR answered (R-01). data: rings, seconds
+IVR_ANSWERED = "ivr.answered"
+# A script session entered a state. data: script, state
+SCRIPT_STATE = "script.state"
+# A script failed; the session fell back to apology + transfer. data: script, state, message
+SCRIPT_ERROR = "script.error"
+# An agent (or the IVR) started a situation script on the live call. data: script, by
+SCRIPT_REQUESTED = "script.requested"
+# A prompt started / finished playing. data: key, text, locale, playback_id; finished adds interrupted
+PROMPT_STARTED = "prompt.started"
+PROMPT_FINISHED = "prompt.finished"
+# A listening window opened. data: seconds, state
+LISTEN_STARTED = "listen.started"
+# A silence window elapsed with no speech and no digit (R-15). data: seconds, state, step
+SILENCE_WINDOW = "silence.window"
+# Caller talk detection. speech.stopped data: duration
+SPEECH_STARTED = "speech.started"
+SPEECH_STOPPED = "speech.stopped"
+# One DTMF digit. data: digit
+DTMF = "dtmf"
+# Recording began / ended. data: path (relative to the recordings root), format; finished adds bytes
+RECORDING_STARTED = "recording.started"
+RECORDING_FINISHED = "recording.finished"
+# The caller entered / left the agent queue. data: group; left adds reason ("agent", "abandoned", "timeout")
+QUEUE_ENTERED = "queue.entered"
+QUEUE_LEFT = "queue.left"
+# An agent leg is ringing. data: agent, group, ring (count so far)
+AGENT_RINGING = "agent.ringing"
+# The agent picked up (R-01). data: agent, group, rings, seconds (of this agent leg), wait (since queue entry)
+AGENT_ANSWERED = "agent.answered"
+# The agent did not pick up within the ring limit and the call moved on (R-02). data: agent, group, rings,
+#   seconds, reason ("no_answer", "busy", "unavailable")
+AGENT_SKIPPED = "agent.skipped"
+# Caller and agent are bridged. data: agent, bridge
+BRIDGED = "call.bridged"
+# Hold and resume (R-numbers of section 2.7). hold.ended data: seconds
+HOLD_STARTED = "hold.started"
+HOLD_ENDED = "hold.ended"
+# The agent asked to release; refused when the standards do not allow it yet (R-23, R-48). data: by, reason
+RELEASE_REFUSED = "release.refused"
+# The call ended. data: by ("caller"|"agent"|"system"), cause, disposition ("normal", "silent", "low_volume",
+#   "noise", "dialect_unresolved", "abandoned", "script_error", …)
+HANGUP = "call.hangup"
+# A work order was opened from this call. data: number, category, major
+WORK_ORDER_CREATED = "workorder.created"
+# An AGI / ARI command and its result, for diagnosis. data: command, result, ms
+COMMAND = "command"
+
+ALL = frozenset(v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, str))

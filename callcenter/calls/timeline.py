@@ -1,0 +1,224 @@
+"""The call timeline: an append-only event log per call, the single source for panel, QA and metrics.
+
+Adapters append events without waiting for the database (a call's path must not stall on a disk write);
+:meth:`Timeline.flush` writes the buffered events in one batch, and only then are they published to
+subscribers with their database ``id``. That ``id`` is the global, gap-free-per-process sequence number the
+web hub sends with each message, so a reconnecting page resumes with :meth:`Timeline.since` and sees every
+event exactly once. Events are never updated or deleted here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Float, Index, Integer, String, UniqueConstraint, insert, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from callcenter.calls import events as ev
+from callcenter.logs import get_logger
+from callcenter.store import Base, engine_for
+
+log = get_logger(__name__)
+
+
+class CallEventRecord(Base):
+    __tablename__ = "call_events"
+    __table_args__ = (
+        UniqueConstraint("call_id", "seq", name="uq_call_events_call_seq"),
+        Index("ix_call_events_type_at", "type", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    call_id: Mapped[str] = mapped_column(String(64), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(48))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    offset: Mapped[float] = mapped_column(Float)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEvent:
+    call_id: str
+    seq: int
+    type: str
+    at: datetime
+    offset: float
+    data: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "call_id": self.call_id,
+            "seq": self.seq,
+            "type": self.type,
+            "at": self.at.isoformat(),
+            "offset": round(self.offset, 3),
+            "data": self.data,
+        }
+
+
+def _from_row(row: Any) -> TimelineEvent:
+    at = row.at if row.at.tzinfo else row.at.replace(tzinfo=UTC)
+    return TimelineEvent(row.call_id, row.seq, row.type, at, row.offset, dict(row.data or {}), row.id)
+
+
+class Timeline:
+    """Buffered writer, reader and publisher of call events for one database URL (None: memory only)."""
+
+    def __init__(self, url: str | None) -> None:
+        self.url = url
+        self._pending: list[TimelineEvent] = []
+        self._seqs: dict[str, itertools.count[int]] = {}
+        self._memory: list[TimelineEvent] = []
+        self._subscribers: set[asyncio.Queue[TimelineEvent]] = set()
+        self._lock = asyncio.Lock()
+        self._ids = itertools.count(1)
+
+    # ------------------------------------------------------------------ writing
+
+    def append(
+        self,
+        call_id: str,
+        type: str,
+        data: dict[str, Any] | None = None,
+        *,
+        at: datetime | None = None,
+        offset: float = 0.0,
+    ) -> TimelineEvent:
+        """Queue one event; it is durable after the next :meth:`flush`."""
+        if type not in ev.ALL:
+            raise ValueError(f"unknown timeline event type {type!r}")
+        counter = self._seqs.get(call_id)
+        if counter is None:
+            counter = self._seqs[call_id] = itertools.count(self._next_seq(call_id))
+        event = TimelineEvent(call_id, next(counter), type, at or datetime.now(UTC), offset, data or {})
+        self._pending.append(event)
+        return event
+
+    def forget(self, call_id: str) -> None:
+        """Drop the per-call sequence counter once the call has ended and been flushed."""
+        self._seqs.pop(call_id, None)
+
+    def _next_seq(self, call_id: str) -> int:
+        # A call resumed after a restart (ARI reconcile) continues its own sequence.
+        if self.url is None:
+            return 1 + sum(1 for e in self._memory if e.call_id == call_id)
+        with engine_for(self.url).connect() as conn:
+            last = conn.execute(
+                select(CallEventRecord.seq)
+                .where(CallEventRecord.call_id == call_id)
+                .order_by(CallEventRecord.seq.desc())
+                .limit(1)
+            ).scalar()
+        return (last or 0) + 1
+
+    async def flush(self) -> list[TimelineEvent]:
+        """Write everything queued so far in one batch, then publish it; returns what was written."""
+        async with self._lock:
+            batch, self._pending = self._pending, []
+            if not batch:
+                return []
+            try:
+                written = await asyncio.to_thread(self._write, batch)
+            except Exception:
+                # Nothing is lost: the batch goes back in front of what arrived meanwhile.
+                self._pending[:0] = batch
+                log.exception("timeline flush failed; will retry", events=len(batch))
+                raise
+        for event in written:
+            for queue in tuple(self._subscribers):
+                queue.put_nowait(event)
+        return written
+
+    def flush_sync(self) -> list[TimelineEvent]:
+        """Synchronous flush for CLI tools and tests that run outside an event loop."""
+        batch, self._pending = self._pending, []
+        return self._write(batch) if batch else []
+
+    def _write(self, batch: list[TimelineEvent]) -> list[TimelineEvent]:
+        if self.url is None:
+            written = [
+                TimelineEvent(e.call_id, e.seq, e.type, e.at, e.offset, e.data, next(self._ids)) for e in batch
+            ]
+            self._memory.extend(written)
+            return written
+        rows = [
+            {"call_id": e.call_id, "seq": e.seq, "type": e.type, "at": e.at, "offset": e.offset, "data": e.data}
+            for e in batch
+        ]
+        with engine_for(self.url).begin() as conn:
+            stmt = insert(CallEventRecord).returning(CallEventRecord.id, sort_by_parameter_order=True)
+            result = conn.execute(stmt, rows)
+            ids = [r[0] for r in result]
+        return [
+            TimelineEvent(e.call_id, e.seq, e.type, e.at, e.offset, e.data, i) for e, i in zip(batch, ids, strict=True)
+        ]
+
+    async def run_flusher(self, interval: float = 0.05) -> None:
+        """Flush forever every ``interval`` seconds; run as a task of ``callcenter serve``."""
+        try:
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    await self.flush()
+                except Exception:  # logged in flush; the events are kept for the next round
+                    await asyncio.sleep(min(5.0, interval * 20))
+        finally:
+            if self._pending:
+                await asyncio.shield(self.flush())
+
+    # ------------------------------------------------------------------ reading
+
+    def events(self, call_id: str) -> list[TimelineEvent]:
+        """Every durable event of one call, in order."""
+        if self.url is None:
+            return [e for e in self._memory if e.call_id == call_id]
+        with engine_for(self.url).connect() as conn:
+            rows = conn.execute(
+                select(CallEventRecord).where(CallEventRecord.call_id == call_id).order_by(CallEventRecord.seq)
+            )
+            return [_from_row(r) for r in rows]
+
+    def since(self, after_id: int, limit: int = 1000, types: Iterable[str] | None = None) -> list[TimelineEvent]:
+        """Durable events with ``id > after_id`` in id order: what a reconnecting subscriber missed."""
+        wanted = set(types) if types else None
+        if self.url is None:
+            out = [e for e in self._memory if e.id is not None and e.id > after_id]
+            return [e for e in out if wanted is None or e.type in wanted][:limit]
+        stmt = select(CallEventRecord).where(CallEventRecord.id > after_id)
+        if wanted:
+            stmt = stmt.where(CallEventRecord.type.in_(wanted))
+        with engine_for(self.url).connect() as conn:
+            rows = conn.execute(stmt.order_by(CallEventRecord.id).limit(limit))
+            return [_from_row(r) for r in rows]
+
+    def between(self, start: datetime, end: datetime) -> list[TimelineEvent]:
+        """Durable events with ``start <= at < end`` in id order (metrics and reports)."""
+        if self.url is None:
+            return [e for e in self._memory if start <= e.at < end]
+        with engine_for(self.url).connect() as conn:
+            rows = conn.execute(
+                select(CallEventRecord)
+                .where(CallEventRecord.at >= start, CallEventRecord.at < end)
+                .order_by(CallEventRecord.id)
+            )
+            return [_from_row(r) for r in rows]
+
+    # ------------------------------------------------------------------ publishing
+
+    def subscribe(self) -> asyncio.Queue[TimelineEvent]:
+        queue: asyncio.Queue[TimelineEvent] = asyncio.Queue()
+        self._subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[TimelineEvent]) -> None:
+        self._subscribers.discard(queue)

@@ -1,0 +1,302 @@
+"""One settings object for the whole service.
+
+Layers, later wins: the embedded defaults below < a TOML file (``--config`` or ``CALLCENTER_CONFIG``) <
+environment variables ``CALLCENTER_<SECTION>__<KEY>`` (e.g. ``CALLCENTER_TELEPHONY__AGI_PORT=4573``).
+Every value is checked once, at start-up; a bad one is a :class:`ConfigError` naming its key, so a typo in a
+deployment fails loudly before the first call instead of mid-call. No other module reads the environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from callcenter.errors import CallcenterError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "CALLCENTER_"
+
+# R-15, R-17, R-18: the floor of every "pause then hang up" window in the standards.
+STANDARD_PAUSE_SECONDS = 5.0
+# DESIGN.md, retention: 183 days after the call, never less (R-numbers of section 6).
+RETENTION_FLOOR_DAYS = 183
+
+
+class ConfigError(CallcenterError):
+    """A setting is missing, of the wrong type or out of range; the message names the key."""
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    hotline: str = "江南云商"
+    center: str = "江南云商"
+    timezone: str = "Asia/Shanghai"
+    # R-10 / DESIGN.md: default female honorific 女士, 小姐 as a setting.
+    female_honorific: str = "女士"
+    male_honorific: str = "先生"
+    # R-12 / DESIGN.md: the greeting names the agent by work number (工号) unless set to "name".
+    agent_label: str = "work_number"
+    # R-48: after the closing phrase the system waits this long for the caller to hang up first.
+    caller_hangup_wait_seconds: float = 30.0
+    # R-19..R-21 / DESIGN.md: re-check a dialect caller every N seconds, release allowed after the maximum.
+    dialect_recheck_seconds: float = 30.0
+    dialect_max_seconds: float = 300.0
+    log_level: str = "info"
+    log_json: bool = True
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class EntrySettings:
+    """What one dialplan entry point (``agi://host/<entry>`` or Stasis app argument) runs."""
+
+    script: str = "main_menu"
+    locale: str = "zh-CN"
+    hotline: str = ""
+    group: str = "default"
+
+
+@dataclass(frozen=True)
+class TelephonySettings:
+    agi_host: str = "127.0.0.1"
+    agi_port: int = 4573
+    agi_max_calls: int = 1000
+    agi_command_timeout_seconds: float = 10.0
+    ari_url: str = "http://127.0.0.1:8088/ari"
+    ari_username: str = "callcenter"
+    ari_password: str = "callcenter"
+    ari_app: str = "callcenter"
+    # DESIGN.md: cadence profile "cn" = 1 s ring, 4 s silence; the IVR answers after this many rings.
+    ring_cadence: str = "cn"
+    answer_after_rings: int = 1
+    # R-01 / R-02: an agent leg not answered within this many rings overflows to the neighbour seat.
+    agent_ring_limit: int = 3
+    # TALK_DETECT(set) value "<silence_ms>,<energy>" (Asterisk default 2500,160).
+    talk_detect: str = "2500,160"
+    default_group: str = "default"
+    entries: Mapping[str, EntrySettings] = field(
+        default_factory=lambda: {
+            "main": EntrySettings(script="main_menu"),
+            "hotline": EntrySettings(script="inbound"),
+            "silent": EntrySettings(script="silent_call"),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class ScriptSettings:
+    directory: Path = PROJECT_ROOT / "scripts"
+    default_locale: str = "zh-CN"
+    # Locale fallback chains; every chain ends in the default locale (DESIGN.md, dialect).
+    locale_chains: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: {"zh-sichuan": ("zh-sichuan", "zh-CN"), "zh-CN": ("zh-CN",)}
+    )
+    required_audio_locales: tuple[str, ...] = ()
+    # Characters per second used to estimate a prompt's length when it has no audio file yet.
+    speech_chars_per_second: float = 4.0
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'callcenter.sqlite3'}"
+    echo: bool = False
+
+
+@dataclass(frozen=True)
+class RecordingSettings:
+    root: Path = PROJECT_ROOT / "recordings"
+    retention_days: int = RETENTION_FLOOR_DAYS
+    complaint_retention_days: int = 366
+    format: str = "wav"
+    compressed_format: str = ""
+    min_free_bytes: int = 200 * 1024 * 1024
+    sweep_batch: int = 1000
+
+
+@dataclass(frozen=True)
+class TicketSettings:
+    policy: str = "call_center_003"
+    number_prefix: str = "GD"
+    extra_holidays: tuple[str, ...] = ()
+    extra_workdays: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    secret_key: str = ""
+    session_max_age_seconds: int = 8 * 3600
+
+
+@dataclass(frozen=True)
+class MetricSettings:
+    # R-numbers of section 7: service level = Y % answered within X seconds; both left to the centre.
+    service_level_seconds: int = 20
+    service_level_target_percent: float = 80.0
+    reports_directory: Path = PROJECT_ROOT / "var" / "reports"
+
+
+@dataclass(frozen=True)
+class Settings:
+    service: ServiceSettings = field(default_factory=ServiceSettings)
+    telephony: TelephonySettings = field(default_factory=TelephonySettings)
+    scripts: ScriptSettings = field(default_factory=ScriptSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    recordings: RecordingSettings = field(default_factory=RecordingSettings)
+    tickets: TicketSettings = field(default_factory=TicketSettings)
+    web: WebSettings = field(default_factory=WebSettings)
+    metrics: MetricSettings = field(default_factory=MetricSettings)
+
+    def entry(self, name: str) -> EntrySettings | None:
+        return self.telephony.entries.get(name)
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Build the settings from defaults, an optional TOML file and the environment; validate them."""
+    environ = os.environ if environ is None else environ
+    raw: dict[str, dict[str, object]] = {}
+    path = path or environ.get(f"{ENV_PREFIX}CONFIG")
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path}: {exc}") from None
+        for section, values in data.items():
+            if not isinstance(values, dict):
+                raise ConfigError(f"{section}: expected a [{section}] table")
+            raw[section] = dict(values)
+    for key, value in environ.items():
+        if not key.startswith(ENV_PREFIX) or "__" not in key:
+            continue
+        section, _, name = key[len(ENV_PREFIX) :].lower().partition("__")
+        raw.setdefault(section, {})[name] = value
+    settings = _build(Settings, raw, "")
+    _check(settings)
+    return settings
+
+
+def _build(cls: type, values: Mapping[str, object], prefix: str) -> typing.Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    for name in values:
+        if name not in known:
+            raise ConfigError(f"{prefix}{name}: unknown setting")
+    kwargs: dict[str, object] = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in values:
+            continue
+        key = f"{prefix}{f.name}"
+        kwargs[f.name] = _coerce(hints[f.name], values[f.name], key)
+    return cls(**kwargs)
+
+
+def _coerce(tp: typing.Any, value: object, key: str) -> object:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}: expected a table")
+        return _build(tp, value, f"{key}.")
+    if origin is typing.Union or origin is types.UnionType:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _coerce(args[0], value, key)
+    if origin in (Mapping, dict) or tp in (Mapping, dict):
+        if isinstance(value, str):
+            value = _parse_toml_value(value, key)
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}: expected a table")
+        _, vt = typing.get_args(tp)
+        return {str(k): _coerce(vt, v, f"{key}.{k}") for k, v in value.items()}
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: expected a list")
+        return tuple(_coerce(typing.get_args(tp)[0], v, key) for v in value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
+            return value.lower() in {"1", "true", "yes", "on"}
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if tp in (int, float):
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        try:
+            return tp(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}: expected {'an integer' if tp is int else 'a number'}, got {value!r}") from None
+    if tp is Path:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a path")
+        return Path(value).expanduser()
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{key}: unsupported setting type {tp!r}")
+
+
+def _parse_toml_value(text: str, key: str) -> object:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{key}: not a TOML value: {exc}") from None
+
+
+def _check(s: Settings) -> None:
+    try:
+        ZoneInfo(s.service.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"service.timezone: unknown time zone {s.service.timezone!r}") from None
+    if s.service.agent_label not in {"work_number", "name"}:
+        raise ConfigError("service.agent_label: expected 'work_number' or 'name'")
+    if s.service.log_level.lower() not in {"debug", "info", "warning", "error"}:
+        raise ConfigError(f"service.log_level: unknown level {s.service.log_level!r}")
+    for key, value in (
+        ("telephony.agi_port", s.telephony.agi_port),
+        ("web.port", s.web.port),
+    ):
+        if not 0 <= value <= 65535:
+            raise ConfigError(f"{key}: {value} is not a TCP port")
+    if s.telephony.answer_after_rings < 0:
+        raise ConfigError("telephony.answer_after_rings: must be 0 or more")
+    if not 1 <= s.telephony.agent_ring_limit <= 3:
+        raise ConfigError("telephony.agent_ring_limit: R-01 allows 1 to 3 rings")
+    if s.telephony.agi_max_calls < 1:
+        raise ConfigError("telephony.agi_max_calls: must be at least 1")
+    if s.telephony.agi_command_timeout_seconds <= 0:
+        raise ConfigError("telephony.agi_command_timeout_seconds: must be positive")
+    if s.telephony.default_group == "":
+        raise ConfigError("telephony.default_group: must not be empty")
+    if s.recordings.retention_days < RETENTION_FLOOR_DAYS:
+        raise ConfigError(
+            f"recordings.retention_days: {s.recordings.retention_days} is below the floor of "
+            f"{RETENTION_FLOOR_DAYS} days (recordings are kept at least six months)"
+        )
+    if s.recordings.complaint_retention_days < 366:
+        raise ConfigError("recordings.complaint_retention_days: complaint records are kept at least one year")
+    if not 0 < s.metrics.service_level_target_percent <= 100:
+        raise ConfigError("metrics.service_level_target_percent: must be in (0, 100]")
+    if s.metrics.service_level_seconds <= 0:
+        raise ConfigError("metrics.service_level_seconds: must be positive")
+    if s.scripts.speech_chars_per_second <= 0:
+        raise ConfigError("scripts.speech_chars_per_second: must be positive")
+    for locale, chain in s.scripts.locale_chains.items():
+        if not chain or chain[0] != locale:
+            raise ConfigError(f"scripts.locale_chains.{locale}: a chain starts with its own locale")

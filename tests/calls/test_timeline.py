@@ -1,0 +1,44 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from callcenter.calls import events as ev
+from callcenter.calls.timeline import Timeline
+
+T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+async def test_events_are_numbered_per_call_and_globally(db_url: str) -> None:
+    tl = Timeline(db_url)
+    tl.append("c1", ev.CALL_OFFERED, {"entry": "main"}, at=T0)
+    tl.append("c2", ev.CALL_OFFERED, {"entry": "main"}, at=T0)
+    tl.append("c1", ev.IVR_ANSWERED, {"rings": 1, "seconds": 1.0}, at=T0 + timedelta(seconds=1), offset=1.0)
+    written = await tl.flush()
+    assert [(e.call_id, e.seq) for e in written] == [("c1", 1), ("c2", 1), ("c1", 2)]
+    ids = [e.id for e in written]
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    assert [e.type for e in tl.events("c1")] == [ev.CALL_OFFERED, ev.IVR_ANSWERED]
+    assert [e.id for e in tl.since(ids[0])] == ids[1:]
+
+
+async def test_subscribers_get_only_durable_events_with_ids(db_url: str) -> None:
+    tl = Timeline(db_url)
+    queue = tl.subscribe()
+    tl.append("c1", ev.DTMF, {"digit": "1"}, at=T0)
+    assert queue.empty()
+    await tl.flush()
+    got = queue.get_nowait()
+    assert got.id is not None and got.data == {"digit": "1"}
+
+
+async def test_a_resumed_call_continues_its_sequence(db_url: str) -> None:
+    first = Timeline(db_url)
+    first.append("c9", ev.CALL_OFFERED, at=T0)
+    await first.flush()
+    second = Timeline(db_url)  # another process, or the same one after a restart
+    assert second.append("c9", ev.HANGUP, {"by": "caller"}, at=T0).seq == 2
+
+
+def test_unknown_event_type_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown timeline event type"):
+        Timeline(None).append("c1", "made.up")

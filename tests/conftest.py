@@ -1,0 +1,84 @@
+"""Shared fixtures: isolated settings, and databases on SQLite and (where available) a real PostgreSQL.
+
+``db_url`` is parametrised over both back-ends. In CI (``CI=true``) PostgreSQL is required: ``./run test``
+starts it and exports ``CALLCENTER_TEST_POSTGRES_URL``; a missing server there is an error, not a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from callcenter.config import Settings, load_settings
+from callcenter.store import dispose_all, migrate
+
+PG_ADMIN_URL = os.environ.get("CALLCENTER_TEST_POSTGRES_URL", "")
+
+
+def _pg_available() -> bool:
+    return bool(PG_ADMIN_URL)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Defaults with every writable path inside the test's own temporary folder."""
+    base = load_settings(environ={})
+    return replace(
+        base,
+        database=replace(base.database, url=f"sqlite:///{tmp_path / 'callcenter.sqlite3'}"),
+        recordings=replace(base.recordings, root=tmp_path / "recordings"),
+        metrics=replace(base.metrics, reports_directory=tmp_path / "reports"),
+    )
+
+
+def _sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / f'db-{uuid.uuid4().hex[:8]}.sqlite3'}"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for one test, dropped afterwards."""
+    if not _pg_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but CALLCENTER_TEST_POSTGRES_URL is not set: ./run test starts PostgreSQL")
+        pytest.skip("no PostgreSQL server (run the suite through ./run test)")
+    import sqlalchemy as sa
+
+    name = f"cc_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    migrate(url)
+    try:
+        yield url
+    finally:
+        dispose_all()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated database, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        url = _sqlite_url(tmp_path)
+        migrate(url)
+        yield url
+        dispose_all()
+    else:
+        yield request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> Iterator[str]:
+    url = _sqlite_url(tmp_path)
+    migrate(url)
+    yield url
+    dispose_all()
