@@ -121,6 +121,15 @@ class RecordingSettings:
     compressed_format: str = ""
     min_free_bytes: int = 200 * 1024 * 1024
     sweep_batch: int = 1000
+    # Replay copy for the QA page: "mp3" plays in every browser (Safari included); "webm" is Opus in WebM.
+    browser_format: str = "mp3"
+    browser_bitrate: str = "32k"
+    # Silence segments for QA: quieter than this for at least silence_min_ms (R-15 silent calls show up).
+    silence_threshold_dbfs: float = -45.0
+    silence_min_ms: int = 1000
+    waveform_points: int = 800
+    # A sweeper's claim older than this is presumed dead (crashed) and may be taken over.
+    claim_timeout_seconds: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -129,6 +138,12 @@ class TicketSettings:
     number_prefix: str = "GD"
     extra_holidays: tuple[str, ...] = ()
     extra_workdays: tuple[str, ...] = ()
+    # A date in a year the statutory calendar does not know: "weekends" (Mon-Fri, warned, deadlines marked
+    # provisional) or "error" (refuse). See callcenter/tickets/calendar.py.
+    unknown_year: str = "weekends"
+    # level-2 and level-3 callback sampling, percent of closed orders (floors 10 and 5).
+    callback_l2_percent: float = 10.0
+    callback_l3_percent: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -137,6 +152,15 @@ class WebSettings:
     port: int = 8080
     secret_key: str = ""
     session_max_age_seconds: int = 8 * 3600
+    # Where a generated session key is kept when secret_key is empty (created once, mode 0600).
+    secret_file: Path = PROJECT_ROOT / "var" / "web-secret"
+    # Send the session cookie only over HTTPS (set true behind a TLS proxy).
+    cookie_secure: bool = False
+    # The phone endpoint of an agent account's seat ({work_number} or {name} of the account).
+    agent_endpoint: str = "PJSIP/{work_number}"
+    # The demo's simulated traffic: a new call every N seconds, at most this many live at once.
+    demo_call_interval_seconds: float = 6.0
+    demo_max_live_calls: int = 6
 
 
 @dataclass(frozen=True)
@@ -145,6 +169,9 @@ class MetricSettings:
     service_level_seconds: int = 20
     service_level_target_percent: float = 80.0
     reports_directory: Path = PROJECT_ROOT / "var" / "reports"
+    # scheduled reports are written this long after their period ends (calls across midnight settle);
+    # the daily report must still be out by 09:00.
+    report_delay_minutes: int = 30
 
 
 @dataclass(frozen=True)
@@ -284,6 +311,10 @@ def _check(s: Settings) -> None:
         raise ConfigError("telephony.agi_command_timeout_seconds: must be positive")
     if s.telephony.default_group == "":
         raise ConfigError("telephony.default_group: must not be empty")
+    if s.web.session_max_age_seconds < 60:
+        raise ConfigError("web.session_max_age_seconds: must be at least 60")
+    if s.web.demo_call_interval_seconds <= 0 or s.web.demo_max_live_calls < 1:
+        raise ConfigError("web.demo_call_interval_seconds / web.demo_max_live_calls: must be positive")
     if s.recordings.retention_days < RETENTION_FLOOR_DAYS:
         raise ConfigError(
             f"recordings.retention_days: {s.recordings.retention_days} is below the floor of "
@@ -291,12 +322,49 @@ def _check(s: Settings) -> None:
         )
     if s.recordings.complaint_retention_days < 366:
         raise ConfigError("recordings.complaint_retention_days: complaint records are kept at least one year")
+    _check_tickets(s)
+    if s.recordings.browser_format not in {"mp3", "webm"}:
+        raise ConfigError(f"recordings.browser_format: expected 'mp3' or 'webm', got {s.recordings.browser_format!r}")
+    if s.recordings.compressed_format not in {"", "flac", "opus"}:
+        raise ConfigError(
+            f"recordings.compressed_format: expected '', 'flac' or 'opus', got {s.recordings.compressed_format!r}"
+        )
+    if s.recordings.sweep_batch < 1:
+        raise ConfigError("recordings.sweep_batch: must be at least 1")
+    if s.recordings.min_free_bytes < 0:
+        raise ConfigError("recordings.min_free_bytes: must be 0 or more")
+    if s.recordings.silence_min_ms < 10 or s.recordings.waveform_points < 1:
+        raise ConfigError("recordings.silence_min_ms / recordings.waveform_points: must be at least 10 ms / 1 point")
+    if s.recordings.claim_timeout_seconds <= 0:
+        raise ConfigError("recordings.claim_timeout_seconds: must be positive")
     if not 0 < s.metrics.service_level_target_percent <= 100:
         raise ConfigError("metrics.service_level_target_percent: must be in (0, 100]")
     if s.metrics.service_level_seconds <= 0:
         raise ConfigError("metrics.service_level_seconds: must be positive")
+    if not 0 <= s.metrics.report_delay_minutes < 9 * 60:
+        raise ConfigError("metrics.report_delay_minutes: must be 0 or more and leave the daily report out by 09:00")
     if s.scripts.speech_chars_per_second <= 0:
         raise ConfigError("scripts.speech_chars_per_second: must be positive")
     for locale, chain in s.scripts.locale_chains.items():
         if not chain or chain[0] != locale:
             raise ConfigError(f"scripts.locale_chains.{locale}: a chain starts with its own locale")
+
+
+def _check_tickets(s: Settings) -> None:
+    from datetime import date
+
+    t = s.tickets
+    if t.unknown_year not in {"weekends", "error"}:
+        raise ConfigError(f"tickets.unknown_year: expected 'weekends' or 'error', got {t.unknown_year!r}")
+    if not 10.0 <= t.callback_l2_percent <= 100.0:
+        raise ConfigError("tickets.callback_l2_percent: R-94 samples at least 10 % (and at most 100)")
+    if not 5.0 <= t.callback_l3_percent <= 100.0:
+        raise ConfigError("tickets.callback_l3_percent: R-94 samples at least 5 % (and at most 100)")
+    if not t.number_prefix or not t.number_prefix.isascii() or len(t.number_prefix) > 8:
+        raise ConfigError("tickets.number_prefix: 1 to 8 ASCII characters")
+    for key, days in (("tickets.extra_holidays", t.extra_holidays), ("tickets.extra_workdays", t.extra_workdays)):
+        for day in days:
+            try:
+                date.fromisoformat(day)
+            except ValueError:
+                raise ConfigError(f"{key}: {day!r} is not an ISO date (YYYY-MM-DD)") from None

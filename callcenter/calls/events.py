@@ -35,6 +35,9 @@ DTMF = "dtmf"
 # Recording began / ended. data: path (relative to the recordings root), format; finished adds bytes
 RECORDING_STARTED = "recording.started"
 RECORDING_FINISHED = "recording.finished"
+# Alert: a recording was NOT accepted (disk below recordings.min_free_bytes, R-119). data: reason, free_bytes,
+#   min_free_bytes, root
+RECORDING_REFUSED = "recording.refused"
 # The caller entered / left the agent queue. data: group; left adds reason ("agent", "abandoned", "timeout")
 QUEUE_ENTERED = "queue.entered"
 QUEUE_LEFT = "queue.left"

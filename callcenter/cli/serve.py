@@ -1,0 +1,223 @@
+"""``callcenter serve``: the whole service in one asyncio process.
+
+Started in this order, each from its package's own entry point: database migrations; the timeline flusher
+(:meth:`Timeline.run_flusher`); the web app (uvicorn, :func:`callcenter.web.app.create_app`); the FastAGI server
+(:func:`callcenter.telephony.agi.server.serve_fastagi`); the ARI application with ``--ari``
+(:class:`callcenter.telephony.ari.AriService`); the report scheduler
+(:func:`callcenter.metrics.schedule.run_report_scheduler`). SIGINT/SIGTERM stop it in the reverse order:
+telephony first (calls in progress end and write their last events), then the web app and the scheduler,
+and the timeline flusher last, so its final flush writes every event still buffered: nothing is lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from callcenter.config import Settings
+from callcenter.errors import CallcenterError
+from callcenter.logs import get_logger
+
+log = get_logger(__name__)
+
+FLUSH_INTERVAL = 0.05
+
+
+class ServeError(CallcenterError):
+    """The service cannot start as configured (a port in use, a bad endpoint template)."""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run the service: FastAGI, ARI (--ari), web pages, reports")
+    p.add_argument("--ari", action="store_true", help="connect the ARI application to telephony.ari_url")
+    p.add_argument("--no-agi", action="store_true", help="do not listen for FastAGI")
+    p.add_argument("--host", help="web address (default: web.host)")
+    p.add_argument("--port", type=int, help="web port (default: web.port)")
+    p.set_defaults(handler=_serve)
+
+
+@dataclass
+class Service:
+    """One running service process; :meth:`stop` ends it cleanly."""
+
+    settings: Settings
+    timeline: Any
+    pool: Any
+    web: Any  # callcenter.web.context.WebContext
+    web_port: int = 0
+    ari: Any = None
+    flusher: asyncio.Task[Any] | None = None
+    telephony: list[asyncio.Task[Any]] = field(default_factory=list)
+    others: list[asyncio.Task[Any]] = field(default_factory=list)
+    web_server: Any = None
+    web_task: asyncio.Task[Any] | None = None
+    stopped: bool = False
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.settings.web.host}:{self.web_port}"
+
+    async def stop(self) -> None:
+        if self.stopped:
+            return
+        self.stopped = True
+        await _cancel(self.telephony)
+        if self.web_server is not None and self.web_task is not None:
+            self.web_server.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.web_task
+        await _cancel(self.others)
+        if self.flusher is not None:
+            await _cancel([self.flusher])  # its finally flushes what is still buffered
+        await self.timeline.flush()
+        log.info("serve.stopped")
+
+
+async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        if isinstance(result, Exception) and not isinstance(result, asyncio.CancelledError):
+            log.error("serve.task_failed", error=str(result))
+
+
+def seats_from_accounts(settings: Settings, pool: Any) -> int:
+    """Every agent account becomes a seat of the default group (offline until the agent sets a state)."""
+    from callcenter.calls.agents import Agent, AgentError
+    from callcenter.web.users import list_users
+
+    added = 0
+    for user in list_users(settings.database.url, "agent"):
+        try:
+            endpoint = settings.web.agent_endpoint.format(work_number=user.work_number or user.name, name=user.name)
+        except (KeyError, IndexError) as exc:
+            raise ServeError(
+                f"web.agent_endpoint: unknown placeholder {exc} (use {{work_number}} or {{name}})"
+            ) from None
+        with contextlib.suppress(AgentError):
+            pool.add(Agent(user.name, endpoint, user.work_number, user.display_name,
+                           (settings.telephony.default_group,)))
+            added += 1
+    return added
+
+
+async def serve_web(app: Any, host: str, port: int) -> tuple[Any, asyncio.Task[Any], int]:
+    """Run ``app`` on uvicorn at host:port (0 = any free port); returns the server, its task and the port."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ServeError(f"web.port: cannot listen on {host}:{port}: {exc.strerror}") from None
+    bound = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False, ws="websockets-sansio")
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve(sockets=[sock]), name="web")
+    while not server.started:
+        if task.done():
+            task.result()
+            raise ServeError("the web server stopped while starting")
+        await asyncio.sleep(0.01)
+    return server, task, bound
+
+
+async def start_service(
+    settings: Settings,
+    *,
+    agi: bool = True,
+    ari: bool = False,
+    ari_client: Any = None,
+    clock: Any = None,
+    reports: bool = True,
+    prepare: Callable[[Any], Awaitable[None]] | None = None,
+) -> Service:
+    """Start everything; ``prepare(service)`` runs after the seats exist and before calls are taken."""
+    from callcenter.calls.agents import AgentPool
+    from callcenter.calls.timeline import Timeline
+    from callcenter.recordings.service import RecordingService
+    from callcenter.store import migrate
+    from callcenter.web.app import create_app
+    from callcenter.web.context import WebContext
+    from callcenter.web.control import AriCallControl
+
+    await asyncio.to_thread(migrate, settings.database.url)
+    timeline = Timeline(settings.database.url)
+    pool = AgentPool()
+    await asyncio.to_thread(seats_from_accounts, settings, pool)
+    recordings = RecordingService(settings, timeline=timeline)
+    ctx = WebContext(settings, timeline, pool)
+    ctx.extras["recordings"] = recordings
+    service = Service(settings, timeline, pool, ctx)
+    service.flusher = asyncio.create_task(timeline.run_flusher(FLUSH_INTERVAL), name="timeline-flusher")
+    if prepare is not None:
+        await prepare(service)
+    if ari:
+        from callcenter.telephony.ari import AriService
+
+        service.ari = AriService(settings, timeline=timeline, pool=pool, client=ari_client, clock=clock,
+                                 recordings=recordings)
+        ctx.control = AriCallControl(service.ari)
+        service.telephony.append(asyncio.create_task(service.ari.run(), name="ari"))
+        async with asyncio.timeout(15):
+            await service.ari.ready()
+    if agi:
+        from callcenter.telephony.agi.server import serve_fastagi
+
+        service.telephony.append(asyncio.create_task(serve_fastagi(settings, timeline, pool, clock=clock),
+                                                     name="fastagi"))
+    if reports:
+        from callcenter.metrics.schedule import run_report_scheduler
+
+        service.others.append(asyncio.create_task(run_report_scheduler(settings, timeline), name="reports"))
+    app = create_app(ctx)
+    service.web_server, service.web_task, service.web_port = await serve_web(app, settings.web.host,
+                                                                             settings.web.port)
+    log.info("serve.started", url=service.url, agi=agi, ari=ari, seats=len(pool.agents))
+    return service
+
+
+async def run_until_signalled(service: Service) -> None:
+    """Wait for SIGINT/SIGTERM (or a task failing), then stop the service cleanly."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    watched = [t for t in (*service.telephony, service.web_task) if t is not None]
+    try:
+        waiter = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([waiter, *watched], return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        for task in done:
+            if task is not waiter and not task.cancelled() and task.exception() is not None:
+                log.error("serve.component_failed", task=task.get_name(), error=str(task.exception()))
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        print("stopping: finishing calls and writing the last events…", flush=True)
+        await service.stop()
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    web = settings.web
+    if args.host or args.port is not None:
+        web = replace(web, host=args.host or web.host, port=web.port if args.port is None else args.port)
+    settings = replace(settings, web=web)
+
+    async def main() -> None:
+        service = await start_service(settings, agi=not args.no_agi, ari=args.ari)
+        print(f"callcenter is serving the web pages at {service.url}", flush=True)
+        await run_until_signalled(service)
+
+    asyncio.run(main())
+    return 0

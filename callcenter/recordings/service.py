@@ -1,0 +1,737 @@
+"""The recordings API the rest of the service calls (telephony adapters, the QA web page, the CLI).
+
+- Telephony: :meth:`RecordingService.register_recording` when a call's recording starts (free-space check,
+  row, file path for MixMonitor) and when it finishes (hash, pydub processing, retention floor).
+- QA page: :meth:`~RecordingService.list` with filters and paging, :meth:`~RecordingService.get`,
+  :meth:`~RecordingService.open_for_playback` (writes the access ledger), holds, deletion, work-order links.
+- Every method opens its own short transaction; a refused attempt is written to the ledger in a transaction
+  of its own before :class:`AccessDenied` is raised, so a caller's rollback cannot erase it (R-111, R-116).
+
+All times are timezone-aware; the database keeps UTC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from callcenter.calls import events as ev
+from callcenter.calls.timeline import Timeline
+from callcenter.config import Settings
+from callcenter.logs import get_logger
+from callcenter.recordings import layout
+from callcenter.recordings.access import (
+    DELETE,
+    DOWNLOAD,
+    HOLD,
+    LIST,
+    PLAY,
+    Actor,
+    LedgerRecord,
+    LedgerVerdict,
+    append_ledger,
+    refusal,
+    verify_ledger,
+)
+from callcenter.recordings.errors import (
+    AccessDenied,
+    RecordingError,
+    RecordingNotFound,
+    RecordingRefused,
+    RetentionHold,
+)
+from callcenter.recordings.models import (
+    CORRUPT,
+    EMPTY,
+    PURGED,
+    PURGING,
+    READY,
+    RECORDING,
+    Recording,
+    RecordingWorkOrder,
+)
+from callcenter.recordings.processing import ProcessingOptions, ProcessingResult, extension_for, process_recording
+from callcenter.recordings.retention import (
+    OrderFactsLike,
+    OrderFactsSource,
+    RetentionDecision,
+    RetentionPolicy,
+    decide,
+    default_order_facts,
+    purge_allowed_from,
+)
+from callcenter.recordings.sweeper import Sweeper
+from callcenter.store import session_scope
+
+log = get_logger(__name__)
+
+# QA flags a list can be filtered by (any combination; all must hold).
+FLAGS = ("held", "confidential", "corrupt", "empty", "silent", "unprocessed")
+# A recording that is silent for at least this share of its length is flagged "silent" (R-15 silent calls).
+SILENT_SHARE = 0.9
+MAX_PER_PAGE = 200
+MEDIA_TYPES = {
+    "mp3": "audio/mpeg", "webm": "audio/webm", "wav": "audio/wav", "ogg": "audio/ogg", "opus": "audio/ogg",
+    "flac": "audio/flac", "gsm": "audio/x-gsm", "ulaw": "audio/basic", "alaw": "audio/x-alaw-basic",
+    "sln": "application/octet-stream",
+}
+ORDER_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+
+
+class DiskUsage(NamedTuple):
+    total: int
+    used: int
+    free: int
+
+
+@dataclass(frozen=True)
+class RecordingFilter:
+    """QA list filters; ``since``/``until`` bound the call start (``since <= started_at < until``)."""
+
+    agent: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    disposition: str | None = None
+    work_order: str | None = None
+    flags: frozenset[str] = frozenset()
+    include_purged: bool = False
+
+
+@dataclass(frozen=True)
+class RecordingInfo:
+    """One recording as callers see it; ``file`` (absolute path) is for the telephony side, not for JSON."""
+
+    id: int
+    call_id: str
+    agent: str | None
+    caller: str | None
+    disposition: str | None
+    started_at: datetime
+    ended_at: datetime | None
+    duration_seconds: float | None
+    format: str
+    path: str
+    bytes: int | None
+    sha256: str | None
+    original_bytes: int | None
+    browser_format: str | None
+    status: str
+    status_reason: str | None
+    analysis: dict[str, Any] | None
+    silence_ratio: float | None
+    confidential: bool
+    retain_until: datetime | None
+    legal_hold: bool
+    hold_reason: str | None
+    purged_at: datetime | None
+    work_orders: tuple[str, ...] = ()
+    file: Path | None = field(default=None, compare=False)
+
+    @property
+    def saving(self) -> float | None:
+        """Share of the recorded size saved by the compressed storage format, when one is used."""
+        if not self.original_bytes or self.bytes is None:
+            return None
+        return round(1 - self.bytes / self.original_bytes, 4)
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """The QA flags that apply (see :data:`FLAGS`)."""
+        out = []
+        if self.legal_hold:
+            out.append("held")
+        if self.confidential:
+            out.append("confidential")
+        if self.status in (CORRUPT, EMPTY):
+            out.append(self.status)
+        if self.silence_ratio is not None and self.silence_ratio >= SILENT_SHARE:
+            out.append("silent")
+        if self.status == RECORDING:
+            out.append("unprocessed")
+        return tuple(out)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form for the web API and ``callcenter recordings show --json``."""
+
+        def iso(at: datetime | None) -> str | None:
+            return at.isoformat() if at else None
+
+        return {
+            "id": self.id, "call_id": self.call_id, "agent": self.agent, "caller": self.caller,
+            "disposition": self.disposition, "started_at": iso(self.started_at), "ended_at": iso(self.ended_at),
+            "duration_seconds": self.duration_seconds, "format": self.format, "path": self.path,
+            "bytes": self.bytes, "sha256": self.sha256, "original_bytes": self.original_bytes,
+            "saving": self.saving, "browser_format": self.browser_format, "status": self.status,
+            "status_reason": self.status_reason, "analysis": self.analysis, "confidential": self.confidential,
+            "retain_until": iso(self.retain_until), "legal_hold": self.legal_hold, "hold_reason": self.hold_reason,
+            "purged_at": iso(self.purged_at), "work_orders": list(self.work_orders), "flags": list(self.flags),
+        }
+
+
+@dataclass(frozen=True)
+class RecordingPage:
+    """One page of :meth:`RecordingService.list`; ``total`` counts every match the actor may see."""
+
+    items: tuple[RecordingInfo, ...]
+    total: int
+    page: int
+    per_page: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"items": [i.as_dict() for i in self.items], "total": self.total, "page": self.page,
+                "per_page": self.per_page}
+
+
+@dataclass(frozen=True)
+class Playback:
+    """What to stream (``path``, ``media_type``) after the access was written to the ledger (``ledger_seq``)."""
+
+    recording: RecordingInfo
+    path: Path
+    media_type: str
+    download: bool
+    ledger_seq: int
+
+
+def _utc(at: datetime | None) -> datetime | None:
+    if at is None:
+        return None
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def _aware(at: datetime, what: str) -> datetime:
+    if at.tzinfo is None:
+        raise RecordingError(f"{what} must carry a time zone (got {at.isoformat()})")
+    return at.astimezone(UTC)
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a stored file, read in 1 MiB blocks (R-116: the checksum that shows tampering)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class RecordingService:
+    """Recordings of one deployment (database + recordings root); see the module docstring."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        order_facts: OrderFactsSource | None = None,
+        timeline: Timeline | None = None,
+        disk_usage: Callable[[Path], Any] = shutil.disk_usage,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        self.url = settings.database.url
+        self.root = settings.recordings.root
+        self.order_facts = order_facts or default_order_facts()
+        self.timeline = timeline
+        self.disk_usage = disk_usage
+        self.clock = clock
+        self.policy = RetentionPolicy.from_settings(settings)
+        r = settings.recordings
+        self.options = ProcessingOptions(
+            browser_format=r.browser_format, browser_bitrate=r.browser_bitrate, compressed_format=r.compressed_format,
+            silence_threshold_dbfs=r.silence_threshold_dbfs, silence_min_ms=r.silence_min_ms,
+            waveform_points=r.waveform_points,
+        )
+
+    # ============================================================================ telephony: start / finish
+
+    def register_recording(
+        self,
+        *,
+        call_id: str,
+        event: Literal["started", "finished"],
+        at: datetime,
+        format: str | None = None,
+        agent: str | None = None,
+        caller: str | None = None,
+        disposition: str | None = None,
+    ) -> RecordingInfo:
+        """The telephony adapters' one entry point, called on ``recording.started`` and ``recording.finished``.
+
+        ``started``: refuses (:class:`RecordingRefused` + a ``recording.refused`` alert event) when the disk is
+        below ``recordings.min_free_bytes``; else creates the row and returns it with ``file``, the absolute
+        path to record into. ``finished``: hashes and processes the file and sets the retention floor.
+        """
+        if event == "started":
+            return self.start_recording(call_id, at, format=format, agent=agent, caller=caller)
+        if event == "finished":
+            return self.finish_recording(call_id, at, disposition=disposition)
+        raise RecordingError(f"recording event {event!r}: expected 'started' or 'finished'")
+
+    def start_recording(
+        self, call_id: str, started_at: datetime, *, format: str | None = None, agent: str | None = None,
+        caller: str | None = None,
+    ) -> RecordingInfo:
+        """Create the row of a recording about to be written; see :meth:`register_recording`."""
+        layout.check_call_id(call_id)
+        fmt = layout.check_extension(format or self.settings.recordings.format)
+        started_at = _aware(started_at, "started_at")
+        self.ensure_space(call_id)
+        rel = layout.relative_path(call_id, started_at, fmt, self.policy.tz)
+        target = layout.resolve(self.root, rel)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with session_scope(self.url) as s:
+            row = self._insert_row(s, call_id, started_at, fmt, str(rel), agent, caller)
+            info = self._info(s, row)
+        log.info("recording started", call_id=call_id, path=str(rel))
+        return _with_file(info, target)
+
+    def finish_recording(
+        self, call_id: str, ended_at: datetime | None, *, disposition: str | None = None
+    ) -> RecordingInfo:
+        """Hash and process a finished recording (never raises for bad audio: status corrupt/empty + reason)."""
+        ended_at = _aware(ended_at, "ended_at") if ended_at is not None else None
+        with session_scope(self.url) as s:
+            row = self._row_by_call(s, call_id)
+            if row.status != RECORDING:  # finished twice (adapter retry): the first result stands
+                return self._info(s, row)
+            row_id, rel, fmt, started_at = row.id, row.path, row.format, _utc(row.started_at)
+        source = layout.resolve(self.root, rel)
+        result, browser_rel, compressed_rel = self._process(source, rel, fmt)
+        end = ended_at
+        if end is None:
+            seconds = result.analysis.duration_seconds if result.analysis else 0.0
+            end = started_at + timedelta(seconds=seconds)
+        original = source.stat().st_size if source.exists() else None
+        with session_scope(self.url) as s:
+            row = s.get_one(Recording, row_id)
+            self._store_result(row, result, source, browser_rel, compressed_rel, original)
+            row.ended_at = end
+            row.disposition = disposition or row.disposition
+            row.retain_until = purge_allowed_from(end, self.policy.retention_days, self.policy.tz)
+            s.flush()
+            info = self._info(s, row)
+        if compressed_rel is not None and result.compressed_path is not None:
+            source.unlink(missing_ok=True)  # the row points at the verified compressed copy now
+        log.info("recording finished", call_id=call_id, status=info.status, reason=info.status_reason,
+                 seconds=info.duration_seconds)
+        return _with_file(info, layout.resolve(self.root, info.path))
+
+    def import_recording(
+        self,
+        source: Path,
+        *,
+        call_id: str,
+        started_at: datetime | None = None,
+        ended_at: datetime | None = None,
+        order_numbers: Sequence[str] = (),
+        agent: str | None = None,
+        caller: str | None = None,
+        disposition: str | None = None,
+        by: str = "import",
+    ) -> RecordingInfo:
+        """Copy an existing audio file into the store (never overwriting), process it and link work orders."""
+        source = Path(source)
+        if not source.is_file():
+            raise RecordingError(f"{source}: no such audio file")
+        layout.check_call_id(call_id)
+        fmt = layout.check_extension(source.suffix or "?")
+        for number in order_numbers:
+            _check_order_number(number)
+        started_at = _aware(started_at, "--at") if started_at else self.clock()
+        self.ensure_space(call_id, need=source.stat().st_size)
+        rel = layout.relative_path(call_id, started_at, fmt, self.policy.tz)
+        target = layout.resolve(self.root, rel)
+        with session_scope(self.url) as s:
+            if s.scalar(select(Recording.id).where(Recording.call_id == call_id)) is not None:
+                raise RecordingError(f"call {call_id} already has a recording")
+        _copy_without_overwrite(source, target)
+        try:
+            with session_scope(self.url) as s:
+                self._insert_row(s, call_id, started_at, fmt, str(rel), agent, caller)
+        except RecordingError:
+            target.unlink(missing_ok=True)  # our own fresh copy: the row that owns the call id is someone else's
+            raise
+        info = self.finish_recording(call_id, ended_at, disposition=disposition)
+        for number in order_numbers:
+            self.link_work_order(info.id, number, by=by)
+        if order_numbers:
+            with session_scope(self.url) as s:
+                info = _with_file(self._info(s, self._row(s, info.id)), info.file or target)
+        return info
+
+    def ensure_space(self, call_id: str, need: int = 0) -> None:
+        """Refuse a new recording when the recordings volume would drop below ``recordings.min_free_bytes``.
+
+        Nothing stored is touched to make room (R-107 minimum retention; R-119 alarm): the refusal is an
+        ERROR log line plus a ``recording.refused`` timeline event the supervisors' wallboard shows.
+        """
+        floor = self.settings.recordings.min_free_bytes
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            free = int(self.disk_usage(self.root).free)
+        except OSError as exc:
+            free, reason = 0, f"recordings root {self.root} is not usable: {exc.strerror or exc}"
+        else:
+            if free - need >= floor:
+                return
+            reason = f"{free} bytes free on {self.root}, below recordings.min_free_bytes ({floor} + {need} needed)"
+        data = {"reason": reason, "free_bytes": free, "min_free_bytes": floor, "root": str(self.root)}
+        if self.timeline is not None:
+            self.timeline.append(call_id, ev.RECORDING_REFUSED, data, at=self.clock())
+        log.error("ALERT recording refused", call_id=call_id, **data)
+        raise RecordingRefused(f"recording of call {call_id} refused: {reason}")
+
+    # ============================================================================ QA: list, get, play
+
+    def list(self, actor: Actor, filters: RecordingFilter | None = None, *, page: int = 1,
+             per_page: int = 50) -> RecordingPage:
+        """Recordings the actor may see, newest call first, ``per_page`` (≤ 200) at a time."""
+        filters = filters or RecordingFilter()
+        if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
+            raise RecordingError(f"page must be 1 or more and per_page 1 to {MAX_PER_PAGE}")
+        unknown = set(filters.flags) - set(FLAGS)
+        if unknown:
+            raise RecordingError(f"unknown flag(s) {', '.join(sorted(unknown))}; expected {', '.join(FLAGS)}")
+        conditions = self._conditions(actor, filters)
+        with session_scope(self.url) as s:
+            total = s.scalar(select(func.count()).select_from(Recording).where(*conditions)) or 0
+            rows = list(s.scalars(
+                select(Recording).where(*conditions).order_by(Recording.started_at.desc(), Recording.id.desc())
+                .offset((page - 1) * per_page).limit(per_page)
+            ))
+            infos = self._infos(s, rows)
+        # The cached flag may lag a work order that became confidential: the live facts decide (R-82).
+        visible = tuple(i for i in infos if actor.sees_confidential or not i.confidential)
+        return RecordingPage(visible, total - (len(infos) - len(visible)), page, per_page)
+
+    def get(self, actor: Actor, recording_id: int) -> RecordingInfo:
+        """One recording's metadata and analysis; a refusal is ledgered and raised as :class:`AccessDenied`."""
+        with session_scope(self.url) as s:
+            info = self._info(s, self._row(s, recording_id))
+        self._check(actor, LIST, info)
+        return info
+
+    def get_by_call(self, actor: Actor, call_id: str) -> RecordingInfo:
+        """Like :meth:`get`, by call id."""
+        with session_scope(self.url) as s:
+            recording_id = self._row_by_call(s, call_id).id
+        return self.get(actor, recording_id)
+
+    def open_for_playback(self, actor: Actor, recording_id: int, *, purpose: str,
+                          download: bool = False) -> Playback:
+        """Authorise one play (browser copy) or download (stored file), ledgered with its purpose (R-111).
+
+        Raises :class:`AccessDenied` (ledgered) when the role or confidentiality forbids it, and
+        :class:`RecordingError` when the recording is purged or its file is missing (also ledgered).
+        """
+        action = DOWNLOAD if download else PLAY
+        if not purpose or not purpose.strip():
+            raise RecordingError("a purpose is required to play or download a recording (R-111)")
+        with session_scope(self.url) as s:
+            info = self._info(s, self._row(s, recording_id))
+        self._check(actor, action, info)
+        rel = info.path if download or not info.browser_format else self._browser_rel(recording_id)
+        path = layout.resolve(self.root, rel)
+        if info.status in (PURGED, PURGING) or not path.is_file():
+            why = f"purged on {info.purged_at:%Y-%m-%d}" if info.purged_at else "its audio file is missing"
+            self._ledger(actor, action, recording_id, False, f"purpose: {purpose.strip()}; unavailable: {why}")
+            raise RecordingError(f"recording {recording_id} (call {info.call_id}) cannot be played: {why}")
+        seq = self._ledger(actor, action, recording_id, True, f"purpose: {purpose.strip()}")
+        ext = Path(rel).suffix.lstrip(".")
+        return Playback(info, path, MEDIA_TYPES.get(ext, "application/octet-stream"), download, seq)
+
+    # ============================================================================ holds, deletion, links
+
+    def place_hold(self, actor: Actor, recording_id: int, *, reason: str) -> RecordingInfo:
+        """Put a legal hold on a recording (R-110): no purge of any kind until it is released."""
+        return self._set_hold(actor, recording_id, True, reason)
+
+    def release_hold(self, actor: Actor, recording_id: int, *, reason: str) -> RecordingInfo:
+        """Lift a legal hold; the retention rules apply again from then on."""
+        return self._set_hold(actor, recording_id, False, reason)
+
+    def delete(self, actor: Actor, recording_id: int, *, reason: str, now: datetime | None = None) -> RetentionDecision:
+        """An admin's deletion of one recording: allowed only when every retention rule has passed (R-116)."""
+        if not reason or not reason.strip():
+            raise RecordingError("a reason is required to delete a recording")
+        with session_scope(self.url) as s:
+            info = self._info(s, self._row(s, recording_id))
+        self._check(actor, DELETE, info)
+        now = now or self.clock()
+        sweeper = Sweeper(self.settings, self.order_facts, clock=self.clock)
+        decision = sweeper.purge_one(recording_id, now, actor=actor.name, reason=reason.strip())
+        if not decision.allows(now):
+            self._ledger(actor, DELETE, recording_id, False, f"refused by retention: {decision.explain()}")
+            raise RetentionHold(f"recording {recording_id} (call {info.call_id}) is kept: {decision.explain()}")
+        return decision
+
+    def link_work_order(self, recording_id: int, order_number: str, *, by: str) -> RecordingInfo:
+        """Link a recording to a work order by number (idempotent); its confidentiality follows the order's."""
+        _check_order_number(order_number)
+        with session_scope(self.url) as s:
+            row = self._row(s, recording_id)
+            exists = s.scalar(select(RecordingWorkOrder.id).where(
+                RecordingWorkOrder.recording_id == row.id, RecordingWorkOrder.order_number == order_number))
+            if exists is None:
+                s.add(RecordingWorkOrder(recording_id=row.id, order_number=order_number, linked_at=self.clock(),
+                                         linked_by=by[:64]))
+                s.flush()
+            info = self._info(s, row)
+        log.info("recording linked to work order", recording_id=recording_id, order=order_number)
+        return info
+
+    def link_call(self, call_id: str, order_number: str, *, by: str) -> RecordingInfo:
+        """:meth:`link_work_order` by call id (what the tickets side knows when it opens an order from a call)."""
+        with session_scope(self.url) as s:
+            recording_id = self._row_by_call(s, call_id).id
+        return self.link_work_order(recording_id, order_number, by=by)
+
+    def retention(self, recording_id: int, now: datetime | None = None) -> RetentionDecision:
+        """Every retention rule applied to one recording now (for ``show`` and the QA page)."""
+        with session_scope(self.url) as s:
+            row = self._row(s, recording_id)
+            numbers = self._orders(s, [row.id]).get(row.id, [])
+            facts = self._facts(s, numbers)
+            return decide(ended_at=_utc(row.ended_at), linked_orders=numbers, facts=facts,
+                          legal_hold=row.legal_hold, policy=self.policy)
+
+    def verify_ledger(self) -> LedgerVerdict:
+        """Recompute the access ledger's hash chain; names the first edited, removed or moved entry."""
+        with session_scope(self.url) as s:
+            return verify_ledger(s)
+
+    # ============================================================================ internals
+
+    def _insert_row(self, s: Session, call_id: str, started_at: datetime, fmt: str, rel: str,
+                    agent: str | None, caller: str | None) -> Recording:
+        row = Recording(
+            call_id=call_id, agent=agent, caller=caller, started_at=started_at, format=fmt, path=rel,
+            status=RECORDING, confidential=False, legal_hold=False, created_at=self.clock(),
+            # A lower bound until the call ends; a row never finished is re-reviewed, never purged (no end time).
+            retain_until=purge_allowed_from(started_at, self.policy.retention_days, self.policy.tz),
+        )
+        s.add(row)
+        try:
+            s.flush()
+        except IntegrityError:
+            raise RecordingError(f"call {call_id} already has a recording") from None
+        return row
+
+    def _process(self, source: Path, rel: str, fmt: str) -> tuple[ProcessingResult, str | None, str | None]:
+        """Run processing; derived copies only while the disk stays above its floor (they can be rebuilt)."""
+        browser_ext = extension_for(self.options.browser_format)
+        wants_copies = self._space_for_copies()
+        browser_rel = None
+        if browser_ext == fmt:
+            browser_rel = rel
+        elif wants_copies:
+            browser_rel = str(layout.with_extension(rel, browser_ext))
+        compressed_rel = None
+        if self.options.compressed_format and wants_copies:
+            ext = extension_for(self.options.compressed_format)
+            compressed_rel = None if ext == fmt else str(layout.with_extension(rel, ext))
+        result = process_recording(
+            source,
+            self.options,
+            browser_target=layout.resolve(self.root, browser_rel) if browser_rel and browser_rel != rel else None,
+            compressed_target=layout.resolve(self.root, compressed_rel) if compressed_rel else None,
+        )
+        if not wants_copies and result.status == READY:
+            result = _with_warning(result, "replay copy not written: disk below recordings.min_free_bytes")
+        return result, browser_rel, compressed_rel
+
+    def _space_for_copies(self) -> bool:
+        try:
+            return int(self.disk_usage(self.root).free) >= self.settings.recordings.min_free_bytes
+        except OSError:
+            return False
+
+    def _store_result(self, row: Recording, result: ProcessingResult, source: Path, browser_rel: str | None,
+                      compressed_rel: str | None, original: int | None) -> None:
+        row.status = result.status
+        row.status_reason = result.reason or ("; ".join(result.warnings) or None)
+        if result.analysis is not None:
+            row.analysis = result.analysis.as_dict()
+            row.duration_seconds = result.analysis.duration_seconds
+            row.silence_ratio = result.analysis.silence_ratio
+        if browser_rel is not None and (browser_rel == row.path or result.browser_path is not None):
+            row.browser_path, row.browser_format = browser_rel, self.options.browser_format
+        if compressed_rel is not None and result.compressed_path is not None:
+            row.path, row.format = compressed_rel, extension_for(self.options.compressed_format)
+            row.original_bytes = original
+            row.bytes, row.sha256 = result.compressed_bytes, file_sha256(result.compressed_path)
+        elif source.exists():
+            row.bytes, row.sha256 = original, file_sha256(source)
+
+    def _set_hold(self, actor: Actor, recording_id: int, hold: bool, reason: str) -> RecordingInfo:
+        if not reason or not reason.strip():
+            raise RecordingError("a reason is required to place or release a legal hold")
+        with session_scope(self.url) as s:
+            info = self._info(s, self._row(s, recording_id))
+        self._check(actor, HOLD, info)
+        verb = "hold" if hold else "release"
+        with session_scope(self.url) as s:
+            # Guarded: the sweeper marks "purging" only without a hold, and a hold never lands on a purge in
+            # progress, so exactly one of the two wins on a race (R-110).
+            changed = s.execute(
+                update(Recording)
+                .where(Recording.id == recording_id, Recording.status.not_in((PURGING, PURGED)))
+                .values(legal_hold=hold, hold_reason=reason.strip() if hold else None,
+                        hold_by=actor.name if hold else None, hold_at=self.clock() if hold else None)
+            ).rowcount
+            if changed:
+                append_ledger(s, [LedgerRecord(actor.name, actor.role, HOLD, recording_id, True,
+                                               f"{verb}: {reason.strip()}", self.clock())])
+        if not changed:
+            self._ledger(actor, HOLD, recording_id, False, f"{verb} refused: recording is purged or being purged")
+            raise RecordingError(f"recording {recording_id} (call {info.call_id}) is purged or being purged")
+        log.warning("recording legal hold " + ("placed" if hold else "released"), recording_id=recording_id,
+                    by=actor.name, reason=reason.strip())
+        with session_scope(self.url) as s:
+            return self._info(s, self._row(s, recording_id))
+
+    def _check(self, actor: Actor, action: str, info: RecordingInfo) -> None:
+        why = refusal(actor, action, agent=info.agent, confidential=info.confidential)
+        if why is not None:
+            self._ledger(actor, action, info.id, False, f"denied: {why}")
+            log.warning("recording access denied", recording_id=info.id, actor=actor.name, action=action, why=why)
+            raise AccessDenied(f"{actor.name} may not {action} recording {info.id}: {why}")
+
+    def _ledger(self, actor: Actor, action: str, recording_id: int | None, allowed: bool, detail: str) -> int:
+        with session_scope(self.url) as s:
+            return append_ledger(
+                s, [LedgerRecord(actor.name, actor.role, action, recording_id, allowed, detail, self.clock())]
+            )[0]
+
+    def _conditions(self, actor: Actor, f: RecordingFilter) -> list[Any]:
+        c: list[Any] = []
+        if actor.own_calls_only:
+            c.append(Recording.agent.in_(actor.agent_names))
+        if not actor.sees_confidential:
+            c.append(Recording.confidential.is_(False))
+        if f.agent is not None:
+            c.append(Recording.agent == f.agent)
+        if f.since is not None:
+            c.append(Recording.started_at >= _aware(f.since, "since"))
+        if f.until is not None:
+            c.append(Recording.started_at < _aware(f.until, "until"))
+        if f.disposition is not None:
+            c.append(Recording.disposition == f.disposition)
+        if f.work_order is not None:
+            c.append(Recording.id.in_(select(RecordingWorkOrder.recording_id)
+                                      .where(RecordingWorkOrder.order_number == f.work_order)))
+        if not f.include_purged:
+            c.append(Recording.status.not_in((PURGING, PURGED)))
+        flag_conditions = {
+            "held": Recording.legal_hold.is_(True),
+            "confidential": Recording.confidential.is_(True),
+            "corrupt": Recording.status == CORRUPT,
+            "empty": Recording.status == EMPTY,
+            "silent": Recording.silence_ratio >= SILENT_SHARE,
+            "unprocessed": Recording.status == RECORDING,
+        }
+        c.extend(flag_conditions[flag] for flag in sorted(f.flags))
+        return c
+
+    def _row(self, s: Session, recording_id: int) -> Recording:
+        row = s.get(Recording, recording_id)
+        if row is None:
+            raise RecordingNotFound(f"no recording with id {recording_id}")
+        return row
+
+    def _row_by_call(self, s: Session, call_id: str) -> Recording:
+        row = s.scalar(select(Recording).where(Recording.call_id == call_id))
+        if row is None:
+            raise RecordingNotFound(f"no recording for call {call_id!r}")
+        return row
+
+    def _browser_rel(self, recording_id: int) -> str:
+        with session_scope(self.url) as s:
+            row = self._row(s, recording_id)
+            return row.browser_path or row.path
+
+    def _orders(self, s: Session, ids: Iterable[int]) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {}
+        for rid, number in s.execute(select(RecordingWorkOrder.recording_id, RecordingWorkOrder.order_number)
+                                     .where(RecordingWorkOrder.recording_id.in_(list(ids)))
+                                     .order_by(RecordingWorkOrder.id)):
+            out.setdefault(rid, []).append(number)
+        return out
+
+    def _facts(self, s: Session, numbers: Sequence[str]) -> dict[str, OrderFactsLike]:
+        if not numbers:
+            return {}
+        return {f.number: f for f in self.order_facts(s, sorted(set(numbers)))}
+
+    def _info(self, s: Session, row: Recording) -> RecordingInfo:
+        return self._infos(s, [row])[0]
+
+    def _infos(self, s: Session, rows: Sequence[Recording]) -> list[RecordingInfo]:
+        """Rows to infos; a linked confidential order makes the recording confidential, cached on the row."""
+        orders = self._orders(s, [r.id for r in rows])
+        facts = self._facts(s, [n for ns in orders.values() for n in ns])
+        out = []
+        for r in rows:
+            numbers = tuple(orders.get(r.id, ()))
+            confidential = bool(r.confidential) or any(facts[n].confidential for n in numbers if n in facts)
+            if confidential and not r.confidential:
+                r.confidential = True  # R-82: once confidential, the listing filter must hide it too
+            out.append(_to_info(r, numbers, confidential))
+        return out
+
+
+def _to_info(r: Recording, orders: tuple[str, ...], confidential: bool) -> RecordingInfo:
+    return RecordingInfo(
+        id=r.id, call_id=r.call_id, agent=r.agent, caller=r.caller, disposition=r.disposition,
+        started_at=_utc(r.started_at) or r.started_at, ended_at=_utc(r.ended_at),
+        duration_seconds=r.duration_seconds, format=r.format, path=r.path, bytes=r.bytes, sha256=r.sha256,
+        original_bytes=r.original_bytes, browser_format=r.browser_format, status=r.status,
+        status_reason=r.status_reason, analysis=r.analysis, silence_ratio=r.silence_ratio, confidential=confidential,
+        retain_until=_utc(r.retain_until), legal_hold=bool(r.legal_hold), hold_reason=r.hold_reason,
+        purged_at=_utc(r.purged_at), work_orders=orders,
+    )
+
+
+def _with_file(info: RecordingInfo, file: Path) -> RecordingInfo:
+    from dataclasses import replace
+
+    return replace(info, file=file)
+
+
+def _with_warning(result: ProcessingResult, warning: str) -> ProcessingResult:
+    from dataclasses import replace
+
+    return replace(result, warnings=(*result.warnings, warning))
+
+
+def _check_order_number(number: str) -> str:
+    if not isinstance(number, str) or not ORDER_NUMBER.match(number):
+        raise RecordingError(f"work order number {number!r} is not valid (letters, digits, - and _, ≤ 32)")
+    return number
+
+
+def _copy_without_overwrite(source: Path, target: Path) -> None:
+    """Copy via a temporary file and a hard link: an existing recording at ``target`` is never replaced."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        shutil.copyfile(source, tmp)
+        with tmp.open("rb") as fh:
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            raise RecordingError(f"{target.name} already exists in the recordings store; not overwritten") from None
+    finally:
+        tmp.unlink(missing_ok=True)

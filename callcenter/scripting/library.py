@@ -1,0 +1,97 @@
+"""A whole scripts directory loaded at once: scripts, prompt catalogues per locale, and prompt audio.
+
+Layout (docs/script-format.md): ``<dir>/*.yaml`` scripts, ``<dir>/prompts/<locale>.yaml`` catalogues,
+``<dir>/sounds/<locale>/<key>.wav`` audio. :func:`load_library` is cached on the directory and the files'
+modification times, so every call of a busy IVR shares one parsed library and an edited file is picked up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from callcenter.config import ScriptSettings
+from callcenter.scripting.catalogue import Catalogues, compile_prompt
+from callcenter.scripting.errors import ScriptError, ScriptLoadError
+from callcenter.scripting.loader import audio_seconds, load_prompt_file, load_script
+from callcenter.scripting.model import Script
+
+AUDIO_SUFFIX = ".wav"
+T = TypeVar("T")
+
+
+@dataclass
+class ScriptLibrary:
+    directory: Path
+    settings: ScriptSettings
+    scripts: dict[str, Script]
+    catalogues: Catalogues
+    # (locale, key) → seconds of the audio file scripts/sounds/<locale>/<key>.wav
+    audio: dict[tuple[str, str], float] = field(default_factory=dict)
+    # Files that failed to load (only when loaded with strict=False, e.g. by the linter).
+    errors: list[ScriptError] = field(default_factory=list)
+
+    def script(self, name: str) -> Script:
+        try:
+            return self.scripts[name]
+        except KeyError:
+            raise ScriptError(f"unknown script {name!r} (known: {', '.join(sorted(self.scripts))})") from None
+
+    def audio_path(self, locale: str, key: str) -> Path:
+        return self.directory / "sounds" / locale / f"{key}{AUDIO_SUFFIX}"
+
+
+def load_library(directory: Path | str, settings: ScriptSettings, *, strict: bool = True) -> ScriptLibrary:
+    """Load (or return the cached) library of ``directory``; with ``strict`` the first bad file raises."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ScriptLoadError(f"scripts directory {directory} does not exist")
+    key = (str(directory.resolve()), _signature(directory), settings, strict)
+    cached = _CACHE.get(key[0])
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    library = _load(directory, settings, strict)
+    _CACHE[key[0]] = (key, library)
+    return library
+
+
+_CACHE: dict[str, tuple[tuple[object, ...], ScriptLibrary]] = {}
+
+
+def _signature(directory: Path) -> tuple[tuple[str, int, int], ...]:
+    files = [*directory.glob("*.yaml"), *directory.glob("prompts/*.yaml"), *directory.glob("sounds/*/*.wav")]
+    return tuple(sorted((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files))
+
+
+def _load(directory: Path, settings: ScriptSettings, strict: bool) -> ScriptLibrary:
+    errors: list[ScriptError] = []
+
+    def attempt(fn: Callable[..., T], *args: Any) -> T | None:
+        try:
+            return fn(*args)
+        except ScriptError as exc:
+            if strict:
+                raise
+            errors.append(exc)
+            return None
+
+    catalogues = Catalogues(settings.default_locale, settings.locale_chains)
+    for path in sorted((directory / "prompts").glob("*.yaml")):
+        entries = attempt(load_prompt_file, path) or []
+        for key, source, mark in entries:
+            prompt = attempt(compile_prompt, key, path.stem, source, mark)
+            if prompt is not None:
+                catalogues.add(prompt)
+    scripts: dict[str, Script] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        script = attempt(load_script, path)
+        if script is not None:
+            scripts[script.name] = script
+    audio: dict[tuple[str, str], float] = {}
+    for path in sorted(directory.glob(f"sounds/*/*{AUDIO_SUFFIX}")):
+        seconds = attempt(audio_seconds, path)
+        if seconds is not None:
+            audio[(path.parent.name, path.stem)] = seconds
+    return ScriptLibrary(directory, settings, scripts, catalogues, audio, errors)

@@ -1,0 +1,530 @@
+"""One live AGI call as a :class:`~callcenter.scripting.protocol.Channel`: script commands become AGI commands.
+
+AGI is one command at a time and most commands block for as long as they last (a prompt plays for its
+length, ``Dial`` for the ringing and then the whole bridged conversation), so :meth:`AGIChannel.perform`
+only queues a command and a worker task carries the queue out in order; outcomes come back as events.
+
+How each command is carried out (docs.asterisk.org, AGI commands and dialplan applications):
+
+- Ring → ``EXEC Ringing``; the answer itself is the session's timer (R-01). Answer → ``ANSWER``.
+- Play → ``STREAM FILE <scripts/sounds/<locale>/<audio>> "<escape digits>"``: ``result`` is 0 or the ASCII
+  code of the digit that interrupted it. ``-1`` means "error or hang-up", so ``CHANNEL STATUS`` tells the two
+  apart (511 = gone). A prompt without audio waits its estimated length (``EXEC Wait``) so timing stays true.
+- Listen → ``EXEC BackgroundDetect silence/<n>,<sil>,<min>``: plays Asterisk's own silence file of n ≤ 10 s
+  while watching the caller: a digit ends it with the digit's ASCII code (only a digit that can start an
+  extension of the AGI's dialplan context counts, see README), talk sets ``TALK_DETECTED`` (ms), read with
+  ``GET VARIABLE``. Why not WaitForSilence: it waits *for* silence, so a silent caller ends it at once and
+  speech is never reported; WaitForNoise reports noise but not digits. The window is ALWAYS bounded twice:
+  the session's own timer ends it on the driver's clock, and each chunk ends with its file, because a caller
+  whose phone sends no audio at all produces no detection (DESIGN.md, R-15). If BackgroundDetect is not
+  loaded (EXEC returns -2) the window falls back to ``WAIT FOR DIGIT``.
+- StartRecording → ``EXEC MixMonitor <root>/YYYY/MM/DD/<call_id>.wav`` (both directions, answer to hang-up).
+- Transfer → per agent from :meth:`AgentPool.next_free` (longest idle, then the neighbour seat, R-02):
+  ``EXEC Dial(<endpoint>,<3 rings in seconds>,g)`` then ``GET VARIABLE DIALSTATUS``: ANSWER bridges (Dial
+  returns when the conversation ends; the answer instant is reconstructed from ``ANSWEREDTIME_MS``), NOANSWER
+  skips the agent (``agent.skipped``) for the neighbour, no one left → :class:`TransferResult` ``no_agent``
+  and the caller stays queued for the session's queue prompts.
+- Hangup → ``HANGUP``; Hold/Unhold → ``EXEC StartMusicOnHold``/``StopMusicOnHold``.
+
+The channel writes the timeline events only the transport knows (``agent.ringing/answered/skipped``,
+``call.bridged``, ``recording.*``, and one ``command`` per AGI command with ``transport: "agi"`` and its
+round trip in ms); the runner writes the script-level ones (``call.offered``, ``queue.entered/left``,
+prompts, windows, ``call.hangup`` …), so no fact is written twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from callcenter.calls import events as ev
+from callcenter.calls.agents import Agent, AgentPool, AgentState
+from callcenter.calls.timeline import Timeline
+from callcenter.logs import get_logger
+from callcenter.scripting.protocol import (
+    Answer,
+    Answered,
+    Command,
+    Digit,
+    Event,
+    Hangup,
+    Hold,
+    HungUp,
+    Listen,
+    Play,
+    PlaybackFinished,
+    Ring,
+    SpeechStarted,
+    SpeechStopped,
+    StartRecording,
+    Transfer,
+    TransferResult,
+    Unhold,
+)
+from callcenter.telephony.agi.codec import (
+    AGICommandTimeout,
+    AGIDeadChannel,
+    AGIHangup,
+    AGIProtocolError,
+    Reply,
+    app_args,
+)
+from callcenter.telephony.rings import RingCadence
+
+log = get_logger(__name__)
+
+# BackgroundDetect: a talk token counts once 100 ms of sound is followed by 500 ms of silence.
+TALK_SILENCE_MS = 500
+TALK_MIN_MS = 100
+# Asterisk's core sounds ship silence/1 … silence/10.
+MAX_SILENCE_FILE = 10
+# Dial blocks for the whole bridged conversation; a reply later than this means the peer is stuck.
+MAX_CONVERSATION_SECONDS = 4 * 3600
+ALL_DIGITS = "0123456789*#"
+_WARNED: set[tuple[str, str]] = set()
+
+
+class AGITransport(Protocol):
+    """What the channel needs from a FastAGI connection or the classic-AGI (pyst2) transport."""
+
+    env: dict[str, str]
+    hung_up: bool
+    last_ms: float
+    on_hangup: Callable[[str], None] | None
+
+    async def execute(self, name: str, *args: object, limit: float | None = None) -> Reply: ...
+
+    async def close(self) -> None: ...
+
+
+class Clock(Protocol):
+    def time(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class CallPlace:
+    """Where a call's files go and how its legs ring; fixed for the call's life."""
+
+    sounds: Path  # scripts/sounds
+    recordings: Path  # the recordings root
+    recording_format: str
+    cadence: RingCadence
+    agent_ring_limit: int
+    command_timeout: float
+
+
+class _Gone(Exception):
+    """Internal: the call ended while a command ran (the HungUp event has been queued)."""
+
+
+class AGIChannel:
+    """The :class:`~callcenter.scripting.protocol.Channel` of one AGI call."""
+
+    def __init__(
+        self,
+        transport: AGITransport,
+        *,
+        call_id: str,
+        place: CallPlace,
+        pool: AgentPool,
+        timeline: Timeline,
+        clock: Clock,
+        started_at: datetime,
+        locale: str = "zh-CN",
+        recording_path: str | None = None,
+        on_recording: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.call_id = call_id
+        self.transport = transport
+        self.place = place
+        self.pool = pool
+        self.timeline = timeline
+        self.clock = clock
+        self.started_at = started_at
+        self.locale = locale
+        self.recording_path = recording_path  # relative to the recordings root
+        self.on_recording = on_recording
+        self._t0 = clock.time()
+        self._events: asyncio.Queue[Event] = asyncio.Queue()
+        self._commands: asyncio.Queue[Command] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+        self._gone = False
+        self._released = False  # we sent HANGUP
+        self._caller_gone = False  # the caller's channel is gone (hang-up, 511, closed socket)
+        self._busy = False
+        self._peer_gone: str | None = None
+        self._closed = False
+        self._recording_started = False
+        self._queue_since: float | None = None
+        self._agent: Agent | None = None
+        transport.on_hangup = self._peer_hung_up
+
+    # ------------------------------------------------------------------ Channel protocol
+
+    async def perform(self, command: Command) -> None:
+        """Queue ``command``; timers and notes belong to the driver and are ignored here."""
+        if self._gone or self._closed:
+            return
+        if isinstance(command, Ring | Answer | Play | Listen | StartRecording | Transfer | Hold | Unhold | Hangup):
+            self._commands.put_nowait(command)
+            if self._worker is None:
+                self._worker = asyncio.create_task(self._work(), name=f"agi-call-{self.call_id}")
+
+    async def next_event(self) -> Event:
+        return await self._events.get()
+
+    async def close(self) -> None:
+        """Stop the worker, hang the caller up if the call is still up, finish the recording, close the socket."""
+        if self._closed:
+            return
+        self._closed = True
+        worker = self._worker
+        if worker is not None and not worker.done() and worker is not asyncio.current_task():
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await worker
+        if not self._released and not self._caller_gone and not self.transport.hung_up:
+            with contextlib.suppress(AGIProtocolError):
+                await self._cmd("HANGUP", limit=2.0)
+        self._release_agent(AgentState.AFTER_CALL)
+        self._finish_recording()
+        await self.transport.close()
+
+    # ------------------------------------------------------------------ worker
+
+    async def _work(self) -> None:
+        while True:
+            command = await self._commands.get()
+            self._busy = True
+            try:
+                await self._carry_out(command)
+            except _Gone:
+                return
+            except AGICommandTimeout as exc:
+                log.error("agi.command_timeout", call_id=self.call_id, error=str(exc))
+                self._hung_up("agi_timeout", by="system")
+                return
+            except (AGIHangup, AGIDeadChannel):
+                self._hung_up("caller_hangup", by="caller")
+                return
+            except AGIProtocolError as exc:
+                # 510/520 or a malformed reply: a bug or a version mismatch. The call goes on without it.
+                log.error("agi.command_failed", call_id=self.call_id, command=type(command).__name__, error=str(exc))
+            finally:
+                self._busy = False
+            if self._peer_gone is not None:
+                self._hung_up(self._peer_gone, by="caller")
+                return
+
+    async def _carry_out(self, command: Command) -> None:
+        if isinstance(command, Ring):
+            await self._exec("Ringing")
+        elif isinstance(command, Answer):
+            await self._cmd("ANSWER")
+            self._emit(Answered())
+        elif isinstance(command, Play):
+            await self._play(command)
+        elif isinstance(command, Listen):
+            await self._listen(command)
+        elif isinstance(command, StartRecording):
+            await self._record()
+        elif isinstance(command, Transfer):
+            await self._transfer(command)
+        elif isinstance(command, Hold):
+            await self._exec("StartMusicOnHold", command.music_class)
+        elif isinstance(command, Unhold):
+            await self._exec("StopMusicOnHold")
+        elif isinstance(command, Hangup):
+            self._released = True
+            with contextlib.suppress(AGIHangup):
+                await self._cmd("HANGUP")
+            self._hung_up(command.disposition, by="system")
+            raise _Gone
+
+    # ------------------------------------------------------------------ AGI plumbing
+
+    async def _cmd(self, name: str, *args: object, limit: float | None = None) -> Reply:
+        """One AGI command, logged to the timeline as a ``command`` event with its round trip."""
+        text = " ".join([name, *(str(a) for a in args)])[:200]
+        try:
+            reply = await self.transport.execute(name, *args, limit=limit)
+        except AGIProtocolError as exc:
+            failed = type(exc).__name__
+            self._note(ev.COMMAND, {"command": text, "result": failed, "ms": self._ms(), "transport": "agi"})
+            raise
+        result = reply.line or _reply_text(reply)
+        self._note(ev.COMMAND, {"command": text, "result": result, "ms": self._ms(), "transport": "agi"})
+        return reply
+
+    def _ms(self) -> float:
+        return round(self.transport.last_ms, 3)
+
+    async def _exec(self, app: str, *args: object, limit: float | None = None) -> Reply:
+        if not args:
+            return await self._cmd("EXEC", app, limit=limit)
+        return await self._cmd("EXEC", app, app_args(*args), limit=limit)
+
+    async def _alive_after_failure(self) -> None:
+        """result=-1 is "error or hang-up": ask the channel which (511, or a state of 0/1 "down", means gone)."""
+        try:
+            reply = await self._cmd("CHANNEL STATUS")
+        except (AGIDeadChannel, AGIHangup):
+            reply = None
+        if reply is None or self.transport.hung_up or (reply.value is not None and reply.value <= 1):
+            self._hung_up("caller_hangup", by="caller")
+            raise _Gone
+
+    async def _variable(self, name: str) -> str | None:
+        reply = await self._cmd("GET VARIABLE", name)
+        return reply.data if reply.value == 1 else None
+
+    # ------------------------------------------------------------------ commands
+
+    async def _play(self, play: Play) -> None:
+        limit = play.duration + self.place.command_timeout
+        if play.audio is None:
+            if (play.locale, play.key) not in _WARNED:  # once per prompt and process, not once per call
+                _WARNED.add((play.locale, play.key))
+                log.warning("agi.prompt_without_audio", key=play.key, locale=play.locale)
+            reply = await self._exec("Wait", f"{play.duration:.3f}", limit=limit)
+            if reply.failed:
+                await self._alive_after_failure()
+            self._emit(PlaybackFinished(play.playback_id))
+            return
+        path = self.place.sounds / play.locale / play.audio
+        reply = await self._cmd("STREAM FILE", str(path), play.escape_digits, limit=limit)
+        if reply.failed:
+            await self._alive_after_failure()
+            log.error("agi.prompt_failed", call_id=self.call_id, key=play.key, path=str(path))
+        if reply.digit:
+            self._emit(Digit(reply.digit))
+        self._emit(PlaybackFinished(play.playback_id, interrupted=bool(reply.digit)))
+
+    async def _listen(self, listen: Listen) -> None:
+        remaining = listen.seconds
+        while remaining > 0 and self._commands.empty():
+            chunk = min(MAX_SILENCE_FILE, max(1, math.ceil(remaining - 1e-9)))
+            heard = await self._detect(chunk, listen.digits)
+            if heard:
+                return
+            remaining -= chunk
+
+    async def _detect(self, seconds: int, digits: bool) -> bool:
+        """One BackgroundDetect chunk; True when the caller spoke or pressed a digit."""
+        limit = seconds + self.place.command_timeout
+        reply = await self._exec(
+            "BackgroundDetect", f"silence/{seconds}", TALK_SILENCE_MS, TALK_MIN_MS, limit=limit
+        )
+        if reply.value == -2:  # application not loaded: digits only, still bounded
+            reply = await self._cmd("WAIT FOR DIGIT", seconds * 1000, limit=limit)
+        if reply.failed:
+            await self._alive_after_failure()
+            return False
+        if reply.digit:
+            if digits:
+                self._emit(Digit(reply.digit))
+                return True
+            return False
+        talk = await self._variable("TALK_DETECTED")
+        if talk is None:
+            return False
+        await self._cmd("SET VARIABLE", "TALK_DETECTED", "")
+        try:
+            duration = max(0.0, int(talk) / 1000.0)
+        except ValueError:
+            duration = 0.0
+        self._emit(SpeechStarted())
+        self._emit(SpeechStopped(duration=duration))
+        return True
+
+    async def _record(self) -> None:
+        if self.recording_path is None or self._recording_started:
+            return
+        target = self.place.recordings / self.recording_path
+        await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+        reply = await self._exec("MixMonitor", str(target))
+        if reply.failed:
+            await self._alive_after_failure()
+            log.error("agi.recording_failed", call_id=self.call_id, path=str(target))
+            return
+        self._recording_started = True
+        self._note(ev.RECORDING_STARTED, {"path": self.recording_path, "format": self.place.recording_format})
+
+    # ------------------------------------------------------------------ transfer (R-01, R-02)
+
+    async def _transfer(self, transfer: Transfer) -> None:
+        group = transfer.group
+        if self._queue_since is None:  # the caller's wait counts from the first transfer (agent.answered wait)
+            self._queue_since = self._offset()
+        tried: list[str] = []
+        after: str | None = None
+        wanted = transfer.agent
+        while True:
+            agent = self._pick(group, wanted, tried, after)
+            wanted = None
+            if agent is None:
+                self._emit(TransferResult("no_agent"))
+                return
+            tried.append(agent.id)
+            if not self.pool.reserve(agent.id):
+                continue
+            outcome = await self._ring_agent(agent, group)
+            if outcome == "answered":
+                return
+            after = agent.id
+
+    def _pick(self, group: str, wanted: str | None, tried: list[str], after: str | None) -> Agent | None:
+        if wanted is not None and wanted not in tried:
+            agent = self.pool.agents.get(wanted)
+            if agent is not None and agent.state is AgentState.READY:
+                return agent
+        try:
+            return self.pool.next_free(group, locale=self.locale, tried=tried, after=after)
+        except Exception as exc:  # unknown group: nobody to ring, the caller stays queued
+            log.error("agi.transfer_group", call_id=self.call_id, group=group, error=str(exc))
+            return None
+
+    async def _ring_agent(self, agent: Agent, group: str) -> str:
+        ring_limit = self.place.cadence.limit(self.place.agent_ring_limit)
+        self._note(ev.AGENT_RINGING, {"agent": agent.id, "group": group, "ring": 1})
+        dial_start = self.clock.time()
+        try:
+            reply = await self._exec(
+                "Dial", agent.endpoint, f"{ring_limit:g}", "g", limit=MAX_CONVERSATION_SECONDS
+            )
+        except BaseException:
+            self.pool.set_state(agent.id, AgentState.READY, now=self._offset())
+            raise
+        elapsed = self.clock.time() - dial_start
+        status = await self._dial_status()
+        if status == "ANSWER":
+            await self._bridged(agent, group, dial_start, elapsed)
+            # Dial returns when the bridged conversation is over: -1 when the caller hung up; 0 (option g) when
+            # the agent did and the caller is still on the line, whom close() then releases. Either way the
+            # conversation has happened inside Dial, so the call ends here (an agent-first release is on the
+            # timeline for QA, R-48).
+            if reply.failed:
+                self._hung_up("caller_hangup", by="caller")
+            else:
+                self._hung_up("agent_released", by="agent")
+            raise _Gone
+        ring_seconds = min(elapsed, ring_limit)
+        reason = {"BUSY": "busy", "CHANUNAVAIL": "unavailable", "CONGESTION": "unavailable"}.get(status, "no_answer")
+        self._note(
+            ev.AGENT_SKIPPED,
+            {
+                "agent": agent.id,
+                "group": group,
+                "rings": self.place.cadence.rings_at(ring_seconds),
+                "seconds": round(ring_seconds, 3),
+                "reason": reason,
+            },
+        )
+        # An agent who let it ring is away from the seat (R-02): not offered calls until they say ready.
+        after_ring = {"no_answer": AgentState.NOT_READY, "unavailable": AgentState.OFFLINE}
+        next_state = after_ring.get(reason, AgentState.READY)
+        self.pool.set_state(agent.id, next_state, now=self._offset())
+        if status == "CANCEL" or reply.failed:
+            self._hung_up("caller_hangup", by="caller")
+            raise _Gone
+        return reason
+
+    async def _dial_status(self) -> str:
+        try:
+            return (await self._variable("DIALSTATUS")) or ""
+        except (AGIDeadChannel, AGIHangup):
+            return "CANCEL"
+
+    async def _bridged(self, agent: Agent, group: str, dial_start: float, elapsed: float) -> None:
+        """Dial returned after an answered leg: reconstruct when the agent picked up and log it (R-01)."""
+        talk_ms = None
+        for name in ("ANSWEREDTIME_MS", "ANSWEREDTIME"):
+            with contextlib.suppress(AGIDeadChannel, AGIHangup, AGIProtocolError):
+                value = await self._variable(name)
+                if value:
+                    talk_ms = float(value) * (1 if name.endswith("_MS") else 1000)
+                    break
+        ring_seconds = max(0.0, elapsed - (talk_ms or 0.0) / 1000.0)
+        answered_at = dial_start - self._t0 + ring_seconds
+        self.pool.set_state(agent.id, AgentState.ON_CALL, now=answered_at)
+        self._agent = agent
+        wait = answered_at - (self._queue_since or 0.0)
+        data = {
+            "agent": agent.id,
+            "group": group,
+            "rings": self.place.cadence.rings_at(ring_seconds),
+            "seconds": round(ring_seconds, 3),
+            "wait": round(wait, 3),
+        }
+        self._note(ev.AGENT_ANSWERED, data, offset=answered_at)
+        self._note(ev.BRIDGED, {"agent": agent.id, "bridge": f"dial:{self.call_id}"}, offset=answered_at)
+        self._emit(TransferResult("answered", agent.id))
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def _peer_hung_up(self, why: str) -> None:
+        """The transport saw a HANGUP line (or EOF). Between commands the call ends now; during one, the
+        command first finishes reading what Asterisk still reports (Dial's DIALSTATUS after a bridged call)."""
+        cause = "caller_hangup" if why == "hangup" else why
+        if self._busy:
+            self._peer_gone = cause
+        else:
+            self._hung_up(cause, by="caller")
+
+    def _hung_up(self, cause: str, *, by: str) -> None:
+        if by == "caller":
+            self._caller_gone = True
+        if self._gone:
+            return
+        self._gone = True
+        self._emit(HungUp(cause=cause, by=by))
+
+    def _emit(self, event: Event) -> None:
+        self._events.put_nowait(event)
+
+    def _offset(self) -> float:
+        return self.clock.time() - self._t0
+
+    def _note(self, type_: str, data: dict[str, Any], *, offset: float | None = None) -> None:
+        at = self._offset() if offset is None else offset
+        self.timeline.append(
+            self.call_id, type_, data, at=self.started_at + timedelta(seconds=at), offset=round(at, 3)
+        )
+
+    def _release_agent(self, state: AgentState) -> None:
+        if self._agent is not None:
+            with contextlib.suppress(Exception):
+                self.pool.set_state(self._agent.id, state, now=self._offset())
+            self._agent = None
+
+    def _finish_recording(self) -> None:
+        if not self._recording_started or self.recording_path is None:
+            return
+        self._recording_started = False
+        path = self.place.recordings / self.recording_path
+        try:
+            size = path.stat().st_size
+        except OSError:
+            size = 0  # Asterisk may write the file on another host (shared volume not mounted here)
+        data = {"path": self.recording_path, "format": self.place.recording_format, "bytes": size}
+        self._note(ev.RECORDING_FINISHED, data)
+        if self.on_recording is not None:
+            try:
+                self.on_recording({**data, "call_id": self.call_id, "ended_offset": self._offset()})
+            except Exception:
+                log.exception("agi.register_recording_failed", call_id=self.call_id)
+
+
+def _reply_text(reply: Reply) -> str:
+    parts = [str(reply.code), f"result={reply.result}"]
+    if reply.data is not None:
+        parts.append(f"({reply.data})")
+    if reply.endpos is not None:
+        parts.append(f"endpos={reply.endpos}")
+    return " ".join(parts)

@@ -1,0 +1,258 @@
+"""One FastAGI socket on asyncio: the environment block, then one command at a time with a timeout.
+
+:class:`AGIConnection` is an :class:`asyncio.Protocol`: the event loop hands it bytes as they arrive, it splits
+them into lines and feeds the codec (:mod:`.codec`), which does all parsing. A reply line resolves the pending
+command's future directly from ``data_received``, so a command costs one task wake-up, with no reader task
+and no stream buffer in between (bench/agi.py). The same callback reports a ``HANGUP`` line, or the socket
+closing, the moment it arrives, even while no command is in flight — the caller may hang up while the script
+waits on a timer, and the call must end then, not at the next command.
+
+After a command timeout the reply stream can no longer be trusted (a late reply would be taken for the next
+command's), so the connection is closed rather than reused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from callcenter.logs import get_logger
+from callcenter.telephony.agi.codec import (
+    MAX_LINE_BYTES,
+    AGICommandTimeout,
+    AGIEnvironmentError,
+    AGIHangup,
+    AGIProtocolError,
+    EnvironmentReader,
+    Reply,
+    ReplyReader,
+    format_command,
+)
+
+log = get_logger(__name__)
+
+
+class AGIConnection(asyncio.Protocol):
+    """Commands and replies over one FastAGI socket."""
+
+    def __init__(
+        self,
+        *,
+        command_timeout: float = 10.0,
+        on_environment: Callable[[AGIConnection], None] | None = None,
+        on_open: Callable[[AGIConnection], bool] | None = None,
+        on_hangup: Callable[[str], None] | None = None,
+    ) -> None:
+        self.command_timeout = command_timeout
+        self.on_environment = on_environment
+        self.on_open = on_open
+        self.on_hangup = on_hangup
+        self.env: dict[str, str] = {}
+        self.hung_up = False
+        self.closed = False
+        self.last_ms = 0.0
+        self.error: AGIProtocolError | None = None
+        self._transport: asyncio.Transport | None = None
+        self._buffer = b""
+        self._env_reader: EnvironmentReader | None = EnvironmentReader()
+        self._env_waiter: asyncio.Future[dict[str, str]] | None = None
+        self._pending: tuple[asyncio.Future[Reply], ReplyReader] | None = None
+        self._paused: asyncio.Future[None] | None = None
+
+    # ------------------------------------------------------------------ asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        if self.on_open is not None and not self.on_open(self):
+            self.closed = True
+            transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer + data if self._buffer else data
+        start = 0
+        while True:
+            end = buffer.find(b"\n", start)
+            if end < 0:
+                break
+            if not self._line(buffer[start : end + 1]):
+                self._buffer = b""
+                return
+            start = end + 1
+        rest = buffer[start:]
+        if len(rest) > MAX_LINE_BYTES:
+            self._fail(AGIProtocolError(f"AGI line longer than {MAX_LINE_BYTES} bytes"))
+            rest = b""
+        self._buffer = rest
+
+    def eof_received(self) -> bool | None:
+        return None  # close the transport: Asterisk never half-closes a live AGI session
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        error = self.error or AGIHangup("Asterisk closed the AGI connection")
+        if self._env_reader is not None:
+            self._env_reader = None
+            self._resolve_env(AGIEnvironmentError(f"peer closed the connection inside the AGI environment: {error}"))
+        self._mark_hung_up("socket_closed" if self.error is None else "protocol_error")
+        self._fail_pending(error)
+        if self._paused is not None and not self._paused.done():
+            self._paused.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._paused = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self._paused is not None and not self._paused.done():
+            self._paused.set_result(None)
+        self._paused = None
+
+    # ------------------------------------------------------------------ lines
+
+    def _line(self, raw: bytes) -> bool:
+        """Handle one complete line; False once the connection has been failed."""
+        try:
+            if self._env_reader is not None:
+                if self._env_reader.feed(raw):
+                    self.env = self._env_reader.env
+                    self._env_reader = None
+                    self._resolve_env(None)
+                return True
+            self._dispatch(raw)
+            return True
+        except AGIProtocolError as exc:
+            self._fail(exc)
+            return False
+
+    def _dispatch(self, raw: bytes) -> None:
+        if self._pending is None:
+            # Nothing asked: only an asynchronous HANGUP is legitimate here.
+            idle = ReplyReader()
+            if idle.feed(raw) is not None or not idle.hung_up:
+                log.warning("agi.unsolicited_line", line=raw[:80].decode("utf-8", "replace"))
+            if idle.hung_up:
+                self._mark_hung_up("hangup")
+            return
+        future, parser = self._pending
+        try:
+            reply = parser.feed(raw)
+        except AGIProtocolError as exc:
+            if type(exc) is AGIProtocolError:
+                raise  # a malformed reply: the stream is out of step, the whole connection is failed
+            self._pending = None
+            if not future.done():
+                future.set_exception(exc)
+            return
+        finally:
+            if parser.hung_up:
+                self._mark_hung_up("hangup")
+        if reply is not None:
+            self._pending = None
+            if not future.done():
+                future.set_result(reply)
+
+    def _fail(self, exc: AGIProtocolError) -> None:
+        """A hostile or broken peer: log, fail whatever waits, close."""
+        if self.error is None:
+            self.error = exc
+            log.warning("agi.protocol_error", error=str(exc))
+        if self._env_reader is not None:
+            self._env_reader = None
+            self._resolve_env(exc)
+        self._fail_pending(exc)
+        if self._transport is not None:
+            self._transport.close()
+
+    def _resolve_env(self, error: BaseException | None) -> None:
+        if error is not None and self.error is None and isinstance(error, AGIProtocolError):
+            self.error = error
+        if self._env_waiter is not None and not self._env_waiter.done():
+            if error is None:
+                self._env_waiter.set_result(self.env)
+            else:
+                self._env_waiter.set_exception(error)
+        if error is None and self.on_environment is not None:
+            self.on_environment(self)
+
+    def _mark_hung_up(self, why: str) -> None:
+        if self.hung_up:
+            return
+        self.hung_up = True
+        if self.on_hangup is not None:
+            try:
+                self.on_hangup(why)
+            except Exception:  # a faulty listener must not break the connection
+                log.exception("agi.on_hangup_failed")
+
+    def _fail_pending(self, error: BaseException) -> None:
+        if self._pending is not None:
+            future, _ = self._pending
+            self._pending = None
+            if not future.done():
+                future.set_exception(error)
+
+    # ------------------------------------------------------------------ environment
+
+    async def read_environment(self, limit: float = 5.0) -> dict[str, str]:
+        """The ``agi_`` block (once complete); raises :class:`AGIEnvironmentError` on a bad, huge or unfinished
+        block. The server does not need this (it is called back by ``on_environment``); tests and tools do."""
+        if self._env_reader is None:
+            if self.error is not None:
+                raise self.error
+            return self.env
+        self._env_waiter = asyncio.get_running_loop().create_future()
+        try:
+            return await asyncio.wait_for(self._env_waiter, limit)
+        except TimeoutError:
+            await self.close()
+            raise AGIEnvironmentError(f"no complete AGI environment within {limit:g} s") from None
+
+    def start(self) -> None:
+        """Nothing to start: the event loop delivers data as it arrives (kept for the transports' shared API)."""
+
+    # ------------------------------------------------------------------ commands
+
+    async def execute(self, name: str, *args: object, limit: float | None = None) -> Reply:
+        """Send one command and return its reply; raises the codec's typed errors (510/511/520, hang-up,
+        timeout). One command at a time (the call's worker serialises them). ``last_ms``: its round trip."""
+        line = format_command(name, *args)
+        if self.closed or self._transport is None or self._transport.is_closing():
+            raise AGIHangup("AGI connection is closed")
+        if self._pending is not None:
+            raise AGIProtocolError(f"{name}: another AGI command is still waiting for its reply")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Reply] = loop.create_future()
+        self._pending = (future, ReplyReader())
+        started = time.perf_counter()
+        self._transport.write(line)
+        if self._paused is not None:
+            await self._paused
+        wait = self.command_timeout if limit is None else limit
+        timer = loop.call_later(wait, self._time_out, future, name, wait)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if self._pending is not None and self._pending[0] is future:
+                self._pending = None  # a late reply will be logged as unsolicited
+            raise
+        finally:
+            timer.cancel()
+            self.last_ms = (time.perf_counter() - started) * 1000.0
+
+    def _time_out(self, future: asyncio.Future[Reply], name: str, wait: float) -> None:
+        if future.done():
+            return
+        if self._pending is not None and self._pending[0] is future:
+            self._pending = None
+        future.set_exception(AGICommandTimeout(f"no reply to {name} within {wait:g} s"))
+        self.closed = True
+        if self._transport is not None:
+            self._transport.close()
+
+    async def close(self) -> None:
+        """Close the socket (buffered output is still flushed by the transport); safe to call twice."""
+        self.closed = True
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.close()
+        self._fail_pending(AGIHangup("AGI connection closed"))

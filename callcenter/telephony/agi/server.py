@@ -1,0 +1,287 @@
+"""The FastAGI server: Asterisk's ``AGI(agi://127.0.0.1:4573/<entry>)`` lands here, one task per call.
+
+``callcenter serve`` starts it with :func:`serve_fastagi` as one task of its event loop::
+
+    task = asyncio.create_task(serve_fastagi(settings, timeline, pool))   # runs until cancelled
+
+Robustness rules (issue 3, each tested in tests/telephony/test_agi_hostile.py):
+
+- At most ``telephony.agi_max_calls`` calls at once. A connection beyond that is closed at once with one
+  ``agi.full`` warning naming the limit; Asterisk then sets ``AGISTATUS=FAILURE`` and the dialplan goes on
+  to its next priority (README: a ``Queue()`` there keeps the caller served).
+- The ``agi_`` block must be complete within ``ENV_TIMEOUT`` seconds and within the codec's size limits.
+- Every command has a timeout (``telephony.agi_command_timeout_seconds``, plus the command's own length).
+- A peer that closes mid-command, sends ``HANGUP``, answers 511, 520 or garbage ends that call only; no
+  exception escapes a connection task, and every task is awaited or cancelled on :meth:`FastAGIServer.close`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from callcenter.calls.agents import AgentPool
+from callcenter.calls.timeline import Timeline
+from callcenter.config import Settings
+from callcenter.logs import bind_call, get_logger
+from callcenter.recordings.layout import relative_path
+from callcenter.scripting.catalogue import prompt_variables
+from callcenter.scripting.library import load_library
+from callcenter.telephony.agi.channel import AGIChannel, AGITransport, CallPlace
+from callcenter.telephony.agi.codec import AGIProtocolError
+from callcenter.telephony.agi.connection import AGIConnection
+from callcenter.telephony.agi.entry import build_session, call_id_from, choose_entry
+from callcenter.telephony.rings import cadence
+
+log = get_logger(__name__)
+
+ENV_TIMEOUT = 5.0
+
+CallHandler = Callable[[AGITransport, dict[str, str]], Awaitable[None]]
+
+
+@dataclass
+class CallContext:
+    """What every call of one server shares."""
+
+    settings: Settings
+    timeline: Timeline
+    pool: AgentPool
+    clock: Any = None  # callcenter.calls.runner.Clock; None = the running loop
+
+
+def place_for(settings: Settings) -> CallPlace:
+    t = settings.telephony
+    return CallPlace(
+        sounds=settings.scripts.directory / "sounds",
+        recordings=settings.recordings.root,
+        recording_format=settings.recordings.format,
+        cadence=cadence(t.ring_cadence),
+        agent_ring_limit=t.agent_ring_limit,
+        command_timeout=t.agi_command_timeout_seconds,
+    )
+
+
+class _LoopClock:
+    """The running loop's clock, the runner's default."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+
+    def time(self) -> float:
+        return self._loop.time()
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
+        return self._loop.call_later(delay, callback)
+
+
+def _recording_hook() -> Callable[[dict[str, Any]], None] | None:
+    """``callcenter.recordings.service.register_recording`` when the recordings package offers it."""
+    try:
+        module = importlib.import_module("callcenter.recordings.service")
+    except ModuleNotFoundError:
+        return None
+    return getattr(module, "register_recording", None)
+
+
+def _agent_record(pool: AgentPool) -> Callable[[str], dict[str, str]]:
+    """The greeting's agent variables (R-12: 工号 by default) for the agent who answered."""
+
+    def record(agent_id: str) -> dict[str, str]:
+        agent = pool.agents.get(agent_id)
+        if agent is None:
+            return {"work_number": agent_id}
+        return {"work_number": agent.work_number, "name": agent.name}
+
+    return record
+
+
+async def run_script_call(context: CallContext, transport: AGITransport, env: dict[str, str]) -> None:
+    """One call from its environment to its end: entry → session → :func:`callcenter.calls.runner.run_call`."""
+    from callcenter.calls.runner import run_call, session_config
+
+    settings = context.settings
+    clock = context.clock or _LoopClock()
+    call_id = call_id_from(env)
+    bind_call(call_id)
+    started_at = datetime.now(UTC)
+    choice = choose_entry(settings, env)
+    entry = choice.entry
+    config = session_config(settings, group=entry.group)
+    library = load_library(settings.scripts.directory, settings.scripts)
+    local_now = started_at.astimezone(settings.service.tz)
+    variables = prompt_variables(settings.service, hotline=entry.hotline or None, now=local_now)
+    session = build_session(
+        library, choice, call_id=call_id, config=config, variables=variables, agents=_agent_record(context.pool)
+    )
+    fmt = settings.recordings.format
+    channel = AGIChannel(
+        transport,
+        call_id=call_id,
+        place=place_for(settings),
+        pool=context.pool,
+        timeline=context.timeline,
+        clock=clock,
+        started_at=started_at,
+        locale=entry.locale,
+        recording_path=str(relative_path(call_id, started_at, fmt, settings.service.tz)),
+        on_recording=_recording_hook(),
+    )
+    offered = {
+        "entry": choice.name,
+        "script": entry.script if choice.known else None,
+        "locale": entry.locale,
+        "caller": env.get("agi_callerid", ""),
+        "callee": env.get("agi_dnid") or env.get("agi_extension", ""),
+        "channel": env.get("agi_channel", ""),
+        "transport": "agi",
+        "group": entry.group,
+    }
+    await run_call(channel, session, context.timeline, offered=offered, started_at=started_at, clock=clock)
+
+
+class FastAGIServer:
+    """Accepts FastAGI connections and runs each as a call task; bounded, timed, and clean on close."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        handler: CallHandler,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self.handler = handler
+        self.host = settings.telephony.agi_host if host is None else host
+        self.port = settings.telephony.agi_port if port is None else port
+        self.max_calls = settings.telephony.agi_max_calls
+        self.command_timeout = settings.telephony.agi_command_timeout_seconds
+        self.active = 0
+        self.refused = 0
+        self.served = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._open: set[AGIConnection] = set()
+        self._server: asyncio.base_events.Server | None = None
+
+    async def start(self) -> tuple[str, int]:
+        loop = asyncio.get_running_loop()
+        # Asterisk opens one connection per call: a burst of calls must not overflow the accept queue.
+        backlog = min(4096, max(100, self.max_calls))
+        self._server = await loop.create_server(self._connection, self.host, self.port, backlog=backlog)
+        host, port = self._server.sockets[0].getsockname()[:2]
+        self.port = port
+        log.info("agi.listening", host=host, port=port, max_calls=self.max_calls)
+        return host, port
+
+    def _connection(self) -> AGIConnection:
+        return AGIConnection(command_timeout=self.command_timeout, on_open=self._admit, on_environment=self._begin)
+
+    def _admit(self, connection: AGIConnection) -> bool:
+        """A new socket: a call slot, or a clear refusal when all ``agi_max_calls`` slots are taken."""
+        if self.active >= self.max_calls:
+            self.refused += 1
+            log.warning(
+                "agi.full",
+                message=f"refusing a FastAGI connection: {self.active} calls in progress, "
+                f"telephony.agi_max_calls = {self.max_calls}",
+                refused_total=self.refused,
+            )
+            return False
+        self.active += 1
+        self._open.add(connection)
+        asyncio.get_running_loop().call_later(ENV_TIMEOUT, self._env_deadline, connection)
+        connection_lost = connection.connection_lost
+
+        def lost(exc: Exception | None) -> None:
+            connection_lost(exc)
+            if connection in self._open and not connection.env:
+                self._release(connection)  # closed before its environment: no call task to release it
+                if connection.error is not None:
+                    log.warning("agi.bad_environment", error=str(connection.error))
+
+        connection.connection_lost = lost  # type: ignore[method-assign]
+        return True
+
+    def _env_deadline(self, connection: AGIConnection) -> None:
+        if connection in self._open and not connection.env and not connection.closed:
+            log.warning("agi.bad_environment", error=f"no complete AGI environment within {ENV_TIMEOUT:g} s")
+            connection.closed = True
+            if connection._transport is not None:
+                connection._transport.close()
+
+    def _release(self, connection: AGIConnection) -> None:
+        if connection in self._open:
+            self._open.discard(connection)
+            self.active -= 1
+
+    def _begin(self, connection: AGIConnection) -> None:
+        task = asyncio.get_running_loop().create_task(self._serve(connection))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _serve(self, connection: AGIConnection) -> None:
+        env = connection.env
+        try:
+            await self.handler(connection, env)
+        except asyncio.CancelledError:
+            pass  # the server is closing
+        except AGIProtocolError as exc:
+            log.warning("agi.call_ended_by_protocol_error", error=str(exc))
+        except Exception:
+            log.exception("agi.call_failed", channel=env.get("agi_channel", ""))
+        finally:
+            self.served += 1
+            self._release(connection)
+            await connection.close()
+
+    async def close(self) -> None:
+        """Stop accepting, cancel the calls in progress and wait for every task to finish."""
+        if self._server is not None:
+            self._server.close()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for connection in list(self._open):
+            self._release(connection)
+            await connection.close()
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2.0)
+            self._server = None
+
+
+async def serve_fastagi(
+    settings: Settings,
+    timeline: Timeline,
+    pool: AgentPool,
+    *,
+    clock: Any = None,
+    handler: CallHandler | None = None,
+    started: asyncio.Future[tuple[str, int]] | None = None,
+) -> None:
+    """Run the FastAGI server until cancelled (``callcenter serve`` runs it as a task).
+
+    ``started`` (optional) receives the bound ``(host, port)``; ``handler`` replaces the script runner (the
+    benchmark's minimal script uses it). The timeline is flushed by the caller's ``timeline.run_flusher()``.
+    """
+    context = CallContext(settings, timeline, pool, clock)
+
+    async def run(transport: AGITransport, env: dict[str, str]) -> None:
+        await run_script_call(context, transport, env)
+
+    server = FastAGIServer(settings, handler or run)
+    address = await server.start()
+    if started is not None and not started.done():
+        started.set_result(address)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.close()

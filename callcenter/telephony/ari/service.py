@@ -1,0 +1,352 @@
+"""The ARI application: the task ``callcenter serve`` runs to take calls from Asterisk's Stasis.
+
+:class:`AriService` owns the :class:`~callcenter.telephony.ari.client.AriClient` (websocket first, so Stasis
+never finds the application missing), turns each StasisStart of a caller into an :class:`AriCall` driven by
+:func:`callcenter.calls.runner.run_call` with the entry script of ``settings.telephony.entries[args[0]]``
+(ring, answer after the configured rings, record, script: the session decides), routes every later event
+to its call, and after every (re)connect reconciles with Asterisk:
+
+- a known call whose channel is gone gets its HungUp (nothing waits forever);
+- an agent leg that was answered while we were away is bridged, one that vanished is skipped;
+- a prompt whose PlaybackFinished was lost is finished (``GET playbacks/{id}`` → 404), never played again;
+- a channel in our application that this process does not know (the service restarted mid-call) is adopted:
+  a call the timeline has never seen runs its entry script; one it has seen is not re-greeted (no script
+  runs twice) but goes on with ``adopt_script`` (the agent queue), answered;
+- stray agent legs and bridges of ours that belong to no call are hung up / destroyed.
+
+Use in ``callcenter serve``::
+
+    service = AriService(settings, timeline=timeline, pool=pool, recordings=recording_service)
+    tasks.append(asyncio.create_task(service.run()))   # runs until cancelled
+    await service.ready()                               # websocket connected (optional)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Any
+
+from callcenter.calls.agents import AgentPool
+from callcenter.calls.runner import CallOutcome, Clock, open_session, run_call
+from callcenter.calls.timeline import Timeline
+from callcenter.config import EntrySettings, Settings
+from callcenter.logs import get_logger
+from callcenter.telephony.ari.call import AriCall
+from callcenter.telephony.ari.client import AriClient, Json, path_id
+from callcenter.telephony.ari.errors import AriError, AriRequestError
+from callcenter.telephony.ari.routing import on_leg_event
+from callcenter.telephony.rings import cadence
+
+log = get_logger(__name__)
+
+SessionFactory = Callable[[AriCall, str, bool], Any]
+
+
+class _LoopClock:
+    """The running loop as the call clock (``callcenter serve``)."""
+
+    def time(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
+        return asyncio.get_running_loop().call_later(delay, callback)
+
+
+class AriService:
+    """Every ARI call of one Stasis application."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        timeline: Timeline,
+        pool: AgentPool | None = None,
+        client: AriClient | None = None,
+        clock: Clock | None = None,
+        recordings: Any = None,
+        library: Any = None,
+        session_factory: SessionFactory | None = None,
+        adopt_script: str = "agent_queue",
+    ) -> None:
+        t = settings.telephony
+        self.settings = settings
+        self.timeline = timeline
+        self.pool = pool if pool is not None else AgentPool()
+        self.app = t.ari_app
+        self.client = client or AriClient(t.ari_url, t.ari_username, t.ari_password, t.ari_app)
+        self.clock: Clock = clock or _LoopClock()
+        self.cadence = cadence(t.ring_cadence)
+        self.recordings = recordings
+        self.adopt_script = adopt_script
+        self._library = library
+        self._session_factory = session_factory or self._open_session
+        self.calls: dict[str, AriCall] = {}
+        self.outcomes: dict[str, CallOutcome] = {}
+        self._outcome_waiters: dict[str, asyncio.Future[CallOutcome]] = {}
+        self._channels: dict[str, tuple[AriCall, bool]] = {}  # channel id → (call, is agent leg)
+        self._playbacks: dict[str, AriCall] = {}
+        self._recordings: dict[str, AriCall] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.reconciles = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run(self) -> None:
+        """Connect and serve calls until cancelled (reconnecting by itself)."""
+        self.client.on_event = self.on_event
+        self.client.on_connected = self._on_connected
+        if self._library is None and self._session_factory == self._open_session:
+            self._load_library()  # before the websocket: a first call must not wait for the YAML
+        try:
+            await self.client.run()
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def ready(self) -> None:
+        """Return once the events websocket is connected (wrap in ``asyncio.timeout``)."""
+        await self.client.wait_connected()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def outcome(self, call_id: str) -> CallOutcome:
+        """Wait for a call's outcome (disposition, who ended it, length); wrap in ``asyncio.timeout``."""
+        if call_id in self.outcomes:
+            return self.outcomes[call_id]
+        waiter = self._outcome_waiters.setdefault(call_id, asyncio.get_running_loop().create_future())
+        return await asyncio.shield(waiter)
+
+    def call(self, call_id: str) -> AriCall | None:
+        """A live call, for the panel's one-click scripts (:meth:`AriCall.request_script`)."""
+        return self.calls.get(call_id)
+
+    # ------------------------------------------------------------------ indexes
+
+    def index_leg(self, leg_id: str, call: AriCall) -> None:
+        self._channels[leg_id] = (call, True)
+
+    def unindex_leg(self, leg_id: str) -> None:
+        self._channels.pop(leg_id, None)
+
+    def index_playback(self, playback_id: str, call: AriCall) -> None:
+        self._playbacks[playback_id] = call
+
+    def unindex_playback(self, playback_id: str) -> None:
+        self._playbacks.pop(playback_id, None)
+
+    def index_recording(self, name: str, call: AriCall) -> None:
+        self._recordings[name] = call
+
+    def forget(self, call: AriCall) -> None:
+        """The call ended: drop it from the routing tables (its recording stays until RecordingFinished)."""
+        self.calls.pop(call.call_id, None)
+        self._channels.pop(call.channel_id, None)
+        for leg_id in list(call.legs):
+            self._channels.pop(leg_id, None)
+        for playback_id in list(call.playbacks):
+            self._playbacks.pop(playback_id, None)
+
+    # ------------------------------------------------------------------ events
+
+    def on_event(self, message: Json) -> None:
+        """Route one ARI event to its call (the client calls this for every event, in order)."""
+        kind = message.get("type")
+        if kind == "StasisStart":
+            self._stasis_start(message)
+        elif kind in ("PlaybackFinished",):
+            playback_id = str(message.get("playback", {}).get("id", ""))
+            call = self._playbacks.get(playback_id)
+            if call is not None:
+                call.on_playback_finished(playback_id)
+        elif kind == "RecordingFinished":
+            recording = message.get("recording", {})
+            call = self._recordings.pop(str(recording.get("name", "")), None)
+            if call is not None:
+                call.recording_finished(recording)
+        elif "channel" in message:
+            channel_id = str(message["channel"].get("id", ""))
+            found = self._channels.get(channel_id)
+            if found is None:
+                return
+            call, is_leg = found
+            if is_leg:
+                on_leg_event(call, channel_id, message)
+            else:
+                call.on_channel_event(message)
+
+    def _stasis_start(self, message: Json) -> None:
+        channel = message.get("channel", {})
+        args = [str(a) for a in message.get("args", [])]
+        channel_id = str(channel.get("id", ""))
+        if args[:1] == ["agent"]:
+            found = self._channels.get(channel_id)
+            if found is not None:
+                on_leg_event(found[0], channel_id, message)
+            else:  # a leg of a call that no longer exists
+                self.spawn(self._hang_up(channel_id))
+            return
+        if channel_id in self._channels:
+            return
+        name, entry = self._entry(args)
+        call = self._register(channel, name, entry)
+        self.spawn(self._run(call, entry.script, answered=False))
+
+    def _entry(self, args: list[str]) -> tuple[str, EntrySettings]:
+        entries = self.settings.telephony.entries
+        name = args[0] if args else ""
+        if name in entries:
+            return name, entries[name]
+        fallback = "main" if "main" in entries else next(iter(entries))
+        log.error("ari call for an unknown entry; using the fallback entry", entry=name, fallback=fallback)
+        return fallback, entries[fallback]
+
+    def _register(self, channel: Json, name: str, entry: EntrySettings) -> AriCall:
+        call = AriCall(self, channel, name, entry)
+        self.calls[call.call_id] = call
+        self._channels[call.channel_id] = (call, False)
+        return call
+
+    async def _run(self, call: AriCall, script: str, *, answered: bool, offered: bool = True) -> None:
+        try:
+            session = self._session_factory(call, script, answered)
+            data = {"entry": call.entry_name, "script": script, "locale": call.locale, "caller": call.caller,
+                    "callee": call.callee, "channel": call.channel_id, "transport": "ari", "group": call.entry.group}
+            call.t0 = self.clock.time()  # the runner's 0 is the same instant: one clock for both timelines
+            outcome = await run_call(call, session, self.timeline, answered=answered,
+                                     offered=data if offered else None, started_at=call.started_at, clock=self.clock)
+            self.outcomes[call.call_id] = outcome
+            waiter = self._outcome_waiters.pop(call.call_id, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(outcome)
+        except Exception:
+            log.exception("ari call failed", call_id=call.call_id)
+            await self._hang_up(call.channel_id)
+            self.forget(call)
+
+    def _open_session(self, call: AriCall, script: str, answered: bool) -> Any:
+        from callcenter.scripting.catalogue import prompt_variables
+
+        library = self._load_library()
+        variables = prompt_variables(self.settings.service, hotline=call.entry.hotline or None,
+                                     now=datetime.now(self.settings.service.tz))
+        return open_session(library, self.settings, script, call_id=call.call_id, locale=call.locale,
+                            variables=variables, group=call.entry.group, agents=self._agent_record)
+
+    def _load_library(self) -> Any:
+        from callcenter.scripting.library import load_library
+
+        if self._library is None:
+            self._library = load_library(self.settings.scripts.directory, self.settings.scripts)
+        return self._library
+
+    def _agent_record(self, agent_id: str) -> dict[str, str]:
+        agent = self.pool.agents.get(agent_id)
+        if agent is None:
+            return {"work_number": agent_id}
+        return {"work_number": agent.work_number, "name": agent.name}
+
+    async def _hang_up(self, channel_id: str) -> None:
+        try:
+            await self.client.request("DELETE", f"channels/{path_id(channel_id)}")
+        except AriError as exc:
+            log.debug("ari hang-up of a stray channel failed", channel=channel_id, error=str(exc))
+
+    async def register_recording(self, call: AriCall, event: str, fmt: str) -> None:
+        """Tell the recordings service (R-107: every call recorded and retained) when a recording starts/ends."""
+        if self.recordings is None:
+            return
+        try:
+            await asyncio.to_thread(
+                self.recordings.register_recording, call_id=call.call_id, event=event, at=datetime.now(UTC),
+                format=fmt, agent=call.agent.id if call.agent else None, caller=call.caller,
+            )
+        except Exception as exc:  # the call goes on; the recordings service logged and alerted
+            log.warning("recording registration failed", call_id=call.call_id, recording_event=event, error=str(exc))
+
+    # ------------------------------------------------------------------ reconcile after (re)connect
+
+    async def _on_connected(self, reconnected: bool) -> None:
+        try:
+            await self.reconcile()
+        except AriError as exc:
+            log.warning("ari reconcile failed; will retry on the next connect", error=str(exc))
+
+    async def reconcile(self) -> None:
+        """Bring our calls in line with Asterisk's live channels and bridges (see the module docstring)."""
+        self.reconciles += 1
+        live = {c["id"]: c for c in await self.client.request("GET", "channels")}
+        for call in list(self.calls.values()):
+            if call.channel_id not in live:
+                call.caller_gone("normal")
+                continue
+            self._reconcile_legs(call, live)
+            await self._reconcile_playbacks(call)
+        for channel_id, channel in live.items():
+            if channel_id not in self._channels:
+                await self._adopt(channel)
+        await self._reconcile_bridges()
+
+    def _reconcile_legs(self, call: AriCall, live: dict[str, Json]) -> None:
+        for leg_id, leg in list(call.legs.items()):
+            if leg.future.done():
+                continue
+            channel = live.get(leg_id)
+            if channel is None:
+                leg.resolve("unavailable")
+            elif channel.get("state") == "Up":
+                leg.answered_at = call.offset()
+                leg.resolve("answered")
+
+    async def _reconcile_playbacks(self, call: AriCall) -> None:
+        for playback_id in list(call.playbacks):
+            try:
+                await self.client.request("GET", f"playbacks/{path_id(playback_id)}")
+            except AriRequestError as exc:
+                if exc.status == 404:  # finished while we were away: done, not replayed
+                    call.on_playback_finished(playback_id)
+
+    async def _adopt(self, channel: Json) -> None:
+        dialplan = channel.get("dialplan", {})
+        parts = str(dialplan.get("app_data", "")).split(",")
+        if dialplan.get("app_name") != "Stasis" or parts[0] != self.app:
+            return
+        args = parts[1:]
+        if args[:1] == ["agent"]:
+            await self._hang_up(channel["id"])
+            return
+        name, entry = self._entry(args)
+        seen = bool(await asyncio.to_thread(self.timeline.events, channel["id"]))
+        call = self._register(channel, name, entry)
+        bridge_id = f"cc-{call.call_id}"
+        log.warning("ari adopting a call this process did not start", call_id=call.call_id, seen=seen)
+        if seen:
+            call.bridge_id = bridge_id if await self._exists(f"bridges/{path_id(bridge_id)}") else None
+            call.caller_in_bridge = call.bridge_id is not None
+            call.answered = channel.get("state") == "Up"
+            self.spawn(self._run(call, self.adopt_script, answered=call.answered, offered=False))
+        else:
+            self.spawn(self._run(call, entry.script, answered=channel.get("state") == "Up"))
+
+    async def _exists(self, uri: str) -> bool:
+        try:
+            await self.client.request("GET", uri)
+            return True
+        except AriRequestError:
+            return False
+
+    async def _reconcile_bridges(self) -> None:
+        ours = {call.bridge_id for call in self.calls.values() if call.bridge_id}
+        for bridge in await self.client.request("GET", "bridges"):
+            bridge_id = str(bridge.get("id", ""))
+            if bridge_id.startswith("cc-") and bridge_id not in ours:
+                try:
+                    await self.client.request("DELETE", f"bridges/{path_id(bridge_id)}")
+                except AriRequestError:
+                    pass

@@ -1,0 +1,76 @@
+"""Sign-in and sign-out. A successful sign-in replaces the whole session (no fixation) and rotates the CSRF
+token; the name/password check is argon2 (:func:`callcenter.web.users.authenticate`)."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from callcenter.logs import get_logger
+from callcenter.web import access
+from callcenter.web.errors import SignInFailed
+from callcenter.web.templating import render
+from callcenter.web.users import authenticate
+
+log = get_logger(__name__)
+
+
+def _safe_next(target: str | None) -> str | None:
+    # Only local paths: an open redirect would let a phishing link borrow our sign-in page.
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return None
+
+
+async def login_page(request: Request) -> Response:
+    user = access.current_user(request)
+    if user is not None:
+        return RedirectResponse(access.HOME[user.role], status_code=303)
+    return render(request, "login.html", next=_safe_next(request.query_params.get("next")) or "", error="")
+
+
+async def login_submit(request: Request) -> Response:
+    await access.check_csrf(request)
+    form = await request.form()
+    name = str(form.get("name", "")).strip()
+    password = str(form.get("password", ""))
+    target = _safe_next(str(form.get("next", "")))
+    ctx = request.app.state.ctx
+    try:
+        user = await asyncio.to_thread(authenticate, ctx.url, name, password)
+    except SignInFailed as exc:
+        log.info("web.sign_in_failed", user=name)
+        return render(request, "login.html", status_code=401, next=target or "", error=str(exc))
+    request.session.clear()
+    request.session.update({"user_id": user.id, "role": user.role, "csrf": secrets.token_urlsafe(32)})
+    log.info("web.signed_in", user=user.name, role=user.role)
+    if target is None or not any(
+        target.startswith(p) and access.may_open(user, page)
+        for page, p in (("agent", "/agent"), ("qa", "/qa"), ("wallboard", "/wallboard"))
+    ):
+        target = access.HOME[user.role]
+    return RedirectResponse(target, status_code=303)
+
+
+async def logout(request: Request) -> Response:
+    await access.check_csrf(request)
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+async def home(request: Request) -> Response:
+    user = access.current_user(request)
+    return RedirectResponse(access.HOME[user.role] if user else "/login", status_code=303)
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/", home),
+        Route("/login", login_page, methods=["GET"]),
+        Route("/login", login_submit, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+    ]

@@ -1,0 +1,51 @@
+"""Everything the web app reads or drives, handed in by whoever starts it (``serve``, ``demo``, tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from callcenter.calls.agents import AgentPool
+from callcenter.calls.timeline import Timeline
+from callcenter.config import Settings
+from callcenter.metrics.live import LiveBoard as MetricsBoard
+from callcenter.telephony.rings import RingCadence, cadence
+from callcenter.web.control import CallControl
+from callcenter.web.live import LiveBoard
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class WebContext:
+    settings: Settings
+    timeline: Timeline
+    agents: AgentPool = field(default_factory=AgentPool)
+    control: CallControl | None = None
+    board: LiveBoard = field(default_factory=LiveBoard)
+    # Today's call summaries for the wallboard (built in __post_init__ from the settings).
+    metrics_board: MetricsBoard = field(init=False)
+    now: Callable[[], datetime] = _utc_now
+    # Caller surnames and honorifics the agent typed during the call (R-08), by call id.
+    addresses: dict[str, dict[str, str]] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.metrics_board = MetricsBoard(self.settings)
+
+    def feed(self, event: Any) -> None:
+        """One published timeline event into both live views (panel board, wallboard figures)."""
+        self.board.feed(event)
+        self.metrics_board.feed(event)
+
+    @property
+    def url(self) -> str:
+        return self.settings.database.url
+
+    @property
+    def cadence(self) -> RingCadence:
+        return cadence(self.settings.telephony.ring_cadence)

@@ -1,0 +1,59 @@
+"""What the panel may do to a live call, and the situation-script buttons it offers.
+
+The panel never touches Asterisk: it hands :class:`~callcenter.scripting.protocol.ScriptRequested` and
+:class:`~callcenter.scripting.protocol.ReleaseRequested` to the live call's session through a
+:class:`CallControl` (the runner's registry of live calls in ``callcenter serve``; the simulator's in the demo
+and the tests). The session decides; the panel learns the outcome from the timeline like everyone else
+(``script.requested``, ``script.state``, ``release.refused``, ``call.hangup``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from callcenter.scripting.protocol import ReleaseRequested, ScriptRequested
+
+
+@runtime_checkable
+class CallControl(Protocol):
+    async def send(self, call_id: str, event: ScriptRequested | ReleaseRequested) -> bool:
+        """Deliver ``event`` to the live call's session; False when the call is not live here."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SituationButton:
+    script: str
+    label: str
+    rule: str
+
+
+# One click each on a live call (DESIGN.md: started by the agent from the panel). The script names are the
+# standard library's (scripts/<name>.yaml); a name missing from the library is shown disabled.
+SITUATION_BUTTONS: tuple[SituationButton, ...] = (
+    SituationButton("silent_call", "无声电话", "R-15"),
+    SituationButton("low_volume", "声音太小", "R-17"),
+    SituationButton("speakerphone", "免提不清", "R-16"),
+    SituationButton("noise", "杂音太大", "R-18"),
+    SituationButton("dialect_d1", "方言 D1", "R-19"),
+    SituationButton("dialect_d2", "方言 D2", "R-19, R-20"),
+    SituationButton("hold", "保持", "R-38"),
+    SituationButton("resume", "恢复通话", "R-38"),
+    SituationButton("closing", "结束语", "R-47, R-48"),
+)
+BUTTON_SCRIPTS = frozenset(b.script for b in SITUATION_BUTTONS)
+
+
+class AriCallControl:
+    """The ARI application's live calls as the panel's :class:`CallControl` (``callcenter serve``/``demo``)."""
+
+    def __init__(self, service: Any) -> None:  # callcenter.telephony.ari.AriService
+        self.service = service
+
+    async def send(self, call_id: str, event: ScriptRequested | ReleaseRequested) -> bool:
+        call = self.service.call(call_id)
+        if call is None or getattr(call, "gone", False):
+            return False
+        call.push(event)
+        return True

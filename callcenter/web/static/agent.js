@@ -1,0 +1,141 @@
+// Agent panel: everything shown comes from /api/agent/panel, refreshed whenever a timeline event of this
+// seat's calls arrives; ring counts update straight from agent.ringing events.
+"use strict";
+(function () {
+  const live = window.ccLive;
+  const PHASES = { ivr: "语音导航中", queued: "排队中", ringing: "振铃中", talking: "通话中", hold: "保持中", ended: "已结束" };
+  const BY = { caller: "客户", agent: "坐席", system: "系统" };
+  let panel = null;
+  let refreshing = null;
+
+  function $(id) { return document.getElementById(id); }
+  function showError(message) { const el = $("panel-error"); el.textContent = message; el.hidden = !message; }
+
+  function render(p) {
+    panel = p;
+    $("agent-state").textContent = p.agent.state_label;
+    $("agent-state").dataset.state = p.agent.state;
+    const call = p.call;
+    const box = $("call-box");
+    box.className = "call-box " + (call ? call.phase : "idle");
+    $("call-phase").textContent = call ? PHASES[call.phase] || call.phase : "暂无来电";
+    $("caller-number").textContent = call ? (call.caller || "未知号码") : "—";
+    const addr = p.address || {};
+    $("caller-name").textContent = addr.surname ? addr.surname + (addr.honorific || "") : "";
+    renderRings(call, p.ring_limit);
+    const card = p.card;
+    $("script-card").textContent = card ? card.text : "—";
+    $("card-hint").textContent = card ? card.hint : "";
+    $("script-where").textContent = call && call.script ? call.script + (call.script_state ? " · " + call.script_state : "") : "—";
+    $("silence-windows").textContent = call && call.silence_windows ? "静默窗口 " + call.silence_windows + "/3" : "";
+    const talking = call && (call.phase === "talking" || call.phase === "hold");
+    renderButtons(p.buttons, talking);
+    $("release").disabled = !talking;
+    const refused = $("release-refused");
+    refused.hidden = !(talking && call.release_refused);
+    refused.textContent = call && call.release_refused ? "不能挂机:" + call.release_refused : "";
+    const ended = $("call-ended");
+    ended.hidden = !(call && call.phase === "ended");
+    if (call && call.phase === "ended") {
+      ended.textContent = "通话已结束:" + (BY[call.ended_by] || call.ended_by) + "挂机 · " + (call.disposition || "—");
+    }
+    renderPastOrders(p.past_orders);
+    $("order-submit").disabled = !call;
+  }
+
+  function renderRings(call, limit) {
+    const ring = call && (call.phase === "ringing") ? call.ring : (call && call.answer_rings) || 0;
+    document.querySelectorAll(".ring-dot").forEach(function (dot) {
+      const n = Number(dot.dataset.ring);
+      dot.classList.toggle("on", n <= ring);
+      dot.classList.toggle("late", ring > limit);
+    });
+    let text = "—";
+    if (call && call.phase === "ringing") text = "第 " + ring + " 声 / " + limit;
+    else if (call && call.answer_rings) text = "响 " + call.answer_rings + " 声接听";
+    $("ring-count").textContent = text;
+  }
+
+  function renderButtons(buttons, talking) {
+    const box = $("situations");
+    box.textContent = "";
+    buttons.forEach(function (b) {
+      const btn = ccEl("button", { type: "button", "data-script": b.script, title: b.rule }, b.label);
+      btn.disabled = !talking || !b.enabled;
+      if (panel.call && panel.call.script === b.script && panel.call.phase !== "ended") btn.classList.add("running");
+      btn.addEventListener("click", function () { act("/api/agent/script", { script: b.script }); });
+      box.appendChild(btn);
+    });
+  }
+
+  function renderPastOrders(orders) {
+    const list = $("past-orders");
+    list.textContent = "";
+    if (!orders.length) { list.appendChild(ccEl("li", { class: "muted" }, "无")); return; }
+    orders.forEach(function (o) {
+      list.appendChild(ccEl("li", {}, o.number + " · " + o.summary + " · " + o.status));
+    });
+  }
+
+  async function act(path, body) {
+    if (!panel || !panel.call) return;
+    showError("");
+    try {
+      await live.api(path, Object.assign({ call_id: panel.call.call_id }, body || {}));
+    } catch (e) { showError(e.message); }
+    refresh();
+  }
+
+  async function refresh() {
+    if (refreshing) return refreshing;
+    refreshing = live.api("/api/agent/panel").then(render).catch(function (e) { showError(e.message); })
+      .finally(function () { refreshing = null; });
+    return refreshing;
+  }
+
+  document.querySelectorAll("#state-buttons button").forEach(function (btn) {
+    btn.addEventListener("click", async function () {
+      showError("");
+      try { await live.api("/api/agent/state", { state: btn.dataset.state }); } catch (e) { showError(e.message); }
+      refresh();
+    });
+  });
+  $("release").addEventListener("click", function () { act("/api/agent/release"); });
+  $("address-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    act("/api/agent/address", { surname: $("surname").value, honorific: $("honorific").value });
+  });
+  $("order-form").addEventListener("submit", async function (e) {
+    e.preventDefault();
+    if (!panel || !panel.call) return;
+    showError("");
+    try {
+      const order = await live.api("/api/workorders", {
+        call_id: panel.call.call_id, category: $("order-category").value, major: $("order-major").checked,
+        confidential: $("order-confidential").checked, summary: $("order-summary").value,
+      });
+      $("order-number").textContent = order.number;
+      const body = $("order-deadlines");
+      body.textContent = "";
+      order.deadlines.forEach(function (d) {
+        const row = ccEl("tr", { class: "deadline" });
+        row.appendChild(ccEl("td", {}, d.title));
+        row.appendChild(ccEl("td", {}, d.limit));
+        row.appendChild(ccEl("td", {}, d.due_at ? d.due_at.replace("T", " ") : "结案后起算"));
+        body.appendChild(row);
+      });
+      $("order-result").hidden = false;
+      $("order-summary").value = "";
+    } catch (err) { showError(err.message); }
+  });
+
+  live.onEvent(function (event) {
+    if (!event) return;
+    if (event.type === "agent.ringing" && panel && panel.call && panel.call.call_id === event.call_id) {
+      panel.call.ring = event.data.ring;  // immediate, before the refresh lands
+      renderRings(panel.call, panel.ring_limit);
+    }
+    refresh();
+  });
+  refresh().then(function () { live.start(panel ? panel.last_id : 0); });
+})();

@@ -1,0 +1,19 @@
+"""The pages' Jinja2 environment (autoescaped HTML) and the one way to render a page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.templating import Jinja2Templates
+
+from callcenter.web import access
+
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+def render(request: Request, name: str, status_code: int = 200, **context: object) -> Response:
+    """Render a page template with the signed-in user and the session's CSRF token."""
+    ctx = access.context_for(request, access.current_user(request), **context)
+    return templates.TemplateResponse(request, name, ctx, status_code=status_code)

@@ -1,0 +1,75 @@
+"""The supervisor wallboard (班长 · 监控大屏): today's live figures, agents by state, work orders, and
+ring-to-answer over the day.
+
+Figures come from the metrics package (:func:`callcenter.metrics.live.live_figures` over its live board, the
+same definitions as the reports, R-122..R-127, R-15); agents by state from the agent pool; open and overdue
+orders from the tickets service. The page refetches ``/api/wallboard`` whenever a timeline event arrives
+(at most a few times a second), so it moves while calls flow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from callcenter.metrics.charts import histogram, line_chart
+from callcenter.metrics.live import STALE_CALL, live_figures
+from callcenter.metrics.windows import day_window
+from callcenter.web import orders
+from callcenter.web.access import requires
+from callcenter.web.agent_pages import STATE_LABELS
+from callcenter.web.context import WebContext
+from callcenter.web.templating import render
+from callcenter.web.users import User
+
+
+def wallboard_state(ctx: WebContext) -> dict[str, Any]:
+    settings = ctx.settings
+    now = ctx.now()
+    metrics_board = ctx.metrics_board
+    today = day_window(now.astimezone(settings.service.tz).date(), settings.service.tz)
+    metrics_board.prune(today.start - STALE_CALL)
+    figures = live_figures(metrics_board, now, settings)
+    open_orders, overdue_orders = orders.open_and_overdue(settings, now)
+    counts = ctx.agents.counts()
+    by_hour = figures["ring_to_answer_by_hour"]
+    chart = line_chart(
+        "接听前响铃时长(秒,按小时平均)",
+        [(h["hour"], h["average_seconds_to_answer"]) for h in by_hour] or [("—", None)],
+        unit="s",
+    )
+    rings = figures["figures"]["rings_to_answer"]
+    ring_chart = histogram("接听响铃次数(今日)", list(rings.items()), limit_after=2)
+    return {
+        **{k: v for k, v in figures.items() if k != "figures"},
+        "abandoned": figures["figures"]["abandoned"],
+        "answered_by_agents": figures["figures"]["answered_by_agents"],
+        "silent_calls": figures["figures"]["silent_calls"],
+        "service_level_seconds": settings.metrics.service_level_seconds,
+        "service_level_target": settings.metrics.service_level_target_percent,
+        "agents": [{"state": s, "label": STATE_LABELS[s], "count": n} for s, n in counts.items()],
+        "open_orders": open_orders,
+        "overdue_orders": overdue_orders,
+        "chart_svg": str(chart),
+        "rings_svg": str(ring_chart),
+        "last_id": ctx.board.last_id,
+    }
+
+
+@requires("supervisor", "admin")
+async def wallboard_page(request: Request, user: User) -> Response:
+    ctx: WebContext = request.app.state.ctx
+    return render(request, "wallboard.html", page="wallboard", settings=ctx.settings)
+
+
+@requires("supervisor", "admin")
+async def wallboard_api(request: Request, user: User) -> Response:
+    return JSONResponse(await asyncio.to_thread(wallboard_state, request.app.state.ctx))
+
+
+def routes() -> list[BaseRoute]:
+    return [Route("/wallboard", wallboard_page), Route("/api/wallboard", wallboard_api)]

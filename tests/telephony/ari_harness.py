@@ -1,0 +1,101 @@
+"""A simulated Asterisk 22 on loopback sockets and the ARI application connected to it, for the ARI tests.
+
+Everything runs on one :class:`ScaledClock` (``scale`` real seconds per call second), so a 15-second ring
+takes a few hundred milliseconds and no test sleeps to wait for a timing. Every REST response and event the
+simulator sends is checked against the Swagger models (``harness.check.errors`` must stay empty).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from callcenter.calls.agents import Agent, AgentPool, AgentState
+from callcenter.calls.timeline import Timeline, TimelineEvent
+from callcenter.config import Settings
+from callcenter.sim.ari import AriSimulator, AriTrafficCheck, fixed_media_length
+from callcenter.sim.ari_parties import SimAgent, SimCaller
+from callcenter.sim.ari_server import AriServer
+from callcenter.sim.clock import ScaledClock
+from callcenter.telephony.ari import AriClient, AriService, Backoff
+
+PROMPT_SECONDS = 3.0
+
+
+@dataclass
+class Harness:
+    settings: Settings
+    clock: ScaledClock
+    sim: AriSimulator
+    server: AriServer
+    service: AriService
+    timeline: Timeline
+    pool: AgentPool
+    check: AriTrafficCheck
+    task: asyncio.Task[Any]
+
+    async def call(self, caller: SimCaller, *, limit: float = 200.0):  # type: ignore[no-untyped-def]
+        """Place a call and wait (at most ``limit`` call seconds) until it is over; returns the sim channel."""
+        chan = self.sim.place_call(caller, app=self.settings.telephony.ari_app)
+        async with asyncio.timeout(self.clock.real(limit) + 2):
+            ended = await self.sim.wait_ended(chan.id)
+            await self.service.outcome(chan.id)
+        await asyncio.sleep(self.clock.real(0.5))  # late events (RecordingFinished) reach the timeline
+        return ended
+
+    async def events(self, call_id: str, skip: Iterable[str] = ("command",)) -> list[TimelineEvent]:
+        await self.timeline.flush()
+        return [e for e in self.timeline.events(call_id) if e.type not in set(skip)]
+
+    async def close(self) -> None:
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+        await self.server.stop()
+
+
+async def start(
+    settings: Settings,
+    *,
+    agents: Iterable[tuple[str, SimAgent]] = (),
+    scale: float = 0.04,
+    timeline: Timeline | None = None,
+    telephony: dict[str, Any] | None = None,
+    service: dict[str, Any] | None = None,
+) -> Harness:
+    if telephony:
+        settings = replace(settings, telephony=replace(settings.telephony, **telephony))
+    if service:
+        settings = replace(settings, service=replace(settings.service, **service))
+    clock = ScaledClock(scale)
+    root: Path = settings.recordings.root
+    sim = AriSimulator(clock=clock, recordings_dir=root, media_length=fixed_media_length(PROMPT_SECONDS),
+                       username=settings.telephony.ari_username, password=settings.telephony.ari_password)
+    check = AriTrafficCheck(sim.docs)
+    sim.add_observer(check)
+    server = await AriServer(sim).start()
+    pool = AgentPool()
+    for agent_id, sim_agent in agents:
+        sim.add_agent(sim_agent)
+        pool.add(Agent(agent_id, sim_agent.endpoint, work_number=agent_id[-3:], state=AgentState.READY))
+    settings = replace(settings, telephony=replace(settings.telephony, ari_url=server.ari_url))
+    t = settings.telephony
+    client = AriClient(t.ari_url, t.ari_username, t.ari_password, t.ari_app,
+                       backoff=Backoff(first=0.01, cap=0.05, jitter=0.0), request_timeout=3.0)
+    tl = timeline or Timeline(None)
+    svc = AriService(settings, timeline=tl, pool=pool, client=client, clock=clock)
+    task = asyncio.create_task(svc.run())
+    async with asyncio.timeout(5):
+        await svc.ready()
+    return Harness(settings, clock, sim, server, svc, tl, pool, check, task)
+
+
+def heard(chan: Any, what: str) -> list[tuple[float, str]]:
+    """What the simulated caller experienced of one kind: [(call seconds, detail)]."""
+    return [(t, detail) for t, kind, detail in chan.heard if kind == what]
+
+
+def of_type(events: list[TimelineEvent], type_: str) -> list[TimelineEvent]:
+    return [e for e in events if e.type == type_]

@@ -1,0 +1,183 @@
+"""End to end over real loopback TCP: the simulated Asterisk (callcenter.sim.agi) calls the FastAGI bridge, which
+runs the standard scripts through the runner. Time runs on a scaled clock shared by both sides (no sleeping for
+timings): one call second is 20 ms of wall time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import wave
+
+import pytest
+
+from callcenter.calls.agents import Agent, AgentPool, AgentState
+from callcenter.scripting.library import load_library
+from callcenter.sim.agi import AGIPeer
+from callcenter.sim.ari_parties import SimAgent, SimCaller
+from tests.telephony.agi_peer import call_events, running_bridge
+
+# Scaled time on a shared 2-core machine: allow this much lateness, in call seconds.
+SLACK = 0.8
+
+
+def _pool(*ids: str) -> AgentPool:
+    pool = AgentPool()
+    for n, agent_id in enumerate(ids, start=1):
+        pool.add(Agent(agent_id, f"PJSIP/80{n:02d}", f"10{n:02d}", state=AgentState.READY))
+    return pool
+
+
+def _types(events) -> list[str]:
+    return [e.type for e in events]
+
+
+def _first(events, type_: str, **data):
+    for e in events:
+        if e.type == type_ and all(e.data.get(k) == v for k, v in data.items()):
+            return e
+    raise AssertionError(f"no {type_} {data} in {_types(events)}")
+
+
+def _seconds(settings, key: str) -> float:
+    library = load_library(settings.scripts.directory, settings.scripts)
+    text = library.catalogues.lookup(key, "zh-CN").render({"hotline": settings.service.hotline})
+    return len(text) / settings.scripts.speech_chars_per_second
+
+
+async def _call(bridge, caller: SimCaller, agents=None) -> tuple:
+    peer = AGIPeer(caller, clock=bridge["clock"], agents=agents or {})
+    result = await asyncio.wait_for(peer.run(bridge["host"], bridge["port"]), 30)
+    events = await call_events(bridge["timeline"], result.uniqueid)
+    return result, events
+
+
+async def test_silent_caller_gets_the_exact_silent_call_sequence(settings) -> None:
+    """R-15 / DESIGN.md: S1 greeting, 5 s, S2, 5 s, S3, 5 s, hang up with disposition silent."""
+    async with running_bridge(settings, _pool()) as bridge:
+        result, events = await _call(bridge, SimCaller(args=("silent",)))
+    prompts = [e.data["key"] for e in events if e.type == "prompt.started"]
+    assert prompts == ["greeting.standard", "silent.s2", "silent.s3"]
+    windows = [e for e in events if e.type == "silence.window"]
+    assert [w.data["step"] for w in windows] == [1, 2, 3]
+    finished = [e for e in events if e.type == "prompt.finished"]
+    for prompt_done, window in zip(finished, windows, strict=True):
+        assert 5.0 <= window.offset - prompt_done.offset <= 5.0 + SLACK  # each window starts at the prompt's end
+    hangup = _first(events, "call.hangup")
+    assert hangup.data["by"] == "system" and hangup.data["disposition"] == "silent"
+    assert hangup.offset - finished[-1].offset == pytest.approx(5.0, abs=SLACK)
+    # On the Asterisk side: the bridge hung up (AGI HANGUP), listening used BackgroundDetect on 5 s of silence.
+    assert result.hung_up_by == "agi"
+    commands = result.commands()
+    assert commands[:3] == ["EXEC Ringing", "ANSWER", commands[2]] and commands[2].startswith("EXEC MixMonitor ")
+    assert commands.count("EXEC BackgroundDetect silence/5,500,100") == 3
+    assert commands[-1] == "HANGUP"
+
+
+async def test_speaking_caller_is_not_hung_up(settings) -> None:
+    async with running_bridge(settings, _pool()) as bridge:
+        # The greeting ends about 8.3 s in; the caller speaks 1.5 s at 9.5 s, then hangs up at 20 s.
+        caller = SimCaller(args=("silent",), speech=((9.5, 1.5),), hangup_at=20.0)
+        result, events = await _call(bridge, caller)
+    prompts = [e.data["key"] for e in events if e.type == "prompt.started"]
+    assert "silent.s2" not in prompts and "silent.s3" not in prompts
+    speech = _first(events, "speech.started")
+    assert speech.offset < 13.0
+    assert _first(events, "speech.stopped").data["duration"] == pytest.approx(1.5, abs=0.05)
+    assert not any(e.type == "silence.window" for e in events)
+    hangup = _first(events, "call.hangup")
+    assert hangup.data["by"] == "caller" and hangup.data["disposition"] != "silent"
+    assert result.hung_up_by == "caller" and "HANGUP" not in result.commands()
+
+
+async def test_dtmf_menu_routes_the_caller(settings) -> None:
+    """main_menu: 1 = 咨询 (R-139); the digit arrives through BackgroundDetect's ASCII result."""
+    menu_window = 1.0 + _seconds(settings, "ivr.welcome") + _seconds(settings, "ivr.menu")
+    agents = {"PJSIP/8001": SimAgent("PJSIP/8001", answer_at_ring=1, hangup_after=3.0)}
+    async with running_bridge(settings, _pool("a1")) as bridge:
+        caller = SimCaller(args=("main",), dtmf=((menu_window + 2.0, "1"),))
+        result, events = await _call(bridge, caller, agents)
+    assert _first(events, "dtmf").data == {"digit": "1"}
+    states = [e.data["state"] for e in events if e.type == "script.state"]
+    assert states[:3] == ["welcome", "menu", "consult"]
+    assert _first(events, "queue.entered").data == {"group": "default"}
+    answered = _first(events, "agent.answered")
+    assert answered.data["agent"] == "a1" and answered.data["rings"] == 1
+    assert any(c.startswith("EXEC BackgroundDetect silence/8") for c in result.commands())
+
+
+async def test_agent_who_does_not_answer_in_three_rings_is_skipped_for_the_neighbour(settings) -> None:
+    """R-01 / R-02: Dial(…,15): the first seat lets it ring past three rings, the neighbour answers at ring 2."""
+    agents = {
+        "PJSIP/8001": SimAgent("PJSIP/8001", answer_at_ring=None),
+        "PJSIP/8002": SimAgent("PJSIP/8002", answer_at_ring=2, hangup_after=4.0),
+    }
+    pool = _pool("a1", "a2")
+    async with running_bridge(settings, pool) as bridge:
+        result, events = await _call(bridge, SimCaller(args=("hotline",)), agents)
+    skipped = _first(events, "agent.skipped")
+    assert skipped.data["agent"] == "a1" and skipped.data["reason"] == "no_answer"
+    assert skipped.data["rings"] == 3 and skipped.data["seconds"] == pytest.approx(15.0, abs=SLACK)
+    answered = _first(events, "agent.answered")
+    assert answered.data["agent"] == "a2" and answered.data["rings"] == 2
+    assert answered.data["seconds"] == pytest.approx(5.5, abs=SLACK)  # during ring 2 (5 s period)
+    assert answered.offset < skipped.offset + answered.data["seconds"] + SLACK
+    assert _first(events, "call.bridged").data["agent"] == "a2"
+    dials = [c for c in result.commands() if c.startswith("EXEC Dial")]
+    assert dials == ["EXEC Dial PJSIP/8001,15,g", "EXEC Dial PJSIP/8002,15,g"]
+    assert pool.get("a1").state is AgentState.NOT_READY  # the unattended seat is not offered calls again
+    assert pool.get("a2").state is AgentState.AFTER_CALL
+    # The agent hung up first (Dial option g keeps the caller): the bridge releases the caller and says who.
+    assert _first(events, "call.hangup").data["by"] == "agent"
+    assert result.hung_up_by == "agi" and result.commands()[-1] == "HANGUP"
+
+
+async def test_recording_file_exists_and_timeline_is_complete(settings) -> None:
+    agents = {"PJSIP/8001": SimAgent("PJSIP/8001", answer_at_ring=1)}
+    async with running_bridge(settings, _pool("a1")) as bridge:
+        caller = SimCaller(args=("hotline",), hangup_at=30.0)
+        result, events = await _call(bridge, caller, agents)
+    started = _first(events, "recording.started")
+    finished = _first(events, "recording.finished")
+    path = settings.recordings.root / started.data["path"]
+    assert path.is_file() and path.stat().st_size == finished.data["bytes"] > 44
+    with wave.open(str(path)) as w:  # MixMonitor's file spans answer-to-hang-up
+        seconds = w.getnframes() / w.getframerate()
+    assert seconds == pytest.approx(finished.offset - started.offset, abs=SLACK)
+    parts = started.data["path"].split("/")
+    assert len(parts) == 4 and parts[3] == f"{result.uniqueid}.wav"  # YYYY/MM/DD/<call_id>.wav
+    types = set(_types(events))
+    for needed in (
+        "call.offered", "ivr.ringing", "ivr.answered", "recording.started", "prompt.started", "prompt.finished",
+        "queue.entered", "agent.ringing", "agent.answered", "call.bridged", "queue.left", "recording.finished",
+        "command", "call.hangup",
+    ):
+        assert needed in types, needed
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    offered = _first(events, "call.offered").data
+    assert offered["transport"] == "agi" and offered["entry"] == "hotline" and offered["caller"] == "13800138000"
+    agi_commands = [e for e in events if e.type == "command" and e.data.get("transport") == "agi"]
+    assert len(agi_commands) == len(result.transcript)
+    assert all(e.data["ms"] >= 0 for e in agi_commands)
+    assert _first(events, "call.hangup").data["by"] == "caller"
+
+
+async def test_unknown_entry_is_apologised_to_and_queued(settings) -> None:
+    agents = {"PJSIP/8001": SimAgent("PJSIP/8001", answer_at_ring=1, hangup_after=2.0)}
+    async with running_bridge(settings, _pool("a1")) as bridge:
+        result, events = await _call(bridge, SimCaller(args=("no-such-entry",)), agents)
+    assert _first(events, "call.offered").data["entry"] == "no-such-entry"
+    assert "unknown entry" in _first(events, "script.error").data["message"]
+    assert _first(events, "prompt.started").data["key"] == "fallback.apology"
+    assert _first(events, "queue.entered").data["group"] == settings.telephony.default_group
+    assert _first(events, "agent.answered").data["agent"] == "a1"
+    assert "ANSWER" in result.commands()
+
+
+async def test_caller_hanging_up_during_the_first_ring_ends_the_call(settings) -> None:
+    async with running_bridge(settings, _pool()) as bridge:
+        result, events = await _call(bridge, SimCaller(args=("silent",), hangup_at_ring=1))
+    assert result.hung_up_by == "caller" and result.hangup_lines == 1
+    assert "ANSWER" not in result.commands()
+    hangup = _first(events, "call.hangup")
+    assert hangup.data["by"] == "caller" and hangup.data["disposition"] == "abandoned"
+    assert hangup.offset < 1.0 + SLACK
