@@ -49,11 +49,22 @@ def mask_caller_numbers(_logger: Any, _name: str, event: MutableMapping[str, Any
 _configured = False
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is at the moment of writing, not at configuration time, so a
+    stream swapped later (pytest's capture, a daemon's redirect) never leaves the logger on a closed file."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str = "info", *, json: bool = True, stream: TextIO | None = None) -> None:
     """Set up structlog and the stdlib root logger once; later calls only change the level."""
     global _configured
     lvl = getattr(logging, level.upper())
-    stream = stream or sys.stderr
+    stream = stream or _CurrentStderr()  # type: ignore[assignment]
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,

@@ -1,8 +1,8 @@
 """``callcenter demo``: the whole product on one machine, with a simulated Asterisk and live calls.
 
 The service runs on the embedded default (SQLite and the local recordings folder, under ``var/demo…`` so
-the demo never touches a real deployment's data) with the ARI simulator (:mod:`callcenter.sim.ari`) as its
-Asterisk, creates the demo accounts, prints their sign-ins and the URL, and keeps a realistic mix of calls
+the demo never touches a real deployment's data; each run starts empty) with the ARI simulator
+(:mod:`callcenter.sim.ari`) as its Asterisk, creates the demo accounts, prints their sign-ins and the URL, and keeps a realistic mix of calls
 flowing until Ctrl-C (or ``--calls``/``--minutes``): callers who speak, silent callers (R-15), dialect callers
 (R-19..R-21), noisy lines (R-18), low voices (R-17), agents who do not answer (R-02 overflow), hold and resume
 (R-38), complaints that become work orders (R-36), and callers who give up while it rings. The simulated
@@ -109,8 +109,18 @@ def _prompt_lengths(settings: Settings) -> dict[str, float]:
     return lengths
 
 
+def fresh_demo_data() -> None:
+    """Each demo starts from an empty database: calls cut off by the last Ctrl-C must not look live."""
+    import shutil
+
+    for path in DEMO_DB.parent.glob(DEMO_DB.name + "*"):
+        path.unlink()
+    shutil.rmtree(DEMO_RECORDINGS, ignore_errors=True)
+
+
 def demo_settings(settings: Settings, args: argparse.Namespace) -> Settings:
     if not args.keep_data:
+        fresh_demo_data()
         settings = replace(
             settings,
             database=replace(settings.database, url=f"sqlite:///{DEMO_DB}"),
@@ -288,8 +298,7 @@ async def run_demo(settings: Settings, args: argparse.Namespace) -> None:
             await run_until_signalled(service)
     finally:
         limit.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await limit
+        await asyncio.wait([limit])
         await server.stop()
     print(f"demo stopped after {traffic.placed} calls", flush=True)
 

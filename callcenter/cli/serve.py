@@ -27,6 +27,8 @@ from callcenter.logs import get_logger
 log = get_logger(__name__)
 
 FLUSH_INTERVAL = 0.05
+# How long a component may take to finish after it was cancelled (calls hang up, bridges are destroyed).
+STOP_GRACE_SECONDS = 5.0
 
 
 class ServeError(CallcenterError):
@@ -79,13 +81,19 @@ class Service:
         log.info("serve.stopped")
 
 
-async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
+async def _cancel(tasks: list[asyncio.Task[Any]], grace: float = STOP_GRACE_SECONDS) -> None:
+    """Cancel ``tasks`` and wait up to ``grace`` seconds for them to finish their clean-up."""
     for task in tasks:
         task.cancel()
-    results = await asyncio.gather(*tasks, return_exceptions=True)
-    for result in results:
-        if isinstance(result, Exception) and not isinstance(result, asyncio.CancelledError):
-            log.error("serve.task_failed", error=str(result))
+    if not tasks:
+        return
+    done, pending = await asyncio.wait(tasks, timeout=grace)
+    for task in pending:
+        log.warning("serve.slow_shutdown", task=task.get_name(), grace=grace)
+        task.cancel()
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("serve.task_failed", task=task.get_name(), error=str(task.exception()))
 
 
 def seats_from_accounts(settings: Settings, pool: Any) -> int:

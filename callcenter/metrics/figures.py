@@ -34,7 +34,8 @@ DEFINITIONS: tuple[Definition, ...] = (
     Definition("calls_offered", "来电总数 calls offered", "R-124",
                "Calls that reached us (call.offered) in the window; a call belongs to the window it started in."),
     Definition("transferred_to_agents", "转入人工 transferred to agents", "R-122",
-               "Calls that joined the agent queue or rang an agent (the answer rate's denominator)."),
+               "Calls that joined the agent queue or rang an agent (the answer rate's denominator); a call "
+               "still waiting counts once it is answered or ends."),
     Definition("answered_by_agents", "人工接听 answered by agents", "R-122",
                "Transferred calls that an agent picked up (agent.answered)."),
     Definition("answer_rate", "接通率 answer rate", "R-122",
@@ -143,14 +144,16 @@ class Tally:
         self.offered += 1
         agent = self.agent
         skipped = s.skipped_agents
+        # A call still waiting has no outcome yet: it joins the denominators when answered or ended.
+        decided = s.answered_at is not None or s.ended_at is not None
         if agent is None:
-            if s.queued:
+            if s.queued and decided:
                 self.transferred += 1
             if skipped:
                 self.overflows += len(skipped)
             answered = s.answered_at is not None
         else:
-            if agent in s.agents_rung:
+            if agent in s.agents_rung and (decided or s.ringing_agent != agent):
                 self.transferred += 1
             if skipped:
                 self.overflows += skipped.count(agent)
@@ -202,14 +205,18 @@ class Tally:
             self.abandoned_wait_ms += round(s.abandoned_wait * 1000)
             self.abandoned_wait_count += 1
 
-    def merge(self, other: Tally) -> Tally:
-        """Add another tally's counts to this one (an hour's tallies make the day's)."""
+    def merge(self, other: Tally, sign: int = 1) -> Tally:
+        """Add another tally's counts to this one (an hour's tallies make the day's); ``sign=-1`` takes
+        them away again (the wallboard recounts a call that changed after it was counted)."""
         for name in _COUNTS:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.rings = [a + b for a, b in zip(self.rings, other.rings, strict=True)]
-        self.seconds = [a + b for a, b in zip(self.seconds, other.seconds, strict=True)]
+            setattr(self, name, getattr(self, name) + sign * getattr(other, name))
+        self.rings = [a + sign * b for a, b in zip(self.rings, other.rings, strict=True)]
+        self.seconds = [a + sign * b for a, b in zip(self.seconds, other.seconds, strict=True)]
+        by_ring = self.abandoned_by_ring
         for ring, n in other.abandoned_by_ring.items():
-            self.abandoned_by_ring[ring] = self.abandoned_by_ring.get(ring, 0) + n
+            by_ring[ring] = by_ring.get(ring, 0) + sign * n
+            if by_ring[ring] == 0:
+                del by_ring[ring]
         return self
 
     def add_all(self, summaries: Iterable[CallSummary]) -> Tally:

@@ -9,6 +9,7 @@ dict: the JSON format is that dict, and the table and HTML formats are Jinja2 te
 from __future__ import annotations
 
 import json
+import unicodedata
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -60,6 +61,27 @@ def _hour_of_day(b: Breakdown) -> list[dict[str, Any]]:
     return [{"hour": f"{h:02d}:00", **by_hour[h].figures()} for h in sorted(by_hour)]
 
 
+def _selection(selection: Selection) -> dict[str, Any]:
+    hours = selection.working_hours
+    return {
+        "group": selection.group,
+        "agent": selection.agent,
+        "working_days_only": selection.working_days_only,
+        "working_hours": None if hours is None else "-".join(t.isoformat("minutes") for t in hours),
+    }
+
+
+def _settings(settings: Settings) -> dict[str, Any]:
+    """The settings a reader needs to interpret the figures (X, Y of R-123; the ring cadence of R-01)."""
+    ring = cadence(settings.telephony.ring_cadence)
+    return {
+        "service_level_seconds": settings.metrics.service_level_seconds,
+        "service_level_target_percent": settings.metrics.service_level_target_percent,
+        "ring_cadence": ring.name,
+        "three_rings_seconds": ring.limit(3),
+    }
+
+
 def report_from_summaries(
     summaries: list[CallSummary],
     window: Window,
@@ -84,7 +106,6 @@ def report_from_summaries(
         calendar.is_working_day,
     )
     cut = b.as_dict(calendar.is_working_day)
-    ring = cadence(settings.telephony.ring_cadence)
     return {
         "title": title,
         "kind": kind,
@@ -93,17 +114,9 @@ def report_from_summaries(
             "end": window.end.astimezone(tz).isoformat(),
             "timezone": settings.service.timezone,
         },
-        "selection": {"group": selection.group, "agent": selection.agent,
-                      "working_days_only": selection.working_days_only,
-                      "working_hours": None if selection.working_hours is None
-                      else "-".join(t.isoformat("minutes") for t in selection.working_hours)},
+        "selection": _selection(selection),
         "generated_at": (generated_at or datetime.now(UTC)).astimezone(tz).isoformat(timespec="seconds"),
-        "settings": {
-            "service_level_seconds": settings.metrics.service_level_seconds,
-            "service_level_target_percent": settings.metrics.service_level_target_percent,
-            "ring_cadence": ring.name,
-            "three_rings_seconds": ring.limit(3),
-        },
+        "settings": _settings(settings),
         "definitions": [asdict(d) for d in DEFINITIONS],
         "total": cut["total"],
         "hour_of_day": _hour_of_day(b),
@@ -159,7 +172,15 @@ def _environment(html: bool) -> Environment:
         keep_trailing_newline=True,
     )
     env.filters["num"] = _num
+    env.filters["pad"] = _pad
     return env
+
+
+def _pad(text: object, width: int) -> str:
+    """Left-align ``text`` in ``width`` terminal columns; Chinese characters take two columns each."""
+    value = str(text)
+    used = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in value)
+    return value + " " * max(1, width - used)
 
 
 def _num(value: Any, unit: str = "") -> str:

@@ -105,6 +105,11 @@ class CallSummary:
         return self._leg_start is not None
 
     @property
+    def ringing_agent(self) -> str:
+        """The agent whose phone is ringing for this call right now, or ""."""
+        return self._leg_agent if self._leg_start is not None else ""
+
+    @property
     def answered_by_agent(self) -> bool:
         return self.answered_at is not None
 
@@ -144,6 +149,7 @@ class SummaryBuilder:
 
     def __init__(self, cadence: RingCadence) -> None:
         self.cadence = cadence
+        self._three_rings = cadence.limit(THREE_RINGS)  # the last instant within three rings (R-01)
         self.calls: dict[str, CallSummary] = {}
         self._handlers: dict[str, Callable[[CallSummary, TimelineEvent], None]] = {
             ev.CALL_OFFERED: self._offered,
@@ -218,15 +224,18 @@ class SummaryBuilder:
         s.group = e.data.get("group") or s.group
 
     def _agent_ringing(self, s: CallSummary, e: TimelineEvent) -> None:
-        agent = e.data.get("agent", "")
-        if s._leg_start is None or agent != s._leg_agent:
-            # A new leg: the first ring of this agent's phone for this call.
-            s._leg_start = e.at
-            s._leg_agent = agent
-            s.agents_rung.append(agent)
+        data = e.data
+        agent = data.get("agent", "")
+        if s._leg_start is not None and agent == s._leg_agent:
+            return  # the 2nd or 3rd ring of a leg already counted
+        # A new leg: the first ring of this agent's phone for this call.
+        s._leg_start = e.at
+        s._leg_agent = agent
+        s.agents_rung.append(agent)
         if not s.queued:
             s.queued, s.queued_at = True, e.at
-        s.group = s.group or e.data.get("group", "")
+        if not s.group:
+            s.group = data.get("group", "")
 
     def _agent_skipped(self, s: CallSummary, e: TimelineEvent) -> None:
         s.skipped_agents.append(e.data.get("agent", s._leg_agent))
@@ -241,19 +250,22 @@ class SummaryBuilder:
         wait = data.get("wait")
         if wait is None:
             wait = _seconds(e.at, s.queued_at or s.offered_at)
-        if agent and agent not in s.agents_rung:
+        if agent != s._leg_agent and agent and agent not in s.agents_rung:
             s.agents_rung.append(agent)
         if not s.queued:
             s.queued, s.queued_at = True, e.at
         s.agent = agent
-        s.group = data.get("group") or s.group
+        group = data.get("group")
+        if group:
+            s.group = group
         s.answered_at = e.at
-        s.answer_seconds = float(seconds)
+        s.answer_seconds = seconds
+        s.wait = wait
         # An agent that picks up at once (0 s) has heard the first ring start.
-        s.answer_rings = max(1, self.cadence.rings_at(seconds))
-        s.within_three_rings = self.cadence.within(seconds, THREE_RINGS)
-        s.wait = float(wait)
-        s.answer_ms, s.wait_ms = round(seconds * 1000), round(wait * 1000)
+        rings = self.cadence.rings_at(seconds)
+        s.answer_rings = rings if rings > 0 else 1
+        s.within_three_rings = seconds <= self._three_rings  # = cadence.within(seconds, 3)
+        s.answer_ms, s.wait_ms = int(seconds * 1000 + 0.5), int(wait * 1000 + 0.5)
         s.seconds_bucket = bisect_left(SECONDS_EDGES, seconds)
         s._leg_start, s._leg_agent = None, ""
 

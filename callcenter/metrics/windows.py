@@ -115,6 +115,84 @@ class Breakdown:
         }
 
 
+@dataclass(slots=True)
+class Cells:
+    """Tallies per (local hour, group) and per (local hour, agent): the pieces every cut is a sum of.
+
+    A report adds a window's calls to one ``Cells`` and assembles it; the wallboard keeps the ended calls of
+    the day in one (they no longer change) and assembles it with the few calls still in progress.
+    """
+
+    tz: tzinfo
+    service_level_seconds: float
+    service_level_target: float
+    agent: str | None = None
+    groups: dict[tuple[datetime, str], Tally] = field(default_factory=dict)
+    agents: dict[tuple[datetime, str], Tally] = field(default_factory=dict)
+    _hour_of: dict[int, datetime] = field(default_factory=dict)  # UTC quarter hour → local hour
+
+    def hour(self, moment: datetime) -> datetime:
+        """The local hour ``moment`` falls in; one time-zone lookup per quarter hour of the day."""
+        # Every zone's offset (and DST switch) is a whole number of quarter hours, so a UTC quarter hour
+        # lies inside one local hour.
+        quarter = int(moment.timestamp()) // 900
+        hour = self._hour_of.get(quarter)
+        if hour is None:
+            hour = self._hour_of[quarter] = moment.astimezone(self.tz).replace(minute=0, second=0, microsecond=0)
+        return hour
+
+    def _tally(self, table: dict[tuple[datetime, str], Tally], key: tuple[datetime, str], agent: str | None) -> Tally:
+        tally = table.get(key)
+        if tally is None:
+            tally = table[key] = Tally(self.service_level_seconds, self.service_level_target, agent)
+        return tally
+
+    def add(self, s: CallSummary) -> None:
+        """Count a call (it must have an offered time) in its hour's group cell and each agent it rang."""
+        hour = self.hour(s.offered_at)  # type: ignore[arg-type]
+        self._tally(self.groups, (hour, s.group or "-"), self.agent).add(s)
+        rung = s.agents_rung
+        if len(rung) == 1 and self.agent is None:  # most calls: one agent, no focus (the fast path)
+            self._tally(self.agents, (hour, rung[0]), rung[0]).add(s)
+        elif rung:
+            for agent in self._agents_of(s):
+                self._tally(self.agents, (hour, agent), agent).add(s)
+
+    def remove(self, s: CallSummary) -> None:
+        """Take back a call counted earlier with exactly this summary (``add`` in reverse)."""
+        hour = self.hour(s.offered_at)  # type: ignore[arg-type]
+        sl, target = self.service_level_seconds, self.service_level_target
+        one = Tally(sl, target, self.agent).add_all([s])
+        self._tally(self.groups, (hour, s.group or "-"), self.agent).merge(one, -1)
+        for agent in self._agents_of(s):
+            self._tally(self.agents, (hour, agent), agent).merge(Tally(sl, target, agent).add_all([s]), -1)
+
+    def _agents_of(self, s: CallSummary) -> Iterable[str]:
+        rung = s.agents_rung
+        agents = rung if len(rung) < 2 else dict.fromkeys(rung)  # an agent rung twice counts once
+        return agents if self.agent is None else [a for a in agents if a == self.agent]
+
+
+def assemble(parts: Iterable[Cells], like: Cells, hours: Window | None = None) -> Breakdown:
+    """Sum cells into the whole, per hour, per day, per group and per agent (only ``hours`` if given)."""
+    total = Tally(like.service_level_seconds, like.service_level_target, like.agent)
+    result = Breakdown(total)
+    for part in parts:
+        for (hour, group), cell in part.groups.items():
+            if hours is None or hour in hours:
+                total.merge(cell)
+                _tally_in(result.hours, hour, total).merge(cell)
+                _tally_in(result.days, hour.date(), total).merge(cell)
+                _tally_in(result.groups, group, total).merge(cell)
+        for (hour, agent), cell in part.agents.items():
+            if hours is None or hour in hours:
+                into = result.agents.get(agent)
+                if into is None:
+                    into = result.agents[agent] = Tally(total.service_level_seconds, total.service_level_target, agent)
+                into.merge(cell)
+    return result
+
+
 def breakdown(
     summaries: Iterable[CallSummary],
     window: Window,
@@ -127,59 +205,20 @@ def breakdown(
     """Tally the calls offered in ``window`` that match ``selection``, cut every way, in one pass.
 
     Each call is added once to the tally of its (local hour, group) cell and once per agent it rang; the
-    hour, day, group and whole-window tallies are then sums of cells, so the cost grows with the calls and
-    not with the number of cuts.
+    hour, day, group, agent and whole-window tallies are then sums of cells, so the cost grows with the
+    calls and not with the number of cuts.
     """
-    with collector_paused():
-        return _breakdown(summaries, window, tz, service_level_seconds, service_level_target, selection,
-                          is_working_day)
-
-
-def _breakdown(
-    summaries: Iterable[CallSummary],
-    window: Window,
-    tz: tzinfo,
-    service_level_seconds: float,
-    service_level_target: float,
-    selection: Selection,
-    is_working_day: Callable[[date], bool] | None,
-) -> Breakdown:
-    sl, target, focus = service_level_seconds, service_level_target, selection.agent
-    cells: dict[tuple[datetime, str], Tally] = {}
-    agents: dict[str, Tally] = {}
+    cells = Cells(tz, service_level_seconds, service_level_target, selection.agent)
     start, end = window.start, window.end
     plain = selection == ALL_CALLS
-    hour_of: dict[int, datetime] = {}  # UTC quarter-hour → local hour (few time-zone lookups a day)
-    for s in summaries:
-        offered = s.offered_at
-        if offered is None or not start <= offered < end:
-            continue
-        if not plain and not selection.matches(s, is_working_day, tz):
-            continue
-        quarter = int(offered.timestamp()) // 900
-        hour = hour_of.get(quarter)
-        if hour is None:
-            hour = hour_of[quarter] = _local_hour(offered, tz)
-        key = (hour, s.group or "-")
-        tally = cells.get(key)
-        if tally is None:
-            tally = cells[key] = Tally(sl, target, focus)
-        tally.add(s)
-        rung = s.agents_rung
-        for agent in rung if len(rung) < 2 else dict.fromkeys(rung):  # an agent rung twice counts once
-            if focus is not None and agent != focus:
+    with collector_paused():
+        for s in summaries:
+            offered = s.offered_at
+            if offered is None or not start <= offered < end:
                 continue
-            tally = agents.get(agent)
-            if tally is None:
-                tally = agents[agent] = Tally(sl, target, agent)
-            tally.add(s)
-    return _assemble(cells, agents, Tally(sl, target, focus))
-
-
-def _local_hour(moment: datetime, tz: tzinfo) -> datetime:
-    # Every zone's offset (and DST switch) is a whole number of quarter hours, so a UTC quarter hour lies
-    # inside one local hour.
-    return moment.astimezone(tz).replace(minute=0, second=0, microsecond=0)
+            if plain or selection.matches(s, is_working_day, tz):
+                cells.add(s)
+    return assemble((cells,), cells)
 
 
 def _tally_in(table: dict[K, Tally], key: K, like: Tally) -> Tally:
@@ -187,13 +226,3 @@ def _tally_in(table: dict[K, Tally], key: K, like: Tally) -> Tally:
     if tally is None:
         tally = table[key] = Tally(like.service_level_seconds, like.service_level_target, like.agent)
     return tally
-
-
-def _assemble(cells: dict[tuple[datetime, str], Tally], agents: dict[str, Tally], total: Tally) -> Breakdown:
-    result = Breakdown(total, agents=agents)
-    for (hour, group), cell in sorted(cells.items()):
-        total.merge(cell)
-        _tally_in(result.hours, hour, total).merge(cell)
-        _tally_in(result.days, hour.date(), total).merge(cell)
-        _tally_in(result.groups, group, total).merge(cell)
-    return result

@@ -9,6 +9,8 @@ volume (R-116: nobody may read or delete records by going around the system).
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path, PurePosixPath
@@ -51,27 +53,42 @@ def with_extension(relative: str | PurePosixPath, ext: str) -> PurePosixPath:
     return rel.with_name(f"{check_call_id(rel.stem)}.{check_extension(ext)}")
 
 
-def resolve(root: Path, relative: str | PurePosixPath) -> Path:
+@functools.lru_cache(maxsize=16)
+def _real_root(root: str) -> str:
+    # The root itself is resolved once per process (the sweeper resolves two paths per recording).
+    return os.path.realpath(root)
+
+
+def resolve(root: Path, relative: str | PurePosixPath, *, folders: dict[str, str] | None = None) -> Path:
     """The absolute path of a stored relative path, refused when it could point outside ``root``.
 
     Checked twice: lexically (no absolute path, no ``..``, exactly ``YYYY/MM/DD/<name>``) and physically
-    (the fully resolved path, symlinks followed, must stay under the resolved root).
+    (the fully resolved path, symlinks followed, must stay under the resolved root). ``folders`` lets a
+    batch caller (the sweeper) share the resolved day folders between files of one batch.
     """
-    rel = PurePosixPath(str(relative))
-    parts = rel.parts
-    if rel.is_absolute() or "\\" in str(relative) or ".." in parts or len(parts) != 4:
-        raise UnsafePathError(f"recording path {str(relative)!r} is not of the form YYYY/MM/DD/<call_id>.<ext>")
+    text = str(relative)
+    parts = text.split("/")
+    if text.startswith("/") or "\\" in text or len(parts) != 4 or ".." in parts:
+        raise UnsafePathError(f"recording path {text!r} is not of the form YYYY/MM/DD/<call_id>.<ext>")
     year, month, day, name = parts
     if not (len(year) == 4 and year.isdigit() and len(month) == 2 and month.isdigit() and len(day) == 2
             and day.isdigit()):
-        raise UnsafePathError(f"recording path {str(relative)!r} does not start with a YYYY/MM/DD date")
+        raise UnsafePathError(f"recording path {text!r} does not start with a YYYY/MM/DD date")
     stem, dot, ext = name.rpartition(".")
     if not dot:
-        raise UnsafePathError(f"recording path {str(relative)!r} has no format extension")
+        raise UnsafePathError(f"recording path {text!r} has no format extension")
     check_call_id(stem)
     check_extension(ext)
-    base = root.resolve()
-    target = (base / rel).resolve()
-    if not target.is_relative_to(base):
-        raise UnsafePathError(f"recording path {str(relative)!r} leaves the recordings root")
-    return target
+    base = _real_root(str(root))
+    folder = f"{year}/{month}/{day}"
+    real_folder = folders.get(folder) if folders is not None else None
+    if real_folder is None:
+        real_folder = os.path.realpath(os.path.join(base, folder))
+        if folders is not None:
+            folders[folder] = real_folder
+    target = os.path.join(real_folder, name)
+    if os.path.islink(target):  # a planted file symlink is followed and judged like a folder one
+        target = os.path.realpath(target)
+    if not target.startswith(base + os.sep):
+        raise UnsafePathError(f"recording path {text!r} leaves the recordings root")
+    return Path(target)

@@ -19,6 +19,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -43,6 +44,9 @@ STATUSES = (RECORDING, READY, CORRUPT, EMPTY, PURGING, PURGED)
 
 class Recording(Base):
     __tablename__ = "recordings"
+    # The sweeper's query (legal_hold = false AND retain_until <= now ORDER BY retain_until) is one range scan
+    # of this index: held rows and rows not yet due are never read, whatever their number.
+    __table_args__ = (Index("ix_recordings_due", "legal_hold", "retain_until"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     call_id: Mapped[str] = mapped_column(String(64), unique=True)
@@ -67,7 +71,7 @@ class Recording(Base):
     silence_ratio: Mapped[float | None] = mapped_column(Float)
     confidential: Mapped[bool] = mapped_column(Boolean, default=False)
     # Not before this instant may the sweeper purge; NULL once purged. A lower bound, re-checked at sweep time.
-    retain_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    retain_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
     hold_reason: Mapped[str | None] = mapped_column(Text)
     hold_by: Mapped[str | None] = mapped_column(String(64))

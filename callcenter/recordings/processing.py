@@ -13,10 +13,10 @@ stops the pipeline. Files are written to a temporary name and renamed into place
 
 from __future__ import annotations
 
-import audioop
 import math
 import os
 import uuid
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +26,11 @@ from pydub import AudioSegment
 from pydub.exceptions import CouldntDecodeError
 
 from callcenter.logs import get_logger
+
+with warnings.catch_warnings():
+    # Deprecated in 3.11, gone in 3.13 (where the audioop-lts package provides it); pydub itself needs it.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import audioop
 
 log = get_logger(__name__)
 

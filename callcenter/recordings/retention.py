@@ -63,6 +63,21 @@ class OrderFacts:
     confidential: bool = False
 
 
+def normalised(order: OrderFactsLike) -> OrderFacts:
+    """A copy with UTC-aware times (SQLite hands timestamps back naive; they were written as UTC)."""
+
+    def utc(at: datetime) -> datetime:
+        return at.replace(tzinfo=UTC) if at.tzinfo is None else at
+
+    return OrderFacts(
+        number=order.number,
+        is_complaint=bool(order.is_complaint),
+        accepted_at=utc(order.accepted_at),
+        closed_at=utc(order.closed_at) if order.closed_at is not None else None,
+        confidential=bool(order.confidential),
+    )
+
+
 def no_order_facts(_session: Session, _numbers: Sequence[str]) -> list[OrderFactsLike]:
     """Fallback source when the tickets service is absent: every linked order counts as unknown, so it holds."""
     return []

@@ -70,6 +70,7 @@ from callcenter.recordings.retention import (
     RetentionPolicy,
     decide,
     default_order_facts,
+    normalised,
     purge_allowed_from,
 )
 from callcenter.recordings.sweeper import Sweeper
@@ -468,6 +469,8 @@ class RecordingService:
         with session_scope(self.url) as s:
             info = self._info(s, self._row(s, recording_id))
         self._check(actor, DELETE, info)
+        if info.status in (PURGING, PURGED):
+            raise RecordingError(f"recording {recording_id} (call {info.call_id}) is already purged")
         now = now or self.clock()
         sweeper = Sweeper(self.settings, self.order_facts, clock=self.clock)
         decision = sweeper.purge_one(recording_id, now, actor=actor.name, reason=reason.strip())
@@ -672,7 +675,7 @@ class RecordingService:
     def _facts(self, s: Session, numbers: Sequence[str]) -> dict[str, OrderFactsLike]:
         if not numbers:
             return {}
-        return {f.number: f for f in self.order_facts(s, sorted(set(numbers)))}
+        return {f.number: normalised(f) for f in self.order_facts(s, sorted(set(numbers)))}
 
     def _info(self, s: Session, row: Recording) -> RecordingInfo:
         return self._infos(s, [row])[0]

@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import and_, bindparam, false, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from callcenter.config import Settings
@@ -34,7 +34,13 @@ from callcenter.logs import get_logger
 from callcenter.recordings import layout
 from callcenter.recordings.access import DELETE, PURGE, LedgerRecord, append_ledger
 from callcenter.recordings.models import PURGED, PURGING, Recording, RecordingTombstone, RecordingWorkOrder
-from callcenter.recordings.retention import OrderFactsSource, RetentionDecision, RetentionPolicy, decide
+from callcenter.recordings.retention import (
+    OrderFactsSource,
+    RetentionDecision,
+    RetentionPolicy,
+    decide,
+    normalised,
+)
 from callcenter.store import session_scope
 
 log = get_logger(__name__)
@@ -158,7 +164,8 @@ class Sweeper:
         return or_(Recording.purge_claim.is_(None), Recording.purge_claimed_at < self.clock() - self.claim_timeout)
 
     def _due(self, now: datetime) -> Any:
-        return and_(Recording.retain_until <= now, Recording.legal_hold.is_(False))
+        # "= false" (not "IS false") so PostgreSQL can use ix_recordings_due.
+        return and_(Recording.legal_hold == false(), Recording.retain_until <= now)
 
     def _claim(self, token: str, now: datetime) -> list[int]:
         due = and_(self._due(now), self._claimable())
@@ -167,14 +174,17 @@ class Sweeper:
             .with_for_update(skip_locked=True)
         )
         with session_scope(self.url) as s:
-            s.execute(
+            # RETURNING gives exactly the rows this statement claimed: a row of ours left "purging" by a failed
+            # unlink earlier in this run keeps its claim and is not handed out again until the claim times out.
+            # The outer WHERE names only the claim (not the indexed due columns): SQLite then looks the
+            # candidates up by primary key instead of scanning every due row again for each batch.
+            ids = sorted(s.execute(
                 update(Recording)
-                .where(Recording.id.in_(candidates.scalar_subquery()), due)
+                .where(Recording.id.in_(candidates.scalar_subquery()), self._claimable())
                 .values(purge_claim=token, purge_claimed_at=self.clock())
+                .returning(Recording.id)
                 .execution_options(synchronize_session=False)
-            )
-            ids = list(s.execute(select(Recording.id).where(Recording.purge_claim == token,
-                                                           Recording.status != PURGED)).scalars())
+            ).scalars())
         self.checkpoint("claimed", ids)
         return ids
 
@@ -190,7 +200,7 @@ class Sweeper:
         ):
             links.setdefault(rid, []).append(number)
         numbers = sorted({n for ns in links.values() for n in ns})
-        facts = {f.number: f for f in self.order_facts(s, numbers)} if numbers else {}
+        facts = {f.number: normalised(f) for f in self.order_facts(s, numbers)} if numbers else {}
         return {
             r.id: decide(
                 ended_at=_utc(r.ended_at),
@@ -243,11 +253,12 @@ class Sweeper:
     # --------------------------------------------------------------------------------- unlinking, finishing
 
     def _unlink_files(self, rows: list[Any], report: SweepReport, keep_items: bool) -> list[int]:
-        gone = []
+        gone: list[int] = []
+        folders: dict[str, str] = {}
         for r in rows:
             try:
                 for rel in {r.path, r.browser_path} - {None}:
-                    self.unlink(layout.resolve(self.root, rel))
+                    self.unlink(layout.resolve(self.root, rel, folders=folders))
             except OSError as exc:  # stays "purging" under our claim; a later sweep retries after the timeout
                 report.errors += 1
                 log.error("recording file not removed", recording_id=r.id, call_id=r.call_id, error=str(exc))
@@ -296,18 +307,20 @@ class Sweeper:
     # ------------------------------------------------------------------------------------------- dry run
 
     def _dry_run(self, now: datetime, report: SweepReport, keep_items: bool) -> None:
-        last = 0
+        # Keyset pages in (retain_until, id) order: each page is a range read of ix_recordings_due.
+        after: tuple[datetime, int] | None = None
         while True:
+            stmt = select(*_COLUMNS, Recording.retain_until).where(self._due(now), Recording.status != PURGED)
+            if after is not None:
+                stmt = stmt.where(or_(Recording.retain_until > after[0],
+                                      and_(Recording.retain_until == after[0], Recording.id > after[1])))
             with session_scope(self.url) as s:
-                rows = list(s.execute(
-                    select(*_COLUMNS).where(self._due(now), Recording.status != PURGED, Recording.id > last)
-                    .order_by(Recording.id).limit(self.batch)
-                ))
+                rows = list(s.execute(stmt.order_by(Recording.retain_until, Recording.id).limit(self.batch)))
                 if not rows:
                     return
                 decisions = self._decisions(s, rows, now)
             report.batches += 1
-            last = rows[-1].id
+            after = (rows[-1].retain_until, rows[-1].id)
             for r in rows:
                 d = decisions[r.id]
                 goes = r.status == PURGING or d.allows(now)
@@ -318,3 +331,26 @@ class Sweeper:
                 if keep_items:
                     report.items.append({"id": r.id, "call_id": r.call_id, "path": r.path,
                                          "action": "would purge" if goes else "kept", "why": d.explain()})
+
+
+async def sweep_periodically(
+    settings: Settings,
+    order_facts: OrderFactsSource,
+    *,
+    interval_seconds: float = 3600.0,
+    actor: str = "sweeper",
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> None:
+    """Run a sweep every ``interval_seconds`` forever (a task of ``callcenter serve``); each in a worker thread.
+
+    Safe beside other processes doing the same (claims); an error is logged and the next round tries again.
+    """
+    import asyncio
+
+    sweeper = Sweeper(settings, order_facts, actor=actor, clock=clock)
+    while True:
+        try:
+            await asyncio.to_thread(sweeper.run, clock(), keep_items=False)
+        except Exception:  # the database may be briefly unreachable; retention only ever waits longer
+            log.exception("recordings sweep failed; retrying next round")
+        await asyncio.sleep(interval_seconds)

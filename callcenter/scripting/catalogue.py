@@ -60,23 +60,30 @@ class Prompt:
         """True when the wording depends on the call (agent, caller, time), not only on the centre."""
         return not self.variables <= CENTRE_VARIABLES
 
-    def render(self, variables: Mapping[str, Any], frozen: Mapping[str, Any] | None = None) -> str:
-        """The text for these variables. ``frozen``: the same variables already made hashable by
-        :func:`frozen_variables` (a session does that once, not once per prompt)."""
+    def render(self, variables: Mapping[str, Any], frozen: dict[str, Any] | None = None) -> str:
+        """The text for these variables. ``frozen``: a dict the caller keeps per set of variables, in which
+        their hashable forms are kept as they are first needed (a session freezes each value once, not once
+        per prompt); it must be emptied when the variables change."""
         if self.constant is not None:
             return self.constant
+        if frozen is None:
+            frozen = {}
         try:
-            if frozen is None:
-                frozen = frozen_variables(variables)
-            key = tuple([frozen.get(name, _MISSING) for name in self.roots])
-            text = self._rendered.get(key)
+            key = []
+            for name in self.roots:
+                value = frozen.get(name, _MISSING)
+                if value is _MISSING:
+                    value = _frozen(variables.get(name, _MISSING))
+                    frozen[name] = value
+                key.append(value)
+            text = self._rendered.get(tuple(key))
         except TypeError:  # a value that cannot be a key: render without the cache
             return self._render(variables)
         if text is None:
             text = self._render(variables)
             if len(self._rendered) >= RENDER_CACHE_SIZE:
                 self._rendered.clear()
-            self._rendered[key] = text
+            self._rendered[tuple(key)] = text
         return text
 
     def _render(self, variables: Mapping[str, Any]) -> str:
@@ -93,11 +100,6 @@ class Prompt:
 
 RENDER_CACHE_SIZE = 4096
 _MISSING = object()
-
-
-def frozen_variables(variables: Mapping[str, Any]) -> dict[str, Any]:
-    """Every variable's value in hashable form: the key of the render cache."""
-    return {name: _frozen(value) for name, value in variables.items()}
 
 
 def _frozen(value: Any) -> Any:

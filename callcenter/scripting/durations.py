@@ -23,13 +23,11 @@ CONFIGURED: Mapping[str, str] = {
 class Duration:
     """A literal number of seconds, or a reference to a configured duration resolved per session."""
 
-    seconds: float | None = None
+    seconds: float = 0.0
     ref: str | None = None
 
     def resolve(self, configured: Mapping[str, float]) -> float:
-        if self.ref is None:
-            return float(self.seconds or 0.0)
-        return configured[self.ref]
+        return self.seconds if self.ref is None else configured[self.ref]
 
     def __str__(self) -> str:
         return f"${self.ref}" if self.ref else f"{self.seconds:g}s"

@@ -25,7 +25,7 @@ from typing import Any
 from callcenter.config import ServiceSettings, Settings
 from callcenter.logs import get_logger
 from callcenter.scripting import notes as ev
-from callcenter.scripting.catalogue import agent_variables, frozen_variables
+from callcenter.scripting.catalogue import agent_variables
 from callcenter.scripting.durations import configured_durations
 from callcenter.scripting.errors import ScriptError
 from callcenter.scripting.library import ScriptLibrary
@@ -168,7 +168,7 @@ class ScriptSession:
         self.locale = locale or library.settings.default_locale
         library.catalogues.chain(self.locale)  # an unknown locale fails here, before the call is answered
         self.variables: dict[str, Any] = dict(variables or {})
-        self._frozen: dict[str, Any] | None = None  # the variables in hashable form, made on first use
+        self._frozen: dict[str, Any] = {}  # the variables' hashable forms, made as prompts need them
         self.config = config or SessionConfig(chars_per_second=library.settings.speech_chars_per_second)
         self._agents = agents
         self.script = library.script(script)
@@ -236,7 +236,7 @@ class ScriptSession:
         """Change template variables mid-call (the agent typed the caller's surname, R-08). Always through
         here: rendered texts are cached by the variables' values."""
         self.variables.update(values)
-        self._frozen = None
+        self._frozen = {}
 
     # ------------------------------------------------------------------ states
 
@@ -327,12 +327,7 @@ class ScriptSession:
 
     def _play(self, key: str, escape: str = "") -> Play:
         prompt = self.library.catalogues.lookup(key, self.locale)
-        if prompt.constant is not None:
-            text = prompt.constant
-        else:
-            if self._frozen is None:
-                self._frozen = frozen_variables(self.variables)
-            text = prompt.render(self.variables, self._frozen)
+        text = prompt.constant if prompt.constant is not None else prompt.render(self.variables, self._frozen)
         audio = None if prompt.per_call else self.library.audio.get((prompt.locale, key))
         duration = audio if audio is not None else len(text) / self.config.chars_per_second
         return Play(
@@ -357,7 +352,8 @@ class ScriptSession:
         self._playing = None
         out = self._out
         if isinstance(action, ListenAction):
-            seconds = action.window.resolve(self.config.durations)
+            window = action.window
+            seconds = window.seconds if window.ref is None else self.config.durations[window.ref]
             self._timer = f"w{next(self._ids)}"
             self._window = seconds
             self.phase = LISTENING

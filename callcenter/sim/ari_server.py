@@ -98,12 +98,15 @@ class AriServer:
         return f"http://{self.host}:{self.port}/ari"
 
     async def start(self) -> AriServer:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP: asyncio disables Nagle only on sockets that say so; with proto 0 every accepted
+        # connection would hold small frames for the peer's delayed ACK (~40 ms per REST-over-ws exchange).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(self.app, log_level="warning", ws="websockets-sansio", lifespan="off",
-                                access_log=False, ws_ping_interval=None)
+                                access_log=False, ws_ping_interval=None, ws_per_message_deflate=False)
         self._server = uvicorn.Server(config)
         self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))

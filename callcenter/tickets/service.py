@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -68,6 +69,7 @@ EDITABLE = frozenset(
      "caller_name", "caller_number", "channel"}
 )
 LINK_KINDS = ("call", "recording")
+CALLER_NUMBER = re.compile(r"\+?[0-9][0-9-]{2,31}")
 
 
 # ---------------------------------------------------------------------------------------------- value types
@@ -237,6 +239,8 @@ def create_order(
     lookup_category(category)
     check_subcategory(subcategory)
     _check_text(summary, "summary", 500)
+    if caller_number is not None and not CALLER_NUMBER.fullmatch(caller_number):
+        raise TicketError(f"caller number {caller_number!r}: expected 3 to 32 digits, optionally with + and -")
     if channel not in CHANNELS:
         raise TicketError(f"channel {channel!r}: expected one of {', '.join(CHANNELS)} (R-68)")
     deadlines = engine.deadlines(category, major, accepted_at)
@@ -294,7 +298,7 @@ def list_orders(
     """Orders visible to ``viewer``: newest first; with ``overdue_at`` only those past an unmet deadline,
     the longest overdue first (the order a supervisor chases them in)."""
     if overdue_at is not None:
-        ids = overdue_page(session, require_aware(overdue_at, "--at"), viewer, limit=limit, open_only=open_only)
+        ids = overdue_page(session, require_aware(overdue_at, "overdue_at"), viewer, limit=limit, open_only=open_only)
         rows = session.scalars(select(WorkOrder).where(WorkOrder.id.in_(ids)).options(*_eager())).all()
         rank = {order_id: i for i, order_id in enumerate(ids)}
         return [_view(o) for o in sorted(rows, key=lambda o: rank[o.id])]

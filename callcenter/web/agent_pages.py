@@ -23,7 +23,7 @@ from callcenter.scripting.library import load_library
 from callcenter.scripting.protocol import ReleaseRequested, ScriptRequested
 from callcenter.web import orders
 from callcenter.web.access import requires
-from callcenter.web.card import script_card
+from callcenter.web.card import script_card, script_label
 from callcenter.web.context import WebContext
 from callcenter.web.control import BUTTON_SCRIPTS, SITUATION_BUTTONS
 from callcenter.web.errors import BadRequest, CallNotLive
@@ -102,6 +102,7 @@ def panel_state(ctx: WebContext, user: User) -> dict[str, Any]:
         "call": call.as_dict() if call else None,
         "address": address,
         "card": card.as_dict() if card else None,
+        "script_label": script_label(ctx.settings, call.script) if call and call.script else "",
         "past_orders": past,
         "buttons": [{"script": b.script, "label": b.label, "rule": b.rule, "enabled": b.script in scripts}
                     for b in SITUATION_BUTTONS],

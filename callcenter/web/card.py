@@ -32,6 +32,17 @@ class Card:
         return {"key": self.key, "text": self.text, "hint": self.hint}
 
 
+def script_label(settings: Settings, name: str) -> str:
+    """A script's name for people: the Chinese part of its description (``无声电话 — R-15`` → 无声电话)."""
+    try:
+        script = load_library(settings.scripts.directory, settings.scripts).scripts.get(name)
+    except ScriptError:
+        return name
+    if script is None or not getattr(script, "description", ""):
+        return name
+    return str(script.description).split("—")[0].strip() or name
+
+
 def render(settings: Settings, key: str, locale: str, user: User, address: dict[str, str] | None) -> str:
     library = load_library(settings.scripts.directory, settings.scripts)
     variables = prompt_variables(
@@ -48,7 +59,8 @@ def script_card(settings: Settings, call: LiveCall | None, user: User, address: 
         return None
     try:
         if call.phase in ("talking", "hold") and call.prompt_text and call.script and call.script_state:
-            return Card(call.prompt_key, call.prompt_text, f"话术 {call.script} · {call.script_state}")
+            return Card(call.prompt_key, call.prompt_text,
+                        f"话术 {script_label(settings, call.script)} · {call.script_state}")
         if call.phase == "ringing":
             return Card(GREETING_KEY, render(settings, GREETING_KEY, call.locale, user, address),
                         "接听后请说 (say on answering, R-04)")

@@ -39,7 +39,8 @@ TICKET_SECONDS = 3600.0
 FLAG_LABELS = {"held": "法律保全", "confidential": "保密", "corrupt": "损坏", "empty": "空录音",
                "silent": "无声", "unprocessed": "处理中"}
 DISPOSITION_LABELS = {"normal": "正常", "silent": "无声电话", "low_volume": "声音太小", "noise": "杂音",
-                      "dialect_unresolved": "方言未解决", "abandoned": "放弃", "script_error": "话术错误"}
+                      "dialect_unresolved": "方言未解决", "abandoned": "放弃", "script_error": "话术错误",
+                      "no_agent": "无空闲坐席"}
 # Timeline events shown under the player (rings, greeting, silence windows, holds, transfers, hang-up).
 SHOWN_EVENTS = frozenset({
     ev.IVR_RINGING, ev.IVR_ANSWERED, ev.AGENT_RINGING, ev.AGENT_ANSWERED, ev.AGENT_SKIPPED, ev.BRIDGED,
@@ -113,9 +114,14 @@ def _recording_id(request: Request) -> int:
         raise BadRequest("recording id: expected a number") from None
 
 
+def recording_start(events: list[TimelineEvent]) -> float:
+    """The call offset where the recording begins (its second 0)."""
+    return next((e.offset for e in events if e.type == ev.RECORDING_STARTED), 0.0)
+
+
 def timeline_rows(events: list[TimelineEvent]) -> list[dict[str, Any]]:
     """The call's events with their time on the recording (0 = recording start; negative = before it)."""
-    start = next((e.offset for e in events if e.type == ev.RECORDING_STARTED), 0.0)
+    start = recording_start(events)
     return [
         {"type": e.type, "t": round(e.offset - start, 2), "offset": e.offset, "data": e.data, "label": describe(e)}
         for e in events if e.type in SHOWN_EVENTS
@@ -167,18 +173,40 @@ def describe(e: TimelineEvent) -> str:
     return e.type
 
 
+def with_call_facts(rec: dict[str, Any], events: list[TimelineEvent]) -> dict[str, Any]:
+    """Fill the agent and the disposition from the call's timeline when the recording row lacks them (the
+    row is created when recording starts, before an agent answers)."""
+    for e in events:
+        if e.type == ev.AGENT_ANSWERED and not rec.get("agent"):
+            rec["agent"] = e.data.get("agent")
+        elif e.type == ev.HANGUP and not rec.get("disposition"):
+            rec["disposition"] = e.data.get("disposition")
+    return rec
+
+
+def _fill_from_board(ctx: WebContext, page: dict[str, Any]) -> dict[str, Any]:
+    for item in page["items"]:
+        call = ctx.board.get(item["call_id"])
+        if call is not None:
+            item["agent"] = item["agent"] or call.agent or None
+            item["disposition"] = item["disposition"] or call.disposition or None
+    return page
+
+
 def review_data(ctx: WebContext, user: User, recording_id: int) -> dict[str, Any]:
     """Everything the review page shows; raises AccessDenied (ledgered) for a hidden recording."""
     info = recordings(ctx).get(actor_of(user), recording_id)
     events = ctx.timeline.events(info.call_id)
     shown = review.evidence(events, ctx.cadence) if events else []
+    start = recording_start(events)
     analysis = info.analysis or {}
     return {
-        "recording": info.as_dict(),
+        "recording": with_call_facts(info.as_dict(), events),
         "peaks": analysis.get("peaks", []),
         "silences": analysis.get("silences", []),
         "timeline": timeline_rows(events),
-        "evidence": [e.as_dict() for e in shown],
+        # Evidence times on the recording's clock, like the timeline under the player.
+        "evidence": [e.as_dict() | {"at": None if e.at is None else round(e.at - start, 2)} for e in shown],
         "reviews": review.reviews_of(ctx.url, info.call_id),
         "comments": review.comments_of(ctx.url, info.call_id),
     }
@@ -191,7 +219,8 @@ async def list_page(request: Request, user: User) -> Response:
     filters, page = list_filters(ctx, q)
     result = await asyncio.to_thread(recordings(ctx).list, actor_of(user), filters, page=page, per_page=PER_PAGE)
     pages = max(1, -(-result.total // PER_PAGE))
-    return render(request, "qa_list.html", page="qa", result=result.as_dict(), q=q, pages=pages,
+    return render(request, "qa_list.html", page="qa", result=_fill_from_board(ctx, result.as_dict()), q=q,
+                  pages=pages,
                   flags=FLAG_LABELS, dispositions=DISPOSITION_LABELS, tz=ctx.settings.service.tz)
 
 
@@ -200,7 +229,7 @@ async def list_api(request: Request, user: User) -> Response:
     ctx: WebContext = request.app.state.ctx
     filters, page = list_filters(ctx, dict(request.query_params))
     result = await asyncio.to_thread(recordings(ctx).list, actor_of(user), filters, page=page, per_page=PER_PAGE)
-    return JSONResponse(result.as_dict())
+    return JSONResponse(_fill_from_board(ctx, result.as_dict()))
 
 
 @requires(*REVIEW_ROLES)
@@ -208,7 +237,7 @@ async def review_page(request: Request, user: User) -> Response:
     ctx: WebContext = request.app.state.ctx
     data = await asyncio.to_thread(review_data, ctx, user, _recording_id(request))
     return render(request, "qa_review.html", page="qa", data=data, items=review.ITEMS,
-                  dispositions=DISPOSITION_LABELS, flags=FLAG_LABELS)
+                  dispositions=DISPOSITION_LABELS, flags=FLAG_LABELS, tz=ctx.settings.service.tz)
 
 
 @requires(*REVIEW_ROLES)

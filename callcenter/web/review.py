@@ -91,7 +91,9 @@ def evidence(events: list[TimelineEvent], cadence: RingCadence) -> list[Evidence
         return Evidence(key, *labels[key], value, detail, at)
 
     out: list[Evidence] = []
-    answer = next((e for e in events if e.type in (ev.AGENT_ANSWERED, ev.IVR_ANSWERED)), None)
+    # R-01 is about the agent's phone when an agent took the call; the IVR's answer counts only without one.
+    answer = next((e for e in events if e.type == ev.AGENT_ANSWERED), None) or next(
+        (e for e in events if e.type == ev.IVR_ANSWERED), None)
     if answer is None:
         out.append(item("answered_within_three_rings", None, "未接听 (never answered)"))
     elif answer.type == ev.AGENT_ANSWERED and summary is not None and summary.answer_seconds is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, tzinfo
 from pathlib import Path
 
 from starlette.requests import Request
@@ -11,6 +12,16 @@ from starlette.templating import Jinja2Templates
 from callcenter.web import access
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+def local_time(iso: str | None, tz: tzinfo) -> str:
+    """An ISO instant as the centre's local wall time (pages show local time; the database keeps UTC)."""
+    if not iso:
+        return "—"
+    return datetime.fromisoformat(iso).astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+
+
+templates.env.filters["local"] = local_time
 
 
 def render(request: Request, name: str, status_code: int = 200, **context: object) -> Response:

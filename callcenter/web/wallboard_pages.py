@@ -10,6 +10,7 @@ orders from the tickets service. The page refetches ``/api/wallboard`` whenever 
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -36,12 +37,8 @@ def wallboard_state(ctx: WebContext) -> dict[str, Any]:
     figures = live_figures(metrics_board, now, settings)
     open_orders, overdue_orders = orders.open_and_overdue(settings, now)
     counts = ctx.agents.counts()
-    by_hour = figures["ring_to_answer_by_hour"]
-    chart = line_chart(
-        "接听前响铃时长(秒,按小时平均)",
-        [(h["hour"], h["average_seconds_to_answer"]) for h in by_hour] or [("—", None)],
-        unit="s",
-    )
+    chart = line_chart("接听前响铃时长(秒,按小时平均)", day_points(figures["ring_to_answer_by_hour"], now, settings),
+                       unit="s")
     rings = figures["figures"]["rings_to_answer"]
     ring_chart = histogram("接听响铃次数(今日)", list(rings.items()), limit_after=2)
     return {
@@ -58,6 +55,14 @@ def wallboard_state(ctx: WebContext) -> dict[str, Any]:
         "rings_svg": str(ring_chart),
         "last_id": ctx.board.last_id,
     }
+
+
+def day_points(by_hour: list[dict[str, Any]], now: datetime, settings: Any) -> list[tuple[str, float | None]]:
+    """Every hour of the day so far (an hour without answered calls is a gap), so the line reads as a day."""
+    seconds = {h["hour"]: h["average_seconds_to_answer"] for h in by_hour}
+    last = now.astimezone(settings.service.tz).hour
+    first = min([int(h[:2]) for h in seconds] + [max(0, last - 11)])
+    return [(f"{h:02d}:00", seconds.get(f"{h:02d}:00")) for h in range(first, last + 1)]
 
 
 @requires("supervisor", "admin")

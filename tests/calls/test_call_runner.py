@@ -255,3 +255,27 @@ async def test_the_default_clock_is_the_running_loop(settings: Settings, timelin
     channel.events.put_nowait(HungUp(by="caller"))
     outcome = await asyncio.wait_for(task, 1)
     assert outcome.by == "caller" and 0 <= outcome.duration < 1
+
+
+async def test_an_agent_runs_the_closing_then_releases(settings: Settings, timeline: Timeline) -> None:
+    from callcenter.scripting.protocol import ScriptRequested
+
+    channel, clock = FakeChannel(), ManualClock()
+    task = start(channel, settings, timeline, clock, "silent", answered=True)
+    await settle()
+    clock.advance_to(2.0)
+    channel.events.put_nowait(SpeechStarted())  # the caller talks: the silent-call watch is over
+    await settle()
+    clock.advance_to(90.0)
+    channel.events.put_nowait(ScriptRequested("closing", by="agent"))
+    await settle()
+    assert channel.last_play().text == "谢谢,欢迎再次拨打,再见!"
+    await finish_prompt(channel, clock, 93.25)
+    clock.advance_to(95.0)
+    channel.events.put_nowait(ReleaseRequested(by="agent"))
+    outcome = await asyncio.wait_for(task, 1)
+    assert outcome == CallOutcome("call-1", "normal", "agent", 95.0)
+    events = recorded(timeline)
+    assert (ev.SCRIPT_REQUESTED, 90.0, {"script": "closing", "by": "agent"}) in events
+    assert events[-1] == (ev.HANGUP, 95.0, {"by": "agent", "cause": "normal", "disposition": "normal"})
+    assert clock.pending == 0

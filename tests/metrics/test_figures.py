@@ -244,3 +244,17 @@ def test_every_figure_of_a_small_day_exactly() -> None:
         "release_refused": 0,
         "work_orders_opened": 1,
     }
+
+
+def test_a_call_still_waiting_joins_the_answer_rate_only_once_decided() -> None:
+    tl = Timeline(None)
+    call = HandCall(tl, "c1", T0).offered().ivr().at(8, ev.QUEUE_ENTERED).rings(8, "A01", 3)
+    call.at(23, ev.AGENT_SKIPPED, agent="A01", seconds=15.0).rings(23, "A02", 1)
+    f, a01, a02 = fig(tl), fig(tl, agent="A01"), fig(tl, agent="A02")
+    assert (f["transferred_to_agents"], f["answer_rate"]) == (0, None)  # still ringing at A02
+    assert (a01["transferred_to_agents"], a01["answer_rate"]) == (1, 0.0)  # A01's leg is over: missed
+    assert a02["transferred_to_agents"] == 0  # A02's phone is still ringing
+    call.at(27, ev.HANGUP, by="caller")
+    f, a02 = fig(tl), fig(tl, agent="A02")
+    assert (f["transferred_to_agents"], f["answer_rate"], f["abandoned_while_ringing"]) == (1, 0.0, 1)
+    assert (a02["transferred_to_agents"], a02["abandoned_while_ringing"]) == (1, 1)

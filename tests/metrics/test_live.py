@@ -43,7 +43,9 @@ def test_live_figures_from_the_timeline(settings: Settings) -> None:
     live = live_figures(tl, now, settings)
     assert (live["calls_waiting"], live["longest_wait_seconds"], live["calls_ringing"]) == (2, 60.0, 1)
     assert live["calls_in_progress"] == 1
-    assert (live["calls_offered"], live["answer_rate"], live["service_level"]) == (5, 50.0, 50.0)
+    # The two callers still waiting have no outcome yet: they join the answer rate when answered or gone.
+    assert (live["calls_offered"], live["answer_rate"], live["service_level"]) == (5, 100.0, 100.0)
+    assert live["figures"]["transferred_to_agents"] == 2
     assert live["within_three_rings"] == 100.0
     assert live["silent_call_rate"] == 20.0  # 1 of the 5 answered calls (the IVR answered all five)
     assert live["ring_to_answer_by_hour"] == [
@@ -72,3 +74,30 @@ def test_bad_sources_and_naive_times_are_refused(settings: Settings) -> None:
         live_figures(42, datetime(2026, 11, 23, tzinfo=SH), settings)  # type: ignore[arg-type]
     with pytest.raises(LiveBoardError, match="time zone"):
         live_figures([], datetime(2026, 11, 23), settings)
+
+
+def test_the_board_counts_ended_calls_once_and_recounts_a_late_change(settings: Settings) -> None:
+    tl = Timeline(None)
+    _morning(tl)
+    board = LiveBoard(settings)
+    for event in tl.since(0):
+        board.feed(event)
+    assert set(board.open) == {"talking", "ringing", "queued"}
+    # After-call work: a work order opened from the "done" call after its hang-up; "talking" ends.
+    HandCall(tl, "done", NINE + timedelta(hours=1)).at(200, ev.WORK_ORDER_CREATED, number="GD7")
+    HandCall(tl, "talking", NINE).at(600, ev.HOLD_STARTED).at(630, ev.HOLD_ENDED, seconds=30.0).at(
+        700, ev.HANGUP, by="agent", disposition="normal"
+    )
+    for event in tl.flush_sync():
+        board.feed(event)
+    now = datetime(2026, 11, 23, 10, 30, tzinfo=SH)
+    fresh = live_figures(summaries_of(tl), now, settings)
+    assert live_figures(board, now, settings) == fresh
+    assert fresh["figures"]["work_orders_opened"] == 1 and fresh["figures"]["agent_released_first"] == 1
+    assert set(board.open) == {"ringing", "queued"}
+    # The next day: yesterday's ended calls drop out of the figures, the open ones still wait.
+    tomorrow = datetime(2026, 11, 24, 9, 0, tzinfo=SH)
+    assert live_figures(board, tomorrow, settings)["calls_offered"] == 0
+    assert board.prune(datetime(2026, 11, 24, tzinfo=SH)) == 3
+    assert board.prune(datetime(2026, 11, 24, tzinfo=SH)) == 0
+    assert live_figures(board, tomorrow, settings)["figures"]["calls_offered"] == 0

@@ -168,3 +168,11 @@ def test_sla_compliance_comes_from_real_work_orders(settings: Settings, db_url: 
     report = build_report(settings, Timeline(db_url), day_window(DAY, SH))
     first_contact = {row["deadline"]: row for row in report["tickets"]["sla"]}["first_contact"]
     assert (first_contact["met"], first_contact["missed"], first_contact["compliance"]) == (1, 1, 50.0)
+
+
+def test_an_empty_window_renders_in_every_format(settings: Settings) -> None:
+    report = build_report(settings, Timeline(None), day_window(DAY, SH), ticket_sources=None)
+    assert report["total"]["calls_offered"] == 0 and report["hour_of_day"] == []
+    assert "no calls" in render(report, "html")
+    assert "answer rate" in render(report, "table")
+    assert json.loads(render(report, "json"))["total"]["answer_rate"] is None

@@ -78,3 +78,15 @@ def test_with_extension_keeps_the_folder() -> None:
     assert layout.with_extension("2026/01/10/c1.wav", "mp3") == PurePosixPath("2026/01/10/c1.mp3")
     with pytest.raises(UnsafePathError):
         layout.with_extension("2026/01/10/c1.wav", "php")
+
+
+def test_file_symlink_pointing_outside_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "rec"
+    (root / "2026/01/10").mkdir(parents=True)
+    (tmp_path / "passwd").write_text("root:x:0:0")
+    (root / "2026/01/10/c1.wav").symlink_to(tmp_path / "passwd")
+    with pytest.raises(UnsafePathError, match="leaves the recordings root"):
+        layout.resolve(root, "2026/01/10/c1.wav")
+    folders: dict[str, str] = {}
+    assert layout.resolve(root, "2026/01/10/c2.wav", folders=folders).name == "c2.wav"
+    assert folders == {"2026/01/10": str((root / "2026/01/10").resolve())}

@@ -67,7 +67,8 @@ def test_full_disk_refuses_with_an_alert_event_and_keeps_what_is_stored(
     timeline = Timeline(None)
     full = RecordingService(rec_settings, order_facts=tickets, timeline=timeline,
                             disk_usage=lambda _p: Usage(10**9, 10**9 - 100, 100))
-    with pytest.raises(RecordingRefused, match=r"recording of call full-1 refused: 100 bytes free .*recordings.min_free_bytes"):
+    refused = r"recording of call full-1 refused: 100 bytes free .*recordings.min_free_bytes"
+    with pytest.raises(RecordingRefused, match=refused):
         full.register_recording(call_id="full-1", event="started", at=T0)
     [alert] = timeline.flush_sync()
     assert alert.type == ev.RECORDING_REFUSED and alert.call_id == "full-1"

@@ -283,5 +283,36 @@ def test_admin_delete_obeys_retention_and_is_ledgered(rec_settings: Settings, ti
     with session_scope(rec_settings.database.url) as s:
         ledger = [(e.actor, e.action, e.allowed) for e in s.scalars(select(LedgerEntry).order_by(LedgerEntry.seq))]
         tomb = s.scalar(select(RecordingTombstone))
+    with pytest.raises(RecordingError, match="already purged"):
+        service.delete(ADMIN, due, reason="again", now=FLOOR)
     assert ledger == [("root", "delete", False), ("boss", "delete", False), ("root", "delete", True)]
     assert tomb.purged_by == "root" and tomb.reason.startswith("deleted by root: customer erasure request")
+
+
+async def test_periodic_sweeper_runs_and_survives_a_failure(rec_settings: Settings, tickets: Any,
+                                                           seed: Callable[..., list[int]]) -> None:
+    import asyncio
+
+    from callcenter.recordings.sweeper import sweep_periodically
+
+    seed(2)
+    calls = {"n": 0}
+
+    def facts(session: Any, numbers: Sequence[str]) -> list[Any]:
+        return tickets(session, numbers)
+
+    def clock() -> datetime:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("clock hiccup")  # first round fails inside the loop's try
+        return FLOOR
+
+    task = asyncio.create_task(sweep_periodically(rec_settings, facts, interval_seconds=0, clock=clock))
+    for _ in range(1000):  # the sweeps run in worker threads; wait for their result, at most ~10 s
+        await asyncio.sleep(0.01)
+        if all(r.status == "purged" for r in rows(rec_settings).values()):
+            break
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert {r.status for r in rows(rec_settings).values()} == {"purged"}

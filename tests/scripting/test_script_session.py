@@ -402,3 +402,15 @@ def test_an_unknown_locale_fails_before_the_call_is_answered(library: ScriptLibr
 
     with pytest.raises(RenderError, match="unknown locale 'fr-FR'"):
         ScriptSession(library, "ivr", call_id="c9", locale="fr-FR")
+
+
+def test_the_session_never_reads_a_clock(library: ScriptLibrary, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    def no_clock() -> float:
+        raise AssertionError("the session read a clock")
+
+    for name in ("time", "monotonic", "perf_counter", "time_ns", "monotonic_ns"):
+        monkeypatch.setattr(time, name, no_clock)
+    timeline = run(library, "ivr", "dtmf:1@8", "speech@20", config=ENTRY)
+    assert timeline[-1] == {"t": 20.0, "type": "end"}

@@ -30,7 +30,7 @@ def test_resource_files_are_found_beside_the_repository() -> None:
 
 
 def test_a_missing_resource_folder_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(SwaggerError, match="asterisk.json: resource file missing"):
+    with pytest.raises(SwaggerError, match=r"asterisk\.json: resource file missing"):
         ApiDocs(tmp_path)
 
 
@@ -91,3 +91,19 @@ def test_operations_and_their_parameters(docs: ApiDocs) -> None:
     assert docs.check_parameters(record, {"name": "n", "format": "wav", "maxDurationSeconds": "-1"}) == [
         "maxDurationSeconds: -1 is below 0"]
     assert docs.find("PUT", "/channels") is None and docs.methods_for("/channels") == {"GET", "POST"}
+
+
+USED = {"name", "paramType", "required", "allowMultiple", "dataType", "allowableValues", "defaultValue"}
+
+
+def test_the_packaged_copy_says_what_the_originals_say(docs: ApiDocs) -> None:
+    copy = ApiDocs(Path(__file__).resolve().parents[2] / "callcenter" / "sim" / "ari_api_docs")
+    assert copy.folder != docs.folder
+    def plain(props: dict) -> dict:
+        return {name: {k: v for k, v in prop.items() if k != "description"} for name, prop in props.items()}
+
+    assert {m: copy.properties(m) for m in copy.models} == {m: plain(docs.properties(m)) for m in docs.models}
+    assert [(o.method, o.path, o.response_class) for o in copy.operations] == [
+        (o.method, o.path, o.response_class) for o in docs.operations]
+    assert [[dict(p) for p in o.parameters] for o in copy.operations] == [
+        [{k: v for k, v in p.items() if k in USED} for p in o.parameters] for o in docs.operations]

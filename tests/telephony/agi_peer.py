@@ -64,11 +64,11 @@ async def transport_pair(path: str, command_timeout: float = 2.0) -> AsyncIterat
 
 # ---------------------------------------------------------------- a running bridge for end-to-end tests
 
-SCALE = 0.02  # 1 call second = 20 ms: a whole silent call (~37 s) runs in under a second
+SCALE = 0.05  # 1 call second = 50 ms: a whole silent call (~37 s) runs in about 2 s
 
 
 @contextlib.asynccontextmanager
-async def running_bridge(settings, pool, *, scale: float = SCALE) -> AsyncIterator[dict]:
+async def running_bridge(settings, pool, *, scale: float = SCALE, recordings=None) -> AsyncIterator[dict]:
     """The real FastAGI server (script runner included) on an ephemeral port, a scaled clock, a memory timeline."""
     from dataclasses import replace
 
@@ -83,7 +83,11 @@ async def running_bridge(settings, pool, *, scale: float = SCALE) -> AsyncIterat
     clock.time()
     timeline = Timeline(None)
     started: asyncio.Future = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(serve_fastagi(settings, timeline, pool, clock=clock, started=started))
+    if recordings is not None:
+        recordings = recordings(settings, timeline)
+    task = asyncio.create_task(
+        serve_fastagi(settings, timeline, pool, clock=clock, started=started, recordings=recordings)
+    )
     host, port = await asyncio.wait_for(started, 5)
     try:
         yield {"host": host, "port": port, "clock": clock, "timeline": timeline, "settings": settings}

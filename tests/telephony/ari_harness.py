@@ -8,7 +8,7 @@ simulator sends is checked against the Swagger models (``harness.check.errors`` 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -40,9 +40,15 @@ class Harness:
     async def call(self, caller: SimCaller, *, limit: float = 200.0):  # type: ignore[no-untyped-def]
         """Place a call and wait (at most ``limit`` call seconds) until it is over; returns the sim channel."""
         chan = self.sim.place_call(caller, app=self.settings.telephony.ari_app)
-        async with asyncio.timeout(self.clock.real(limit) + 2):
-            ended = await self.sim.wait_ended(chan.id)
-            await self.service.outcome(chan.id)
+        try:
+            async with asyncio.timeout(self.clock.real(limit) + 2):
+                ended = await self.sim.wait_ended(chan.id)
+                await self.service.outcome(chan.id)
+        except TimeoutError:
+            await self.timeline.flush()
+            raise AssertionError(f"call not over after {limit} s; the caller heard {chan.heard}; timeline: "
+                                 f"{[(round(e.offset, 2), e.type, e.data) for e in self.timeline.events(chan.id)]}")
+
         await asyncio.sleep(self.clock.real(0.5))  # late events (RecordingFinished) reach the timeline
         return ended
 
@@ -64,6 +70,7 @@ async def start(
     timeline: Timeline | None = None,
     telephony: dict[str, Any] | None = None,
     service: dict[str, Any] | None = None,
+    before_service: Callable[[AriSimulator], Awaitable[None]] | None = None,
 ) -> Harness:
     if telephony:
         settings = replace(settings, telephony=replace(settings.telephony, **telephony))
@@ -80,6 +87,8 @@ async def start(
     for agent_id, sim_agent in agents:
         sim.add_agent(sim_agent)
         pool.add(Agent(agent_id, sim_agent.endpoint, work_number=agent_id[-3:], state=AgentState.READY))
+    if before_service is not None:
+        await before_service(sim)
     settings = replace(settings, telephony=replace(settings.telephony, ari_url=server.ari_url))
     t = settings.telephony
     client = AriClient(t.ari_url, t.ari_username, t.ari_password, t.ari_app,

@@ -1,6 +1,6 @@
 """End to end over real loopback TCP: the simulated Asterisk (callcenter.sim.agi) calls the FastAGI bridge, which
 runs the standard scripts through the runner. Time runs on a scaled clock shared by both sides (no sleeping for
-timings): one call second is 20 ms of wall time.
+timings): one call second is 50 ms of wall time (agi_peer.SCALE).
 """
 
 from __future__ import annotations
@@ -75,14 +75,16 @@ async def test_silent_caller_gets_the_exact_silent_call_sequence(settings) -> No
 
 async def test_speaking_caller_is_not_hung_up(settings) -> None:
     async with running_bridge(settings, _pool()) as bridge:
-        # The greeting ends about 8.3 s in; the caller speaks 1.5 s at 9.5 s, then hangs up at 20 s.
-        caller = SimCaller(args=("silent",), speech=((9.5, 1.5),), hangup_at=20.0)
+        # The greeting ends about 8.3 s in; the caller speaks 1.5 s at 10 s, then hangs up at 20 s.
+        caller = SimCaller(args=("silent",), speech=((10.0, 1.5),), hangup_at=20.0)
         result, events = await _call(bridge, caller)
     prompts = [e.data["key"] for e in events if e.type == "prompt.started"]
     assert "silent.s2" not in prompts and "silent.s3" not in prompts
     speech = _first(events, "speech.started")
-    assert speech.offset < 13.0
-    assert _first(events, "speech.stopped").data["duration"] == pytest.approx(1.5, abs=0.05)
+    window = _first(events, "listen.started")
+    assert window.offset < speech.offset < window.offset + 5.0  # inside the first 5 s window
+    # BackgroundDetect measures the talk token (from the window's start if the caller began before it).
+    assert 0.5 < _first(events, "speech.stopped").data["duration"] <= 1.55
     assert not any(e.type == "silence.window" for e in events)
     hangup = _first(events, "call.hangup")
     assert hangup.data["by"] == "caller" and hangup.data["disposition"] != "silent"
@@ -181,3 +183,105 @@ async def test_caller_hanging_up_during_the_first_ring_ends_the_call(settings) -
     hangup = _first(events, "call.hangup")
     assert hangup.data["by"] == "caller" and hangup.data["disposition"] == "abandoned"
     assert hangup.offset < 1.0 + SLACK
+
+
+async def test_classic_agi_path_runs_the_same_silent_call(settings) -> None:
+    """The pyst2 path (``callcenter agi``) drives the same session and channel: the same R-15 sequence."""
+    import socket
+
+    from callcenter.calls.timeline import Timeline
+    from callcenter.sim.clock import ScaledClock
+    from callcenter.telephony.agi.classic import ClassicTransport
+    from callcenter.telephony.agi.server import CallContext, run_script_call
+
+    load_library(settings.scripts.directory, settings.scripts)
+    clock = ScaledClock(0.02)
+    clock.time()
+    timeline = Timeline(None)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.setblocking(False)
+    loop = asyncio.get_running_loop()
+    accepted = asyncio.ensure_future(loop.sock_accept(listener))
+    peer = asyncio.create_task(AGIPeer(SimCaller(args=("silent",)), clock=clock).run(*listener.getsockname()))
+    conn, _ = await accepted
+    conn.setblocking(True)
+    rfile, wfile = conn.makefile("rb"), conn.makefile("wb", buffering=0)
+    transport = ClassicTransport(rfile, wfile)
+    env = await transport.read_environment()
+    await run_script_call(CallContext(settings, timeline, AgentPool(), clock), transport, env)
+    rfile.close()
+    wfile.close()
+    conn.close()
+    listener.close()
+    result = await asyncio.wait_for(peer, 10)
+    events = await call_events(timeline, result.uniqueid)
+    prompts = [e.data["key"] for e in events if e.type == "prompt.started"]
+    assert prompts == ["greeting.standard", "silent.s2", "silent.s3"]
+    assert _first(events, "call.hangup").data["disposition"] == "silent"
+    assert result.commands()[-1] == "HANGUP" and result.hung_up_by == "agi"
+
+
+async def test_recording_is_registered_with_the_recordings_service(settings, sqlite_url) -> None:
+    """With the recordings service wired in, MixMonitor writes where the service says and the row is finished
+    (hash, processing, retention floor) after the call, off the call's path."""
+    from dataclasses import replace
+
+    from callcenter.recordings.access import Actor
+    from callcenter.recordings.service import RecordingService
+
+    settings = replace(settings, database=replace(settings.database, url=sqlite_url))
+    agents = {"PJSIP/8001": SimAgent("PJSIP/8001", answer_at_ring=1, hangup_after=3.0)}
+    async with running_bridge(
+        settings, _pool("a1"), recordings=lambda s, t: RecordingService(s, timeline=t)
+    ) as bridge:
+        result, events = await _call(bridge, SimCaller(args=("hotline",)), agents)
+    # Leaving the bridge awaited the background processing.
+    service = RecordingService(settings)
+    info = service.get_by_call(Actor("qa1", "admin"), result.uniqueid)
+    assert info.path == _first(events, "recording.started").data["path"]
+    assert info.ended_at is not None and info.retain_until is not None
+    assert result.recordings == [settings.recordings.root / info.path]
+
+
+async def test_caller_hanging_up_while_the_agent_rings_is_abandoned_not_a_miss(settings) -> None:
+    agents = {"PJSIP/8001": SimAgent("PJSIP/8001", answer_at_ring=None)}
+    pool = _pool("a1")
+    async with running_bridge(settings, pool) as bridge:
+        # The welcome ends about 5.5 s in and the transfer starts; the caller gives up 4 s into the ringing.
+        result, events = await _call(bridge, SimCaller(args=("hotline",), hangup_at=10.0), agents)
+    assert not any(e.type in ("agent.skipped", "agent.answered") for e in events)
+    assert _first(events, "agent.ringing").data["agent"] == "a1"
+    assert _first(events, "call.hangup").data["by"] == "caller"
+    assert pool.get("a1").state is AgentState.READY  # not marked away: the seat was not at fault
+    assert result.hung_up_by == "caller" and result.variables["DIALSTATUS"] == "CANCEL"
+
+
+async def test_many_calls_at_once_each_get_their_own_timeline(settings) -> None:
+    from callcenter.sim.agi import run_calls
+
+    callers = [SimCaller(args=("silent",), number=f"1380013{n:04d}", hangup_at=3.0 + n % 3) for n in range(20)]
+    async with running_bridge(settings, _pool()) as bridge:
+        results = await asyncio.wait_for(run_calls(bridge["host"], bridge["port"], callers, clock=bridge["clock"]), 30)
+        timelines = [await call_events(bridge["timeline"], r.uniqueid) for r in results]
+    assert len({r.uniqueid for r in results}) == 20
+    for result, events in zip(results, timelines, strict=True):
+        assert _first(events, "call.offered").data["caller"] == result.caller.number
+        hangup = _first(events, "call.hangup")
+        assert hangup.data["by"] == "caller" and hangup.offset < result.caller.hangup_at + SLACK
+
+
+async def test_without_backgrounddetect_windows_fall_back_to_wait_for_digit(settings) -> None:
+    """An Asterisk without app_talkdetect answers EXEC BackgroundDetect with -2: digits still end a window."""
+    menu_window = 1.0 + _seconds(settings, "ivr.welcome") + _seconds(settings, "ivr.menu")
+    async with running_bridge(settings, _pool()) as bridge:
+        caller = SimCaller(args=("main",), dtmf=((menu_window + 2.0, "3"),), hangup_at=menu_window + 12.0)
+        peer = AGIPeer(caller, clock=bridge["clock"], applications={"Ringing", "Wait", "MixMonitor", "Dial"})
+        result = await asyncio.wait_for(peer.run(bridge["host"], bridge["port"]), 30)
+        events = await call_events(bridge["timeline"], result.uniqueid)
+    commands = result.commands()
+    assert commands.count("EXEC BackgroundDetect silence/8,500,100") == 1  # tried once, then not again
+    assert "WAIT FOR DIGIT 8000" in commands
+    assert _first(events, "dtmf").data == {"digit": "3"}
+    assert "suggestion" in [e.data["state"] for e in events if e.type == "script.state"]

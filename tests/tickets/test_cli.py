@@ -98,6 +98,7 @@ def test_unknown_year_prints_a_warning_and_marks_the_deadline(cli) -> None:  # t
         (("new", "--category", "consultation", "--major", "--summary", "x"), "cannot be major"),
         (("new", "--category", "complaint", "--summary", " "), "summary: must not be empty"),
         (("show", "GD20260101-999999"), "'GD20260101-999999' does not exist"),
+        (("new", "--category", "complaint", "--summary", "x", "--caller", "138abc"), "caller number '138abc'"),
         (("list", "--overdue", "--at", "2026-09-30 15:00"), "has no UTC offset"),
         (("sla", "--from", "2026-10-31T00:00+08:00", "--to", "2026-10-01T00:00+08:00"), "before it starts"),
     ],

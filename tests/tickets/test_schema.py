@@ -6,7 +6,6 @@ import asyncio
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -22,8 +21,27 @@ TZ = ZoneInfo("Asia/Shanghai")
 def test_models_match_the_migration(db_url: str) -> None:
     with engine_for(db_url).connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
-    ours = [d for d in diffs if "work_order" in repr(d)]
+    ours = [d for d in diffs if _table_of(d) in TABLES]
     assert ours == []
+
+
+TABLES = {"work_orders", "work_order_deadlines", "work_order_links", "work_order_history", "work_order_callbacks",
+          "work_order_counters"}
+
+
+def _table_of(diff: object) -> str | None:
+    """The table an autogenerate diff is about (its shapes differ per kind of change)."""
+    if isinstance(diff, list):  # column modifications come as a list of tuples
+        return _table_of(diff[0])
+    assert isinstance(diff, tuple)
+    kind, subject = diff[0], diff[1]
+    if kind.endswith("_table"):
+        return subject.name
+    if kind.endswith(("_index", "_constraint", "_fk")):
+        return subject.table.name
+    if kind.endswith("_column"):
+        return diff[2]
+    return diff[2] if len(diff) > 2 and isinstance(diff[2], str) else None
 
 
 def test_scheduler_loop_runs_the_job_with_an_injected_clock(sqlite_url: str, settings: Settings) -> None:
@@ -44,4 +62,3 @@ def test_scheduler_loop_runs_the_job_with_an_injected_clock(sqlite_url: str, set
         escalations = [h for h in svc.order_history(s, number) if h.action == "escalated"]
     assert slept == [60, 60, 60]
     assert [(h.changes["deadline"], h.at) for h in escalations] == [("first_contact", t0 + timedelta(minutes=50))]
-    assert sa  # the module is used by compare_metadata's reflection

@@ -28,6 +28,7 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 LATE = 1.0  # call seconds a timer may run late on a busy machine (never early)
 
 webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -59,7 +60,22 @@ def browser() -> Iterator[object]:
 
 
 def wait(driver: object, condition: Callable[[object], object], seconds: float = 15.0) -> object:
-    return WebDriverWait(driver, seconds, poll_frequency=0.05).until(condition)
+    # The panel re-renders on every event: an element found a moment ago may have been replaced.
+    return WebDriverWait(driver, seconds, poll_frequency=0.05,
+                         ignored_exceptions=(StaleElementReferenceException,)).until(condition)
+
+
+def click(driver: object, selector: str) -> None:
+    """Click the element the selector names now (re-found on each try: the panel re-renders live)."""
+
+    def press(d: object) -> bool:
+        element = d.find_element(By.CSS_SELECTOR, selector)
+        if not element.is_enabled():
+            return False
+        element.click()
+        return True
+
+    wait(driver, press)
 
 
 def sign_in(driver: object, live: LiveService, name: str) -> None:
@@ -111,12 +127,14 @@ def test_agent_takes_a_call_runs_the_silent_button_and_opens_a_work_order(browse
     assert {"第 1 声 / 3", "第 2 声 / 3"} & seen, seen  # the live ring count with the three-ring limit (R-01)
     assert "响 3 声接听" in text(browser, "ring-count")
     # Wait until the greeting's own silent sequence is over (the caller spoke at 30 s), then press the button.
-    wait(browser, lambda d: any(e.offset >= 30.0 for e in of_type(live.events(call_id), ev.SPEECH_STARTED)))
-    button = browser.find_element(By.CSS_SELECTOR, 'button[data-script="silent_call"]')
-    wait(browser, lambda d: button.is_enabled())
-    button.click()
+    wait(browser, lambda d: any(e.offset > 25.0 for e in of_type(live.events(call_id), ev.SPEECH_STOPPED)))
+    click(browser, 'button[data-script="silent_call"]')
     wait(browser, lambda d: "silent_call" in text(d, "script-where"))
-    wait(browser, lambda d: "通话已结束" in text(d, "call-ended"), seconds=30)
+    try:
+        wait(browser, lambda d: "通话已结束" in text(d, "call-ended"), seconds=30)
+    except Exception:
+        print([(round(e.offset, 1), e.type, e.data) for e in live.events(call_id) if e.type != "command"])
+        raise
     assert "系统挂机" in text(browser, "call-ended") and "silent" in text(browser, "call-ended")
     events = live.events(call_id)
     requested = of_type(events, ev.SCRIPT_REQUESTED)[-1]

@@ -48,6 +48,13 @@ def test_answer_at_the_start_of_the_fourth_ring_is_still_within_three_rings() ->
     assert late.value is False and "4 声" in late.detail
 
 
+def test_the_agent_leg_decides_even_when_the_ivr_answered_first() -> None:
+    events = agent_call(16.0)
+    ivr = TimelineEvent("c1", 99, ev.IVR_ANSWERED, T0, 0.5, {"rings": 1}, 0)
+    item = by_key([events[0], ivr, *events[1:]])["answered_within_three_rings"]
+    assert item.value is False and "坐席 agent1" in item.detail
+
+
 def test_greeting_evidence_quotes_the_words_and_their_time() -> None:
     item = by_key(agent_call(3.0))["greeting_played"]
     assert item.value is True and "您好,欢迎致电" in item.detail and item.at == 5.0

@@ -54,8 +54,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_recordings"),
         sa.UniqueConstraint("call_id", name="uq_recordings_call_id"),
     )
-    for column in ("agent", "disposition", "started_at", "status", "retain_until"):
+    for column in ("agent", "disposition", "started_at", "status"):
         op.create_index(f"ix_recordings_{column}", "recordings", [column])
+    op.create_index("ix_recordings_due", "recordings", ["legal_hold", "retain_until"])
 
     op.create_table(
         "recording_work_orders",

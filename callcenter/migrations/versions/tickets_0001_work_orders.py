@@ -75,7 +75,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("order_id", "name", name="uq_work_order_deadlines_order_name"),
     )
     op.create_index(
-        "ix_work_order_deadlines_open_due", "work_order_deadlines", ["due_at"],
+        "ix_work_order_deadlines_open_due", "work_order_deadlines", ["due_at", "order_id"],
         sqlite_where=sa.text("met_at IS NULL"), postgresql_where=sa.text("met_at IS NULL"),
     )
     op.create_index("ix_work_order_deadlines_due_at", "work_order_deadlines", ["due_at"])

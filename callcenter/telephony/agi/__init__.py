@@ -1,18 +1,23 @@
 """FastAGI and classic AGI: Asterisk's ``AGI()`` calls run the standard scripts (issue 3).
 
 - :mod:`.codec`: the wire format, sans-I/O (environment block, command lines, replies incl. 520 usage).
-- :mod:`.connection`: one FastAGI socket on asyncio (reader task, per-command timeout).
+- :mod:`.connection`: one FastAGI socket as an asyncio Protocol (line splitting, per-command timeout).
 - :mod:`.classic`: classic AGI on stdin/stdout through pyst2 (``callcenter agi``).
 - :mod:`.channel`: :class:`AGIChannel`, the script protocol's Channel carried out in AGI commands.
 - :mod:`.entry`: ``agi_network_script`` → configured entry; unknown entries are apologised to and queued.
 - :mod:`.server`: the bounded FastAGI server and :func:`serve_fastagi` for ``callcenter serve``.
 
-Why a native asyncio codec for FastAGI rather than an adapter around pyst2: pyst2 is blocking (one OS thread
-per call, a SIGHUP handler that only works in the main thread) and its FastAGI module is Python 2; wrapped in
-threads it serves a call per thread. bench/agi.py measures both on the same load (figures in README, "FastAGI");
-the native path is the one that meets the target, so FastAGI runs on :mod:`.codec` + :mod:`.connection`, and
-pyst2 serves classic AGI, where Asterisk starts one process per call anyway. One conformance suite
-(tests/telephony/test_agi_conformance.py) replays the same transcripts through both.
+Why a native asyncio codec for FastAGI rather than an adapter around pyst2 (decided by bench/agi.py, 500
+simulated calls, load in a separate process; README "FastAGI" has the table): pyst2 blocks, so as a FastAGI
+server it needs an OS thread per call (and its ``AGI()`` installs a SIGHUP handler that fails outside the main
+thread; its own FastAGI module is Python 2). Measured on the same load, the thread-per-call pyst2 server spends
+3.5x the CPU per call of the native server and its command round-trip p99 is several times worse; the native
+server (sans-I/O :mod:`.codec` under an ``asyncio.Protocol``, one task wake-up per command) costs about the
+same CPU per call as panoramisk's FastAGI server while also bounding lines, environments, command times and
+concurrency, and detecting a hang-up between commands. So FastAGI runs natively, and pyst2 serves classic
+AGI, where Asterisk starts one process per call anyway. One conformance suite
+(tests/telephony/test_agi_conformance.py) replays the same transcripts through both paths, and found three
+pyst2 defects the classic adapter works around (:mod:`.classic`).
 """
 
 from callcenter.telephony.agi.channel import AGIChannel, CallPlace

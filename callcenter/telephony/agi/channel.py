@@ -25,6 +25,8 @@ How each command is carried out (docs.asterisk.org, AGI commands and dialplan ap
   skips the agent (``agent.skipped``) for the neighbour, no one left → :class:`TransferResult` ``no_agent``
   and the caller stays queued for the session's queue prompts.
 - Hangup → ``HANGUP``; Hold/Unhold → ``EXEC StartMusicOnHold``/``StopMusicOnHold``.
+- StopPlayback: AGI cannot stop a ``STREAM FILE`` in flight (only its escape digits can), so the prompt
+  plays to its end; what AGI cannot do, the ARI adapter does (barge-in by speech during a prompt).
 
 The channel writes the timeline events only the transport knows (``agent.ringing/answered/skipped``,
 ``call.bridged``, ``recording.*``, and one ``command`` per AGI command with ``transport: "agi"`` and its
@@ -107,6 +109,18 @@ class Clock(Protocol):
     def time(self) -> float: ...
 
 
+class RecordingHooks(Protocol):
+    """The recordings service as the channel sees it (callcenter.telephony.agi.server wires the real one).
+
+    ``started`` returns the recording's path relative to the root and the absolute file for MixMonitor, or
+    raises when the recording is refused (disk below ``recordings.min_free_bytes``, R-119); it does blocking
+    I/O and runs in a thread. ``finished`` must return at once (it schedules the processing)."""
+
+    def started(self, call_id: str, at: datetime, fmt: str, caller: str) -> tuple[str, Path]: ...
+
+    def finished(self, call_id: str, at: datetime, disposition: str | None) -> None: ...
+
+
 @dataclass(frozen=True)
 class CallPlace:
     """Where a call's files go and how its legs ring; fixed for the call's life."""
@@ -138,7 +152,8 @@ class AGIChannel:
         started_at: datetime,
         locale: str = "zh-CN",
         recording_path: str | None = None,
-        on_recording: Callable[[dict[str, Any]], None] | None = None,
+        recordings: RecordingHooks | None = None,
+        caller: str = "",
     ) -> None:
         self.call_id = call_id
         self.transport = transport
@@ -149,19 +164,24 @@ class AGIChannel:
         self.started_at = started_at
         self.locale = locale
         self.recording_path = recording_path  # relative to the recordings root
-        self.on_recording = on_recording
+        self.recordings = recordings
+        self.caller = caller
+        self._disposition: str | None = None
         self._t0 = clock.time()
         self._events: asyncio.Queue[Event] = asyncio.Queue()
         self._commands: asyncio.Queue[Command] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._gone = False
         self._released = False  # we sent HANGUP
+        self._hangup_queued = False  # the session asked for the release
         self._caller_gone = False  # the caller's channel is gone (hang-up, 511, closed socket)
         self._busy = False
         self._peer_gone: str | None = None
         self._closed = False
         self._recording_started = False
         self._queue_since: float | None = None
+        self._group_warned = False
+        self._no_talk_detect = False
         self._agent: Agent | None = None
         transport.on_hangup = self._peer_hung_up
 
@@ -172,6 +192,8 @@ class AGIChannel:
         if self._gone or self._closed:
             return
         if isinstance(command, Ring | Answer | Play | Listen | StartRecording | Transfer | Hold | Unhold | Hangup):
+            if isinstance(command, Hangup):
+                self._hangup_queued = True
             self._commands.put_nowait(command)
             if self._worker is None:
                 self._worker = asyncio.create_task(self._work(), name=f"agi-call-{self.call_id}")
@@ -186,6 +208,12 @@ class AGIChannel:
         self._closed = True
         worker = self._worker
         if worker is not None and not worker.done() and worker is not asyncio.current_task():
+            if self._hangup_queued and not self._caller_gone:
+                # Our own release: AGI cannot interrupt the command in flight (a listening chunk ending now, as
+                # the session's window timer fired a moment earlier), so let the worker reach the HANGUP.
+                limit = MAX_SILENCE_FILE + self.place.command_timeout
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(asyncio.shield(worker), limit)
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await worker
@@ -242,6 +270,7 @@ class AGIChannel:
             await self._exec("StopMusicOnHold")
         elif isinstance(command, Hangup):
             self._released = True
+            self._disposition = command.disposition
             with contextlib.suppress(AGIHangup):
                 await self._cmd("HANGUP")
             self._hung_up(command.disposition, by="system")
@@ -318,10 +347,16 @@ class AGIChannel:
     async def _detect(self, seconds: int, digits: bool) -> bool:
         """One BackgroundDetect chunk; True when the caller spoke or pressed a digit."""
         limit = seconds + self.place.command_timeout
-        reply = await self._exec(
-            "BackgroundDetect", f"silence/{seconds}", TALK_SILENCE_MS, TALK_MIN_MS, limit=limit
-        )
-        if reply.value == -2:  # application not loaded: digits only, still bounded
+        reply = None
+        if not self._no_talk_detect:
+            reply = await self._exec(
+                "BackgroundDetect", f"silence/{seconds}", TALK_SILENCE_MS, TALK_MIN_MS, limit=limit
+            )
+            if reply.value == -2:  # app_talkdetect not loaded: digits only from now on, still bounded
+                self._no_talk_detect = True
+                log.error("agi.no_backgrounddetect", call_id=self.call_id)
+                reply = None
+        if reply is None:
             reply = await self._cmd("WAIT FOR DIGIT", seconds * 1000, limit=limit)
         if reply.failed:
             await self._alive_after_failure()
@@ -346,8 +381,19 @@ class AGIChannel:
     async def _record(self) -> None:
         if self.recording_path is None or self._recording_started:
             return
-        target = self.place.recordings / self.recording_path
-        await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+        if self.recordings is not None:
+            now = self.started_at + timedelta(seconds=self._offset())
+            try:
+                rel, target = await asyncio.to_thread(
+                    self.recordings.started, self.call_id, now, self.place.recording_format, self.caller
+                )
+            except Exception as exc:  # refused (disk full, R-119) or the store is down: the call goes on
+                log.error("agi.recording_refused", call_id=self.call_id, error=str(exc))
+                return
+            self.recording_path = str(rel)
+        else:
+            target = self.place.recordings / self.recording_path
+            await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
         reply = await self._exec("MixMonitor", str(target))
         if reply.failed:
             await self._alive_after_failure()
@@ -387,7 +433,9 @@ class AGIChannel:
         try:
             return self.pool.next_free(group, locale=self.locale, tried=tried, after=after)
         except Exception as exc:  # unknown group: nobody to ring, the caller stays queued
-            log.error("agi.transfer_group", call_id=self.call_id, group=group, error=str(exc))
+            if not self._group_warned:  # once per call, not once per queue round
+                self._group_warned = True
+                log.warning("agi.transfer_group", call_id=self.call_id, group=group, error=str(exc))
             return None
 
     async def _ring_agent(self, agent: Agent, group: str) -> str:
@@ -414,6 +462,11 @@ class AGIChannel:
             else:
                 self._hung_up("agent_released", by="agent")
             raise _Gone
+        if status == "CANCEL" or reply.failed:
+            # The caller gave up while the seat was ringing: an abandoned call, not the agent's miss.
+            self.pool.set_state(agent.id, AgentState.READY, now=self._offset())
+            self._hung_up("caller_hangup", by="caller")
+            raise _Gone
         ring_seconds = min(elapsed, ring_limit)
         reason = {"BUSY": "busy", "CHANUNAVAIL": "unavailable", "CONGESTION": "unavailable"}.get(status, "no_answer")
         self._note(
@@ -430,9 +483,6 @@ class AGIChannel:
         after_ring = {"no_answer": AgentState.NOT_READY, "unavailable": AgentState.OFFLINE}
         next_state = after_ring.get(reason, AgentState.READY)
         self.pool.set_state(agent.id, next_state, now=self._offset())
-        if status == "CANCEL" or reply.failed:
-            self._hung_up("caller_hangup", by="caller")
-            raise _Gone
         return reason
 
     async def _dial_status(self) -> str:
@@ -514,9 +564,10 @@ class AGIChannel:
             size = 0  # Asterisk may write the file on another host (shared volume not mounted here)
         data = {"path": self.recording_path, "format": self.place.recording_format, "bytes": size}
         self._note(ev.RECORDING_FINISHED, data)
-        if self.on_recording is not None:
+        if self.recordings is not None:
             try:
-                self.on_recording({**data, "call_id": self.call_id, "ended_offset": self._offset()})
+                ended = self.started_at + timedelta(seconds=self._offset())
+                self.recordings.finished(self.call_id, ended, self._disposition)
             except Exception:
                 log.exception("agi.register_recording_failed", call_id=self.call_id)
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from callcenter.logs import get_logger
 from callcenter.telephony.agi.codec import (
+    MAX_ENV_LINES,
     MAX_LINE_BYTES,
     AGICommandTimeout,
     AGIEnvironmentError,
@@ -28,9 +29,13 @@ from callcenter.telephony.agi.codec import (
     Reply,
     ReplyReader,
     format_command,
+    parse_environment,
 )
 
 log = get_logger(__name__)
+
+# The whole agi_ block is buffered before parsing; beyond this it is hostile (MAX_ENV_LINES full lines).
+MAX_ENV_BYTES = MAX_ENV_LINES * 512
 
 
 class AGIConnection(asyncio.Protocol):
@@ -40,14 +45,21 @@ class AGIConnection(asyncio.Protocol):
         self,
         *,
         command_timeout: float = 10.0,
-        on_environment: Callable[[AGIConnection], None] | None = None,
+        env_timeout: float | None = None,
         on_open: Callable[[AGIConnection], bool] | None = None,
+        on_environment: Callable[[AGIConnection], None] | None = None,
+        on_lost: Callable[[AGIConnection], None] | None = None,
         on_hangup: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_open`` may refuse the connection (return False); ``on_environment`` runs once the ``agi_``
+        block is in, ``on_lost`` when the socket is gone; ``env_timeout`` bounds the wait for the block."""
         self.command_timeout = command_timeout
-        self.on_environment = on_environment
+        self.env_timeout = env_timeout
         self.on_open = on_open
+        self.on_environment = on_environment
+        self.on_lost = on_lost
         self.on_hangup = on_hangup
+        self._env_timer: asyncio.TimerHandle | None = None
         self.env: dict[str, str] = {}
         self.hung_up = False
         self.closed = False
@@ -68,9 +80,20 @@ class AGIConnection(asyncio.Protocol):
         if self.on_open is not None and not self.on_open(self):
             self.closed = True
             transport.close()
+            return
+        if self.env_timeout is not None:
+            self._env_timer = asyncio.get_running_loop().call_later(self.env_timeout, self._env_overdue)
+
+    def _env_overdue(self) -> None:
+        if self._env_reader is not None:
+            self._fail(AGIEnvironmentError(f"no complete AGI environment within {self.env_timeout:g} s"))
 
     def data_received(self, data: bytes) -> None:
         buffer = self._buffer + data if self._buffer else data
+        if self._env_reader is not None:
+            buffer = self._environment(buffer)
+            if buffer is None:
+                return
         start = 0
         while True:
             end = buffer.find(b"\n", start)
@@ -97,8 +120,12 @@ class AGIConnection(asyncio.Protocol):
             self._resolve_env(AGIEnvironmentError(f"peer closed the connection inside the AGI environment: {error}"))
         self._mark_hung_up("socket_closed" if self.error is None else "protocol_error")
         self._fail_pending(error)
+        if self._env_timer is not None:
+            self._env_timer.cancel()
         if self._paused is not None and not self._paused.done():
             self._paused.set_result(None)
+        if self.on_lost is not None:
+            self.on_lost(self)
 
     def pause_writing(self) -> None:
         self._paused = asyncio.get_running_loop().create_future()
@@ -109,6 +136,30 @@ class AGIConnection(asyncio.Protocol):
         self._paused = None
 
     # ------------------------------------------------------------------ lines
+
+    def _environment(self, buffer: bytes) -> bytes | None:
+        """Parse the ``agi_`` block once its blank line is in; returns the bytes after it (None: wait/failed)."""
+        end = buffer.find(b"\n\n")
+        if end < 0:
+            if buffer.startswith(b"\n"):
+                end = -1  # a blank first line: an empty environment, refused by the codec
+            else:
+                if len(buffer) > MAX_ENV_BYTES:
+                    self._fail(AGIEnvironmentError(f"AGI environment larger than {MAX_ENV_BYTES} bytes"))
+                    return None
+                self._buffer = buffer
+                return None
+        try:
+            self.env = parse_environment(buffer[: end + 1] if end >= 0 else b"")
+        except AGIProtocolError as exc:
+            self._fail(exc)
+            return None
+        self._env_reader = None
+        self._buffer = b""
+        if self._env_timer is not None:
+            self._env_timer.cancel()
+        self._resolve_env(None)
+        return buffer[end + 2 :] if end >= 0 else buffer[1:]
 
     def _line(self, raw: bytes) -> bool:
         """Handle one complete line; False once the connection has been failed."""

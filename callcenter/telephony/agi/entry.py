@@ -49,8 +49,11 @@ class EntryChoice:
 
 
 def entry_name(env: dict[str, str]) -> str:
-    """The entry from ``agi_network_script`` (``main`` of ``agi://127.0.0.1:4573/main?x=1``)."""
-    script = env.get("agi_network_script", "")
+    """The entry: FastAGI's ``agi_network_script`` (``main`` of ``agi://127.0.0.1:4573/main?x=1``); for classic
+    AGI (``AGI(/usr/local/bin/callcenter-agi,main)``) the first argument."""
+    script = env.get("agi_network_script")
+    if script is None:
+        return env.get("agi_arg_1", "").strip()
     return script.split("?", 1)[0].strip("/")
 
 

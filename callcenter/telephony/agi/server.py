@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from callcenter.calls.agents import AgentPool
@@ -53,6 +53,7 @@ class CallContext:
     timeline: Timeline
     pool: AgentPool
     clock: Any = None  # callcenter.calls.runner.Clock; None = the running loop
+    recordings: RecordingServiceHooks | None = None
 
 
 def place_for(settings: Settings) -> CallPlace:
@@ -80,13 +81,39 @@ class _LoopClock:
         return self._loop.call_later(delay, callback)
 
 
-def _recording_hook() -> Callable[[dict[str, Any]], None] | None:
-    """``callcenter.recordings.service.register_recording`` when the recordings package offers it."""
-    try:
-        module = importlib.import_module("callcenter.recordings.service")
-    except ModuleNotFoundError:
-        return None
-    return getattr(module, "register_recording", None)
+class RecordingServiceHooks:
+    """:class:`callcenter.recordings.service.RecordingService` behind the channel's :class:`RecordingHooks`.
+
+    ``started`` registers the recording (free-space check, row, the file MixMonitor writes); ``finished``
+    hands the hashing and pydub processing to a worker thread so the call's end is not held up by it; the
+    server awaits those threads when it closes."""
+
+    def __init__(self, service: Any) -> None:
+        self.service = service
+        self.pending: set[asyncio.Task[Any]] = set()
+
+    def started(self, call_id: str, at: datetime, fmt: str, caller: str) -> tuple[str, Path]:
+        info = self.service.register_recording(call_id=call_id, event="started", at=at, format=fmt, caller=caller)
+        return info.path, info.file
+
+    def finished(self, call_id: str, at: datetime, disposition: str | None) -> None:
+        work = asyncio.to_thread(
+            self.service.register_recording, call_id=call_id, event="finished", at=at, disposition=disposition
+        )
+        task = asyncio.get_running_loop().create_task(self._logged(call_id, work))
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+
+    @staticmethod
+    async def _logged(call_id: str, work: Awaitable[Any]) -> None:
+        try:
+            await work
+        except Exception:
+            log.exception("agi.recording_finish_failed", call_id=call_id)
+
+    async def drain(self) -> None:
+        if self.pending:
+            await asyncio.gather(*self.pending, return_exceptions=True)
 
 
 def _agent_record(pool: AgentPool) -> Callable[[str], dict[str, str]]:
@@ -130,7 +157,8 @@ async def run_script_call(context: CallContext, transport: AGITransport, env: di
         started_at=started_at,
         locale=entry.locale,
         recording_path=str(relative_path(call_id, started_at, fmt, settings.service.tz)),
-        on_recording=_recording_hook(),
+        recordings=context.recordings,
+        caller=env.get("agi_callerid", ""),
     )
     offered = {
         "entry": choice.name,
@@ -180,7 +208,13 @@ class FastAGIServer:
         return host, port
 
     def _connection(self) -> AGIConnection:
-        return AGIConnection(command_timeout=self.command_timeout, on_open=self._admit, on_environment=self._begin)
+        return AGIConnection(
+            command_timeout=self.command_timeout,
+            env_timeout=ENV_TIMEOUT,
+            on_open=self._admit,
+            on_environment=self._begin,
+            on_lost=self._lost,
+        )
 
     def _admit(self, connection: AGIConnection) -> bool:
         """A new socket: a call slot, or a clear refusal when all ``agi_max_calls`` slots are taken."""
@@ -195,25 +229,14 @@ class FastAGIServer:
             return False
         self.active += 1
         self._open.add(connection)
-        asyncio.get_running_loop().call_later(ENV_TIMEOUT, self._env_deadline, connection)
-        connection_lost = connection.connection_lost
-
-        def lost(exc: Exception | None) -> None:
-            connection_lost(exc)
-            if connection in self._open and not connection.env:
-                self._release(connection)  # closed before its environment: no call task to release it
-                if connection.error is not None:
-                    log.warning("agi.bad_environment", error=str(connection.error))
-
-        connection.connection_lost = lost  # type: ignore[method-assign]
         return True
 
-    def _env_deadline(self, connection: AGIConnection) -> None:
-        if connection in self._open and not connection.env and not connection.closed:
-            log.warning("agi.bad_environment", error=f"no complete AGI environment within {ENV_TIMEOUT:g} s")
-            connection.closed = True
-            if connection._transport is not None:
-                connection._transport.close()
+    def _lost(self, connection: AGIConnection) -> None:
+        if connection in self._open and not connection.env:
+            # Closed before its environment was complete: no call task exists to release the slot.
+            self._release(connection)
+            if connection.error is not None:
+                log.warning("agi.bad_environment", error=str(connection.error))
 
     def _release(self, connection: AGIConnection) -> None:
         if connection in self._open:
@@ -264,15 +287,21 @@ async def serve_fastagi(
     pool: AgentPool,
     *,
     clock: Any = None,
+    recordings: Any = None,
     handler: CallHandler | None = None,
     started: asyncio.Future[tuple[str, int]] | None = None,
 ) -> None:
     """Run the FastAGI server until cancelled (``callcenter serve`` runs it as a task).
 
-    ``started`` (optional) receives the bound ``(host, port)``; ``handler`` replaces the script runner (the
-    benchmark's minimal script uses it). The timeline is flushed by the caller's ``timeline.run_flusher()``.
+    - ``recordings``: a :class:`callcenter.recordings.service.RecordingService`; each call's recording is then
+      registered when MixMonitor starts and processed when the call ends. Without it the file is still
+      recorded (``<root>/YYYY/MM/DD/<call_id>.wav``) and on the timeline, just not registered.
+    - ``clock``: the calls' clock (default: the loop; tests pass a :class:`callcenter.sim.clock.ScaledClock`).
+    - ``started`` (optional) receives the bound ``(host, port)``; ``handler`` replaces the script runner (the
+      benchmark's minimal script uses it). The timeline is flushed by the caller's ``timeline.run_flusher()``.
     """
-    context = CallContext(settings, timeline, pool, clock)
+    hooks = RecordingServiceHooks(recordings) if recordings is not None else None
+    context = CallContext(settings, timeline, pool, clock, hooks)
 
     async def run(transport: AGITransport, env: dict[str, str]) -> None:
         await run_script_call(context, transport, env)
@@ -285,3 +314,5 @@ async def serve_fastagi(
         await asyncio.Event().wait()
     finally:
         await server.close()
+        if hooks is not None:
+            await hooks.drain()

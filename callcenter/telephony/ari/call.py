@@ -209,17 +209,17 @@ class AriCall:
             self._ring_timer = None
 
     async def _answer(self, _command: Answer) -> None:
-        await self.client.request("POST", f"channels/{path_id(self.channel_id)}/answer")
+        # TALK_DETECT goes out with the answer, not after its response: one round trip per call, not two.
+        channel = f"channels/{path_id(self.channel_id)}"
+        talk_detect = {"variable": "TALK_DETECT(set)", "value": self.service.settings.telephony.talk_detect}
+        await asyncio.gather(self.client.request("POST", f"{channel}/answer"),
+                             self.client.request("POST", f"{channel}/variable", talk_detect))
         self.answered = True
         self._stop_ring_count()
         seconds = self.offset()
         ringing = seconds - self._ring_started if self._ring_started is not None else 0.0
         self.stats.ivr_seconds = round(seconds, 3)
         self.stats.ivr_rings = self.service.cadence.rings_at(ringing)
-        await self.client.request(
-            "POST", f"channels/{path_id(self.channel_id)}/variable",
-            {"variable": "TALK_DETECT(set)", "value": self.service.settings.telephony.talk_detect},
-        )
         self.push(Answered())
 
     async def _play(self, command: Play) -> None:
@@ -299,7 +299,7 @@ class AriCall:
     async def _unhold(self, _command: Unhold) -> None:
         await self.client.request("DELETE", f"channels/{path_id(self.channel_id)}/moh")
 
-    async def _hangup(self, _command: Hangup) -> None:
+    async def _hangup(self, _command: Hangup | None = None) -> None:
         self.hangup_requested = True
         try:
             await self.client.request("DELETE", f"channels/{path_id(self.channel_id)}", {"reason": "normal"})

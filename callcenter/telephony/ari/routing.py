@@ -205,7 +205,7 @@ def on_leg_event(call: AriCall, leg_id: str, message: dict[str, Any]) -> None:
             leg.resolve("busy" if cause == 17 else "no_answer" if cause in (18, 19) else "unavailable")
         elif leg_id == call.agent_leg and not call.gone:
             call.agent_released = True
-            call.spawn(call._hangup(None))  # type: ignore[arg-type]
+            call.spawn(call._hangup())
 
 
 async def _hang_up_late_leg(call: AriCall, leg_id: str) -> None:

@@ -281,21 +281,26 @@ class AriService:
     async def reconcile(self) -> None:
         """Bring our calls in line with Asterisk's live channels and bridges (see the module docstring)."""
         self.reconciles += 1
+        # Only what existed before the snapshot is judged by it: a call arriving meanwhile is not "gone".
+        known = list(self.calls.values())
+        pending_legs = {call.call_id: [leg_id for leg_id, leg in call.legs.items() if not leg.future.done()]
+                        for call in known}
         live = {c["id"]: c for c in await self.client.request("GET", "channels")}
-        for call in list(self.calls.values()):
+        for call in known:
             if call.channel_id not in live:
                 call.caller_gone("normal")
                 continue
-            self._reconcile_legs(call, live)
+            self._reconcile_legs(call, pending_legs[call.call_id], live)
             await self._reconcile_playbacks(call)
         for channel_id, channel in live.items():
             if channel_id not in self._channels:
                 await self._adopt(channel)
         await self._reconcile_bridges()
 
-    def _reconcile_legs(self, call: AriCall, live: dict[str, Json]) -> None:
-        for leg_id, leg in list(call.legs.items()):
-            if leg.future.done():
+    def _reconcile_legs(self, call: AriCall, leg_ids: list[str], live: dict[str, Json]) -> None:
+        for leg_id in leg_ids:
+            leg = call.legs.get(leg_id)
+            if leg is None or leg.future.done():
                 continue
             channel = live.get(leg_id)
             if channel is None:

@@ -23,10 +23,11 @@
     const addr = p.address || {};
     $("caller-name").textContent = addr.surname ? addr.surname + (addr.honorific || "") : "";
     renderRings(call, p.ring_limit);
+    $("answer-hint").hidden = !(call && call.phase === "ringing");
     const card = p.card;
     $("script-card").textContent = card ? card.text : "—";
     $("card-hint").textContent = card ? card.hint : "";
-    $("script-where").textContent = call && call.script ? call.script + (call.script_state ? " · " + call.script_state : "") : "—";
+    $("script-where").textContent = call && call.script ? (p.script_label || call.script) + (call.script_state ? " · " + call.script_state : "") : "—";
     $("silence-windows").textContent = call && call.silence_windows ? "静默窗口 " + call.silence_windows + "/3" : "";
     const talking = call && (call.phase === "talking" || call.phase === "hold");
     renderButtons(p.buttons, talking);

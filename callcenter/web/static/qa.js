@@ -57,7 +57,7 @@
   $("back5").addEventListener("click", function () { seek(audio.currentTime - 5); });
   $("fwd5").addEventListener("click", function () { seek(audio.currentTime + 5); });
   $("speed").addEventListener("change", function () { audio.playbackRate = Number(this.value); });
-  audio.addEventListener("play", function () { $("play").textContent = "⏸ 暂停"; audio.playbackRate = Number($("speed").value); });
+  audio.addEventListener("play", function () { $("play").textContent = "‖ 暂停"; audio.playbackRate = Number($("speed").value); });
   audio.addEventListener("pause", function () { $("play").textContent = "▶ 播放"; });
   audio.addEventListener("timeupdate", function () {
     const t = audio.currentTime, d = duration();

@@ -1,0 +1,50 @@
+"""``callcenter agi``: one call as a classic AGI script, run by Asterisk on stdin/stdout (pyst2).
+
+Dialplan: ``same => n,AGI(/opt/callcenter/.venv/bin/callcenter,agi,main)``: Asterisk runs the program with
+the AGI arguments, so this is ``callcenter agi main`` and ``main`` is the entry (``telephony.entries``).
+
+Asterisk starts one process per call. The call runs the same script session, channel and timeline as
+FastAGI; what it cannot share is the agent pool, which lives in the ``callcenter serve`` process, so a
+transfer from classic AGI finds no agent and the caller hears the queue prompts (use FastAGI for agents).
+SIGHUP from Asterisk (the caller hung up) is handled on the event loop, not by pyst2's handler.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from callcenter.config import Settings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("agi", help="run one call as a classic AGI script on stdin/stdout (Asterisk AGI())")
+    p.add_argument("entry", nargs="?", default=None, help="entry point of telephony.entries (default: agi_arg_1)")
+    p.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+    import signal
+    import sys
+
+    from callcenter.calls.agents import AgentPool
+    from callcenter.calls.timeline import Timeline
+    from callcenter.telephony.agi.classic import ClassicTransport
+    from callcenter.telephony.agi.server import CallContext, run_script_call
+
+    async def call() -> None:
+        transport = ClassicTransport(
+            sys.stdin.buffer, sys.stdout.buffer, command_timeout=settings.telephony.agi_command_timeout_seconds
+        )
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, transport.mark_hung_up)
+        env = await transport.read_environment()
+        if args.entry:
+            env = {**env, "agi_network_script": args.entry}  # the same entry lookup as FastAGI
+        timeline = Timeline(settings.database.url)
+        try:
+            await run_script_call(CallContext(settings, timeline, AgentPool()), transport, env)
+        finally:
+            await timeline.flush()
+
+    asyncio.run(call())
+    return 0

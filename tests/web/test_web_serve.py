@@ -1,0 +1,81 @@
+"""``callcenter serve`` stops cleanly on SIGTERM with nothing lost; ``callcenter demo`` runs a bounded mix."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+from collections import Counter
+from dataclasses import replace
+
+import httpx
+import pytest
+
+from callcenter.calls import events as ev
+from callcenter.calls.timeline import Timeline
+from callcenter.cli.demo import DemoError, run_demo
+from callcenter.cli.serve import ServeError, run_until_signalled, seats_from_accounts, start_service
+from callcenter.config import Settings
+
+
+def _local(settings: Settings) -> Settings:
+    return replace(settings, web=replace(settings.web, port=0))
+
+
+async def test_sigterm_stops_everything_and_flushes_the_last_events(web_settings: Settings) -> None:
+    service = await start_service(_local(web_settings), agi=False, ari=False, reports=False)
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(f"{service.url}/login")).status_code == 200
+    # Appended but not yet flushed when the signal comes: the shutdown must still write it.
+    service.timeline.append("late-call", ev.CALL_OFFERED, {"caller": "13800138000"})
+    runner = asyncio.create_task(run_until_signalled(service))
+    await asyncio.sleep(0)  # the runner installs its signal handlers before its first await
+    os.kill(os.getpid(), signal.SIGTERM)
+    await asyncio.wait_for(runner, 10)
+    assert [e.type for e in Timeline(web_settings.database.url).events("late-call")] == [ev.CALL_OFFERED]
+    assert service.web_task is not None and service.web_task.done()
+    assert all(t.done() for t in service.others + service.telephony)
+
+
+def test_agent_accounts_become_seats_with_their_endpoint(web_settings: Settings) -> None:
+    from callcenter.calls.agents import AgentPool
+
+    pool = AgentPool()
+    assert seats_from_accounts(web_settings, pool) == 1
+    assert pool.get("agent1").endpoint == "PJSIP/8001" and pool.get("agent1").work_number == "8001"
+    bad = replace(web_settings, web=replace(web_settings.web, agent_endpoint="PJSIP/{seat}"))
+    with pytest.raises(ServeError, match=r"web\.agent_endpoint"):
+        seats_from_accounts(bad, AgentPool())
+
+
+async def test_a_busy_web_port_is_one_clear_error(web_settings: Settings) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = replace(web_settings, web=replace(web_settings.web, port=port))
+        with pytest.raises(ServeError, match=f"web.port: cannot listen on 127.0.0.1:{port}"):
+            await start_service(settings, agi=False, ari=False, reports=False)
+
+
+def _demo_args(**kw: object) -> argparse.Namespace:
+    base = {"port": 0, "calls": 3, "minutes": 0.0, "seed": 3, "speed": 25.0, "keep_data": True, "verbose": False}
+    return argparse.Namespace(**(base | kw))
+
+
+async def test_bounded_demo_runs_a_mix_of_calls_and_stops(web_settings: Settings) -> None:
+    await asyncio.wait_for(run_demo(_local(web_settings), _demo_args()), 60)
+    events = Timeline(web_settings.database.url).since(0, 100_000)
+    calls = {e.call_id for e in events if e.type == ev.CALL_OFFERED}
+    assert len(calls) == 3
+    ended = Counter(e.data.get("by") for e in events if e.type == ev.HANGUP)
+    assert sum(ended.values()) >= 1
+    assert any(e.type == ev.AGENT_ANSWERED for e in events)
+
+
+async def test_demo_refuses_a_nonsense_speed(web_settings: Settings) -> None:
+    with pytest.raises(DemoError, match="--speed"):
+        await run_demo(_local(web_settings), _demo_args(speed=0.0))
