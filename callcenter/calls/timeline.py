@@ -100,7 +100,9 @@ class Timeline:
         counter = self._seqs.get(call_id)
         if counter is None:
             counter = self._seqs[call_id] = itertools.count(self._next_seq(call_id))
-        event = TimelineEvent(call_id, next(counter), type, at or datetime.now(UTC), offset, data or {})
+        # SQLite keeps no offset: store every instant in UTC so a 23:00+08:00 event reads back as 15:00Z.
+        at = datetime.now(UTC) if at is None else at.astimezone(UTC)
+        event = TimelineEvent(call_id, next(counter), type, at, offset, data or {})
         self._pending.append(event)
         return event
 

@@ -2,11 +2,12 @@
 
 The service runs on the embedded default (SQLite and the local recordings folder, under ``var/demo…`` so
 the demo never touches a real deployment's data; each run starts empty) with the ARI simulator
-(:mod:`callcenter.sim.ari`) as its Asterisk, creates the demo accounts, prints their sign-ins and the URL, and keeps a realistic mix of calls
-flowing until Ctrl-C (or ``--calls``/``--minutes``): callers who speak, silent callers (R-15), dialect callers
-(R-19..R-21), noisy lines (R-18), low voices (R-17), agents who do not answer (R-02 overflow), hold and resume
-(R-38), complaints that become work orders (R-36), and callers who give up while it rings. The simulated
-agents use the same call control and work-order path as the panel's buttons.
+(:mod:`callcenter.sim.ari`) as its Asterisk, creates the demo accounts, prints their sign-ins and the URL,
+and keeps a realistic mix of calls flowing until Ctrl-C (or ``--calls``/``--minutes``): callers who speak,
+silent callers (R-15), dialect callers (R-19..R-21), noisy lines (R-18), low voices (R-17), agents who do
+not answer (R-02 overflow), hold and resume (R-38), complaints that become work orders (R-36), and callers
+who give up while it rings. The simulated agents use the same call control and work-order path as the
+panel's buttons.
 """
 
 from __future__ import annotations

@@ -81,8 +81,9 @@ class Service:
         log.info("serve.stopped")
 
 
-async def _cancel(tasks: list[asyncio.Task[Any]], grace: float = STOP_GRACE_SECONDS) -> None:
-    """Cancel ``tasks`` and wait up to ``grace`` seconds for them to finish their clean-up."""
+async def _cancel(tasks: list[asyncio.Task[Any]], grace: float | None = None) -> None:
+    """Cancel ``tasks`` and wait up to ``grace`` seconds (default STOP_GRACE_SECONDS) for their clean-up."""
+    grace = STOP_GRACE_SECONDS if grace is None else grace
     for task in tasks:
         task.cancel()
     if not tasks:

@@ -181,8 +181,9 @@ class SimBridge:
 
 
 def _timestamp(when: datetime) -> str:
-    """Asterisk's ARI time format: 2025-03-17T08:32:35.709+0000."""
-    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}" + when.strftime("%z")
+    """Asterisk's ARI time format: 2025-03-17T08:32:35.709+0000 (offset without a colon)."""
+    text = when.isoformat(timespec="milliseconds")
+    return text[:-3] + text[-2:]
 
 
 MediaLength = Callable[[str, str], float | None]

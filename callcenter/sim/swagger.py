@@ -81,6 +81,11 @@ class Operation:
         return m.groupdict() if m else None
 
 
+def _root(path: str) -> str:
+    """The first segment of a resource path (``/channels/1/play`` → ``channels``): operations are indexed by it."""
+    return path.lstrip("/").split("/", 1)[0]
+
+
 def _path_pattern(path: str) -> re.Pattern[str]:
     regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path))
     return re.compile(f"^{regex}$")
@@ -122,6 +127,7 @@ class ApiDocs:
                             pattern=_path_pattern(api["path"]),
                         )
                     )
+        self._index()
 
     # ------------------------------------------------------------------ operations
 
@@ -129,12 +135,16 @@ class ApiDocs:
         """The operation serving ``method path`` (path relative to /ari, with a leading slash) and its path
         parameters; None when no resource has that path. A path known under another method is reported by
         :meth:`methods_for` so a server can answer 405 like Asterisk."""
-        for op in self.operations:
-            if op.method == method:
-                params = op.match(path)
-                if params is not None:
-                    return op, params
+        for op in self._by_root.get((method, _root(path)), ()):
+            params = op.match(path)
+            if params is not None:
+                return op, params
         return None
+
+    def _index(self) -> None:
+        self._by_root: dict[tuple[str, str], list[Operation]] = {}
+        for op in self.operations:
+            self._by_root.setdefault((op.method, _root(op.path)), []).append(op)
 
     def methods_for(self, path: str) -> set[str]:
         return {op.method for op in self.operations if op.match(path) is not None}

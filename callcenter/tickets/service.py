@@ -13,7 +13,7 @@ Everything other packages need goes through here; nobody else touches the tables
   closed order has been answered, R-85) and starts the closing-anchored clocks and the callbacks (R-94).
 
 Functions take a SQLAlchemy session and never commit: the caller owns the unit of work
-(``with session_scope(url) as s: ...``).
+(``with session_scope(url) as s: ...``); a stale-version failure rolls the session back before it raises.
 """
 
 from __future__ import annotations

@@ -42,3 +42,15 @@ async def test_a_resumed_call_continues_its_sequence(db_url: str) -> None:
 def test_unknown_event_type_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown timeline event type"):
         Timeline(None).append("c1", "made.up")
+
+
+async def test_an_offset_time_is_stored_as_the_same_instant(db_url: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    tl = Timeline(db_url)
+    local = datetime(2026, 11, 23, 23, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    tl.append("c1", ev.CALL_OFFERED, at=local)
+    await tl.flush()
+    (stored,) = tl.events("c1")
+    assert stored.at == local
+    assert stored.at.utcoffset() == timedelta(0)

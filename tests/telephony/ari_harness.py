@@ -46,8 +46,9 @@ class Harness:
                 await self.service.outcome(chan.id)
         except TimeoutError:
             await self.timeline.flush()
-            raise AssertionError(f"call not over after {limit} s; the caller heard {chan.heard}; timeline: "
-                                 f"{[(round(e.offset, 2), e.type, e.data) for e in self.timeline.events(chan.id)]}")
+            seen = [(round(e.offset, 2), e.type, e.data) for e in self.timeline.events(chan.id)]
+            raise AssertionError(f"call not over after {limit} s; the caller heard {chan.heard}; "
+                                 f"timeline: {seen}") from None
 
         await asyncio.sleep(self.clock.real(0.5))  # late events (RecordingFinished) reach the timeline
         return ended

@@ -228,5 +228,31 @@ async def test_a_restarted_service_adopts_live_calls_without_greeting_twice(sett
         await h.close()
     assert "sound:ivr.welcome" not in [m for _, m in heard(known, "playback")]
     assert len(heard(known, "answered")) == 1  # answered by the previous process, not again
-    assert [m for _, m in heard(fresh, "playback")][0] == "sound:ivr.welcome"
+    assert next(m for _, m in heard(fresh, "playback")) == "sound:ivr.welcome"
     assert h.check.errors == []
+
+
+async def test_a_caller_who_gives_up_during_ring_two_is_abandoned_unanswered(settings: Settings) -> None:
+    h = await start(settings, telephony={"answer_after_rings": 3})
+    try:
+        chan = await h.call(SimCaller(args=("hotline",), hangup_at_ring=2))
+        events = await h.events(chan.id)
+    finally:
+        await h.close()
+    assert not heard(chan, "answered")
+    (gone_at, by), = heard(chan, "hangup")
+    assert by == "caller" and 5.5 <= gone_at < 5.5 + LATE  # half-way through ring 2's tone
+    assert not of_type(events, "ivr.answered")
+    assert [e.data["ring"] for e in of_type(events, "ivr.ringing")] == [1, 2]
+    assert of_type(events, "call.hangup")[0].data["by"] == "caller"
+    assert h.check.errors == []
+
+
+async def test_a_digit_in_the_first_window_ends_the_silent_sequence(one_agent: Harness) -> None:
+    """R-15: any DTMF in a window ends the silent-call sequence; the call goes on normally."""
+    chan = await one_agent.call(SimCaller(args=("hotline",), dtmf=((10.0, "1"),), hangup_at=30.0))
+    events = await one_agent.events(chan.id)
+    assert [e.data["digit"] for e in of_type(events, "dtmf")] == ["1"]
+    played = [m for _, m in heard(chan, "playback")]
+    assert "sound:silent.s2" not in played and "sound:silent.s3" not in played
+    assert of_type(events, "call.hangup")[0].data["by"] == "caller"

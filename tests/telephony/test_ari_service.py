@@ -65,5 +65,6 @@ async def test_an_unknown_entry_is_served_by_main_and_events_of_strangers_are_ig
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-    call_offered = [e for e in service.timeline._pending if e.type == "call.offered"][0]
+    await service.timeline.flush()
+    call_offered = next(e for e in service.timeline.events(chan.id) if e.type == "call.offered")
     assert call_offered.data["entry"] == "main" and call_offered.data["script"] == "main_menu"

@@ -164,3 +164,13 @@ def test_bad_inputs_are_refused() -> None:
         engine().deadlines("billing", False, datetime(2026, 9, 30, 15, 0, tzinfo=TZ))
     with pytest.raises(InvalidTransitionError, match="cannot be major"):
         engine().deadlines("consultation", True, datetime(2026, 9, 30, 15, 0, tzinfo=TZ))
+
+
+def test_a_malformed_policy_is_refused_with_its_name() -> None:
+    from callcenter.tickets.errors import SLAConfigError
+    from callcenter.tickets.policies import Limit, SlaPolicy, _check
+
+    with pytest.raises(SLAConfigError, match="policy site, limit reply: unknown unit 'weeks'"):
+        _check(SlaPolicy("site", "x", (Limit("reply", "答复", 1, "weeks"),)))
+    with pytest.raises(SLAConfigError, match="limit close: two limits named close apply to"):
+        _check(SlaPolicy("site", "x", (Limit("close", "a", 5, "working_days"), Limit("close", "b", 3, "days"))))

@@ -129,7 +129,7 @@ def test_agent_takes_a_call_runs_the_silent_button_and_opens_a_work_order(browse
     # Wait until the greeting's own silent sequence is over (the caller spoke at 30 s), then press the button.
     wait(browser, lambda d: any(e.offset > 25.0 for e in of_type(live.events(call_id), ev.SPEECH_STOPPED)))
     click(browser, 'button[data-script="silent_call"]')
-    wait(browser, lambda d: "silent_call" in text(d, "script-where"))
+    wait(browser, lambda d: "无声电话" in text(d, "script-where"))
     try:
         wait(browser, lambda d: "通话已结束" in text(d, "call-ended"), seconds=30)
     except Exception:

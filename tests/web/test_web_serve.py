@@ -66,7 +66,11 @@ def _demo_args(**kw: object) -> argparse.Namespace:
     return argparse.Namespace(**(base | kw))
 
 
-async def test_bounded_demo_runs_a_mix_of_calls_and_stops(web_settings: Settings) -> None:
+async def test_bounded_demo_runs_a_mix_of_calls_and_stops(web_settings: Settings,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import callcenter.cli.serve as serve
+
+    monkeypatch.setattr(serve, "STOP_GRACE_SECONDS", 1.0)  # calls cut off by the stop need not finish here
     await asyncio.wait_for(run_demo(_local(web_settings), _demo_args()), 60)
     events = Timeline(web_settings.database.url).since(0, 100_000)
     calls = {e.call_id for e in events if e.type == ev.CALL_OFFERED}

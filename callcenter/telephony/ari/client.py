@@ -291,7 +291,8 @@ class AriClient:
             self._pending.pop(request_id, None)
             raise AriConnectionLost(f"ARI {method} {uri}: websocket closed while sending") from exc
         try:
-            response = await asyncio.wait_for(future, self.request_timeout)
+            async with asyncio.timeout(self.request_timeout):  # no extra task per request (unlike wait_for)
+                response = await future
         except TimeoutError:
             self._pending.pop(request_id, None)
             raise AriUnavailable(f"ARI {method} {uri}: no RESTResponse within {self.request_timeout:g} s") from None
