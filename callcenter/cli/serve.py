@@ -18,9 +18,10 @@ import signal
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
-from callcenter.config import Settings
+from callcenter.config import ConfigError, Settings
 from callcenter.errors import CallcenterError
 from callcenter.logs import get_logger
 
@@ -141,6 +142,17 @@ async def serve_web(app: Any, host: str, port: int) -> tuple[Any, asyncio.Task[A
     return server, task, bound
 
 
+def check_entries(settings: Settings) -> None:
+    """Refuse to start when a dialplan entry names a script or locale the library does not have: better no
+    service than every caller of that entry sent down the fallback path."""
+    from callcenter.scripting.library import load_library
+    from callcenter.scripting.linter import entry_problems
+
+    problems = entry_problems(load_library(settings.scripts.directory, settings.scripts), settings)
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
 async def start_service(
     settings: Settings,
     *,
@@ -160,6 +172,7 @@ async def start_service(
     from callcenter.web.context import WebContext
     from callcenter.web.control import AriCallControl
 
+    await asyncio.to_thread(check_entries, settings)
     await asyncio.to_thread(migrate, settings.database.url)
     timeline = Timeline(settings.database.url)
     pool = AgentPool()
@@ -183,8 +196,12 @@ async def start_service(
     if agi:
         from callcenter.telephony.agi.server import serve_fastagi
 
-        service.telephony.append(asyncio.create_task(serve_fastagi(settings, timeline, pool, clock=clock),
-                                                     name="fastagi"))
+        service.telephony.append(asyncio.create_task(
+            serve_fastagi(settings, timeline, pool, clock=clock, recordings=recordings), name="fastagi"))
+    from callcenter.tickets.overdue import run_overdue_job
+
+    service.others.append(asyncio.create_task(
+        run_overdue_job(settings.database.url, lambda: datetime.now(UTC)), name="overdue-orders"))
     if reports:
         from callcenter.metrics.schedule import run_report_scheduler
 

@@ -90,7 +90,12 @@ async def run_overdue_job(
     """Run :func:`escalate_overdue` every ``interval_seconds`` until ``stop`` is set."""
     stop = stop or asyncio.Event()
     while not stop.is_set():
-        await asyncio.to_thread(_run_once, url, clock())
+        try:
+            await asyncio.to_thread(_run_once, url, clock())
+        except Exception:
+            # A database hiccup must not end the job for the life of the service; the next round retries,
+            # and escalations are recorded once whatever the number of rounds.
+            log.exception("tickets.overdue_job_failed")
         await sleep(interval_seconds)
 
 

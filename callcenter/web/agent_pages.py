@@ -81,6 +81,20 @@ def available_scripts(ctx: WebContext) -> set[str]:
     return set(library.scripts) & BUTTON_SCRIPTS
 
 
+PAST_ORDERS_CACHE = 200
+
+
+def _past_orders(ctx: WebContext, user: User, call_id: str, caller: str, now: Any) -> list[dict[str, Any]]:
+    """The caller's earlier orders, read once per call and seat (the panel refreshes on every call event)."""
+    cache: dict[tuple[str, str], list[dict[str, Any]]] = ctx.extras.setdefault("past_orders", {})
+    key = (call_id, user.name)
+    if key not in cache:
+        if len(cache) >= PAST_ORDERS_CACHE:
+            cache.pop(next(iter(cache)))
+        cache[key] = orders.past_orders(ctx.settings, user, caller, now)
+    return cache[key]
+
+
 def panel_state(ctx: WebContext, user: User) -> dict[str, Any]:
     seat = seat_of(ctx, user)
     call = ctx.board.for_agent(user.agent_id)
@@ -88,12 +102,10 @@ def panel_state(ctx: WebContext, user: User) -> dict[str, Any]:
     past: list[dict[str, Any]] = []
     address = ctx.addresses.get(call.call_id, {}) if call else {}
     if call is not None:
-        past = [o for o in orders.past_orders(ctx.settings, user, call.caller, now)
+        past = [o for o in _past_orders(ctx, user, call.call_id, call.caller, now)
                 if o["number"] not in {w.get("number") for w in call.work_orders}]
         if not address.get("surname"):
-            surname = orders.known_surname(past)
-            if surname:
-                address = {"surname": surname, "honorific": "", "source": "past orders"}
+            address = orders.known_address(past, HONORIFICS)
     card = script_card(ctx.settings, call, user, address) if call else None
     scripts = available_scripts(ctx)
     return {

@@ -39,13 +39,16 @@ def past_orders(settings: Settings, user: User, caller: str, now: datetime) -> l
     return [o.as_json(settings.service.tz, now) for o in mine]
 
 
-def known_surname(orders: list[dict[str, Any]]) -> str:
-    """The surname from the caller's latest named order (R-11), or ''."""
+def known_address(orders: list[dict[str, Any]], honorifics: tuple[str, ...]) -> dict[str, str]:
+    """Surname and honorific from the caller's latest named order (R-11: greet a repeat caller by name),
+    or {} when no order names the caller. ``王先生`` → 王 + 先生; a bare name keeps only its surname."""
     for order in orders:
         name = str(order.get("caller_name") or "").strip()
-        if name:
-            return name[0]
-    return ""
+        if not name:
+            continue
+        honorific = next((h for h in honorifics if name.endswith(h) and len(name) > len(h)), "")
+        return {"surname": name[0], "honorific": honorific, "source": order["number"]}
+    return {}
 
 
 def _flag(value: object) -> bool:

@@ -129,6 +129,24 @@ def test_surname_typed_by_the_agent_renders_the_named_address(
     assert card["key"] == "address.named" and card["text"].startswith("李先生")
 
 
+def test_a_repeat_caller_is_greeted_by_name_with_past_orders(
+    client: TestClient, web_ctx: WebContext, signed_in: Callable[[str], str]
+) -> None:
+    from callcenter.tickets import service as tickets
+
+    with session_scope(web_ctx.url) as s:
+        tickets.create_order(s, web_ctx.settings, category="repair", summary="水表漏水", actor="agent1",
+                             accepted_at=datetime.now(UTC) - timedelta(days=3), caller_number="13800138000",
+                             caller_name="王先生")
+    signed_in("agent1")
+    ringing_call(web_ctx)
+    put_call(web_ctx, "c1", [(12, ev.AGENT_ANSWERED, {"agent": "agent1", "rings": 3})])
+    panel = client.get("/api/agent/panel").json()
+    assert [o["summary"] for o in panel["past_orders"]] == ["水表漏水"]
+    assert panel["address"]["surname"] == "王" and panel["address"]["honorific"] == "先生"
+    assert panel["card"]["text"].startswith("王先生,")
+
+
 def test_situation_button_and_release_go_to_the_live_session(
     client: TestClient, web_ctx: WebContext, signed_in: Callable[[str], str]
 ) -> None:

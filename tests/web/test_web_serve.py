@@ -83,3 +83,12 @@ async def test_bounded_demo_runs_a_mix_of_calls_and_stops(web_settings: Settings
 async def test_demo_refuses_a_nonsense_speed(web_settings: Settings) -> None:
     with pytest.raises(DemoError, match="--speed"):
         await run_demo(_local(web_settings), _demo_args(speed=0.0))
+
+
+async def test_an_entry_naming_an_unknown_script_stops_the_start(web_settings: Settings) -> None:
+    from callcenter.config import ConfigError, EntrySettings
+
+    entries = {"main": EntrySettings(script="nope")}
+    bad = replace(web_settings, telephony=replace(web_settings.telephony, entries=entries))
+    with pytest.raises(ConfigError, match=r"telephony\.entries\.main\.script: unknown script 'nope'"):
+        await start_service(bad, agi=False, reports=False)

@@ -67,10 +67,3 @@ function ccEl(tag, attrs, text) {
   if (text !== undefined && text !== null) el.textContent = String(text);
   return el;
 }
-
-function ccTime(iso) {
-  if (!iso) return "—";
-  const d = new Date(iso);
-  const pad = function (n) { return String(n).padStart(2, "0"); };
-  return (d.getMonth() + 1) + "-" + pad(d.getDate()) + " " + pad(d.getHours()) + ":" + pad(d.getMinutes());
-}
