@@ -130,6 +130,8 @@ class RecordingSettings:
     waveform_points: int = 800
     # A sweeper's claim older than this is presumed dead (crashed) and may be taken over.
     claim_timeout_seconds: float = 600.0
+    # How often `callcenter serve` runs the retention sweep (recordings.sweeper.sweep_periodically).
+    sweep_interval_seconds: float = 3600.0
 
 
 @dataclass(frozen=True)
@@ -337,6 +339,8 @@ def _check(s: Settings) -> None:
         raise ConfigError("recordings.silence_min_ms / recordings.waveform_points: must be at least 10 ms / 1 point")
     if s.recordings.claim_timeout_seconds <= 0:
         raise ConfigError("recordings.claim_timeout_seconds: must be positive")
+    if s.recordings.sweep_interval_seconds <= 0:
+        raise ConfigError("recordings.sweep_interval_seconds: must be positive")
     if not 0 < s.metrics.service_level_target_percent <= 100:
         raise ConfigError("metrics.service_level_target_percent: must be in (0, 100]")
     if s.metrics.service_level_seconds <= 0:

@@ -337,15 +337,18 @@ async def sweep_periodically(
     settings: Settings,
     order_facts: OrderFactsSource,
     *,
-    interval_seconds: float = 3600.0,
+    interval_seconds: float | None = None,
     actor: str = "sweeper",
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> None:
-    """Run a sweep every ``interval_seconds`` forever (a task of ``callcenter serve``); each in a worker thread.
+    """Run a sweep every ``interval_seconds`` (default ``recordings.sweep_interval_seconds``) forever, each in a
+    worker thread: a task for ``callcenter serve``.
 
     Safe beside other processes doing the same (claims); an error is logged and the next round tries again.
     """
     import asyncio
+
+    interval = settings.recordings.sweep_interval_seconds if interval_seconds is None else interval_seconds
 
     sweeper = Sweeper(settings, order_facts, actor=actor, clock=clock)
     while True:
@@ -353,4 +356,4 @@ async def sweep_periodically(
             await asyncio.to_thread(sweeper.run, clock(), keep_items=False)
         except Exception:  # the database may be briefly unreachable; retention only ever waits longer
             log.exception("recordings sweep failed; retrying next round")
-        await asyncio.sleep(interval_seconds)
+        await asyncio.sleep(interval)

@@ -110,6 +110,8 @@ class WorkOrder(Base):
         Index("ix_work_orders_open", "accepted_at", sqlite_where=text("closed_at IS NULL"),
               postgresql_where=text("closed_at IS NULL")),
         Index("ix_work_orders_closed_at", "closed_at"),
+        # the agent panel shows a repeat caller's past orders while the phone rings.
+        Index("ix_work_orders_caller_accepted", "caller_number", "accepted_at"),
     )
 
 

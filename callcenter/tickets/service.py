@@ -293,10 +293,12 @@ def list_orders(
     *,
     overdue_at: datetime | None = None,
     open_only: bool = False,
+    caller: str | None = None,
     limit: int = 100,
 ) -> list[OrderView]:
     """Orders visible to ``viewer``: newest first; with ``overdue_at`` only those past an unmet deadline,
-    the longest overdue first (the order a supervisor chases them in)."""
+    the longest overdue first (the order a supervisor chases them in); with ``caller`` only that caller's
+    (the panel's past orders of a repeat caller, R-11)."""
     if overdue_at is not None:
         ids = overdue_page(session, require_aware(overdue_at, "overdue_at"), viewer, limit=limit, open_only=open_only)
         rows = session.scalars(select(WorkOrder).where(WorkOrder.id.in_(ids)).options(*_eager())).all()
@@ -305,6 +307,8 @@ def list_orders(
     stmt = _visible(select(WorkOrder), viewer)
     if open_only:
         stmt = stmt.where(WorkOrder.closed_at.is_(None))
+    if caller is not None:
+        stmt = stmt.where(WorkOrder.caller_number == caller)
     stmt = stmt.order_by(WorkOrder.accepted_at.desc(), WorkOrder.id.desc()).limit(limit)
     return [_view(o) for o in session.scalars(stmt.options(*_eager())).all()]
 

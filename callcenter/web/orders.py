@@ -19,8 +19,7 @@ from callcenter.tickets.categories import CATEGORIES
 from callcenter.web.errors import BadRequest
 from callcenter.web.users import User
 
-# How far back the panel looks for a caller's earlier orders.
-PAST_ORDERS_SCAN = 500
+# How many of a repeat caller's latest orders the panel shows.
 PAST_ORDERS_SHOWN = 5
 CATEGORY_CHOICES = tuple((c.code, c.name) for c in CATEGORIES.values())
 
@@ -34,8 +33,7 @@ def past_orders(settings: Settings, user: User, caller: str, now: datetime) -> l
     if not caller:
         return []
     with session_scope(settings.database.url) as s:
-        orders = service.list_orders(s, viewer_of(user), limit=PAST_ORDERS_SCAN)
-    mine = [o for o in orders if o.caller_number == caller][:PAST_ORDERS_SHOWN]
+        mine = service.list_orders(s, viewer_of(user), caller=caller, limit=PAST_ORDERS_SHOWN)
     return [o.as_json(settings.service.tz, now) for o in mine]
 
 

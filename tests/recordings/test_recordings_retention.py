@@ -130,6 +130,7 @@ def test_policy_refuses_a_floor_below_183_even_without_config() -> None:
     ("COMPRESSED_FORMAT", "zip", "recordings.compressed_format"),
     ("SWEEP_BATCH", "0", "recordings.sweep_batch"),
     ("CLAIM_TIMEOUT_SECONDS", "0", "recordings.claim_timeout_seconds"),
+    ("SWEEP_INTERVAL_SECONDS", "-1", "recordings.sweep_interval_seconds"),
 ])
 def test_bad_recordings_settings_name_their_key(key: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):

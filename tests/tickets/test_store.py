@@ -218,3 +218,14 @@ def test_bad_inputs_to_the_store(db_url: str, settings: Settings) -> None:
             svc.transition(s, settings, order.number, "called_back", actor="a", at=T0)
         with pytest.raises(InvalidTransitionError, match="no level-2 callback"):
             svc.record_callback(s, order.number, 2, actor="a", at=T0, reached=True)
+
+
+def test_r11_a_repeat_callers_orders_newest_first_and_only_theirs(db_url: str, settings: Settings) -> None:
+    first = new(db_url, settings, caller_number="13812345678")
+    new(db_url, settings, caller_number="13900000000")
+    second = new(db_url, settings, caller_number="13812345678", accepted_at=T0 + timedelta(hours=2))
+    hidden = new(db_url, settings, caller_number="13812345678", confidential=True)
+    with session_scope(db_url) as s:
+        assert [o.number for o in svc.list_orders(s, AGENT, caller="13812345678")] == [second.number, first.number]
+        seen = {o.number for o in svc.list_orders(s, SUPERVISOR, caller="13812345678")}
+        assert seen == {first.number, second.number, hidden.number}

@@ -57,6 +57,7 @@ def upgrade() -> None:
         sqlite_where=sa.text("closed_at IS NULL"), postgresql_where=sa.text("closed_at IS NULL"),
     )
     op.create_index("ix_work_orders_closed_at", "work_orders", ["closed_at"])
+    op.create_index("ix_work_orders_caller_accepted", "work_orders", ["caller_number", "accepted_at"])
 
     op.create_table(
         "work_order_deadlines",
