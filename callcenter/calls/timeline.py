@@ -82,6 +82,7 @@ class Timeline:
         self._subscribers: set[asyncio.Queue[TimelineEvent]] = set()
         self._lock = asyncio.Lock()
         self._ids = itertools.count(1)
+        self._ended: set[str] = set()
 
     # ------------------------------------------------------------------ writing
 
@@ -107,8 +108,16 @@ class Timeline:
         return event
 
     def forget(self, call_id: str) -> None:
-        """Drop the per-call sequence counter once the call has ended and been flushed."""
-        self._seqs.pop(call_id, None)
+        """The call has ended: its sequence counter is dropped after the flush that makes its last events
+        durable, so a long-running service keeps no state per past call. Dropping it earlier would let a late
+        event restart the sequence from the database and collide with events still in the buffer."""
+        self._ended.add(call_id)
+
+    def _release_ended(self) -> None:
+        buffered = {e.call_id for e in self._pending}
+        for call_id in self._ended - buffered:
+            self._seqs.pop(call_id, None)
+        self._ended &= buffered
 
     def _next_seq(self, call_id: str) -> int:
         # A call resumed after a restart (ARI reconcile) continues its own sequence.
@@ -136,6 +145,7 @@ class Timeline:
                 self._pending[:0] = batch
                 log.exception("timeline flush failed; will retry", events=len(batch))
                 raise
+            self._release_ended()
         for event in written:
             for queue in tuple(self._subscribers):
                 queue.put_nowait(event)
@@ -144,7 +154,9 @@ class Timeline:
     def flush_sync(self) -> list[TimelineEvent]:
         """Synchronous flush for CLI tools and tests that run outside an event loop."""
         batch, self._pending = self._pending, []
-        return self._write(batch) if batch else []
+        written = self._write(batch) if batch else []
+        self._release_ended()
+        return written
 
     def _write(self, batch: list[TimelineEvent]) -> list[TimelineEvent]:
         if self.url is None:

@@ -54,3 +54,15 @@ async def test_an_offset_time_is_stored_as_the_same_instant(db_url: str) -> None
     (stored,) = tl.events("c1")
     assert stored.at == local
     assert stored.at.utcoffset() == timedelta(0)
+
+
+async def test_an_ended_call_keeps_no_counter_after_its_last_flush_and_never_reuses_a_number(db_url: str) -> None:
+    tl = Timeline(db_url)
+    tl.append("c1", ev.CALL_OFFERED, at=T0)
+    tl.forget("c1")
+    tl.append("c1", ev.HANGUP, {"by": "caller"}, at=T0)  # a late event of the ended call, still buffered
+    await tl.flush()
+    assert "c1" not in tl._seqs
+    tl.append("c1", ev.RECORDING_FINISHED, {"path": "x.wav"}, at=T0)  # later still: continues from the database
+    await tl.flush()
+    assert [e.seq for e in tl.events("c1")] == [1, 2, 3]

@@ -170,7 +170,10 @@ async def run_script_call(context: CallContext, transport: AGITransport, env: di
         "transport": "agi",
         "group": entry.group,
     }
-    await run_call(channel, session, context.timeline, offered=offered, started_at=started_at, clock=clock)
+    try:
+        await run_call(channel, session, context.timeline, offered=offered, started_at=started_at, clock=clock)
+    finally:
+        context.timeline.forget(channel.call_id)
 
 
 class FastAGIServer:

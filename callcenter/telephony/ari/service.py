@@ -41,6 +41,9 @@ from callcenter.telephony.rings import cadence
 
 log = get_logger(__name__)
 
+# Outcomes kept for ``outcome()`` after a call ended; older ones are dropped (the timeline keeps them all).
+OUTCOMES_KEPT = 10_000
+
 SessionFactory = Callable[[AriCall, str, bool], Any]
 
 
@@ -147,6 +150,7 @@ class AriService:
     def forget(self, call: AriCall) -> None:
         """The call ended: drop it from the routing tables (its recording stays until RecordingFinished)."""
         self.calls.pop(call.call_id, None)
+        self.timeline.forget(call.call_id)
         self._channels.pop(call.channel_id, None)
         for leg_id in list(call.legs):
             self._channels.pop(leg_id, None)
@@ -222,6 +226,8 @@ class AriService:
             outcome = await run_call(call, session, self.timeline, answered=answered,
                                      offered=data if offered else None, started_at=call.started_at, clock=self.clock)
             self.outcomes[call.call_id] = outcome
+            if len(self.outcomes) > OUTCOMES_KEPT:
+                del self.outcomes[next(iter(self.outcomes))]
             waiter = self._outcome_waiters.pop(call.call_id, None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(outcome)
