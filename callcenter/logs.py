@@ -1,8 +1,10 @@
 """structlog, configured once: JSON lines, ``call_id`` bound per call, caller numbers masked.
 
-Masking is one processor in the chain (STYLE.md §4): any value under a caller-number key, and any run of 7
-or more digits inside a string, keeps its first 3 and last 4 digits and loses the rest
-(``13812345678`` → ``138****5678``), so no log line carries a full caller number.
+Masking is one processor in the chain (STYLE.md §4): a value under a caller-number key, and anything shaped
+like a Chinese phone number inside any string (a mobile ``1[3-9]`` + 9 digits, a landline with its ``0`` area
+code, either with ``+86``/``86``), keeps its first 3 and last 4 digits and loses the rest
+(``13812345678`` → ``138****5678``), so no log line carries a full caller number. Other digit runs (dates
+such as ``20261122``, call ids, durations) stay readable.
 """
 
 from __future__ import annotations
@@ -18,31 +20,33 @@ import structlog
 NUMBER_KEYS = frozenset(
     {"caller", "caller_number", "callerid", "caller_id", "number", "phone", "agi_callerid", "callee", "msisdn"}
 )
-_DIGIT_RUN = re.compile(r"(?<!\d)(\+?\d{3})(\d{0,})(\d{4})(?!\d)")
+_ANY_DIGITS = re.compile(r"(?<!\d)(\+?\d{3})(\d*)(\d{4})(?!\d)")
+_PHONE_IN_TEXT = re.compile(r"(?<!\d)((?:\+?86)?(?:1[3-9]\d|0\d{2}))(\d{4,8})(\d{4})(?!\d)")
+
+
+def _masked(m: re.Match[str]) -> str:
+    return f"{m.group(1)}{'*' * len(m.group(2))}{m.group(3)}"
 
 
 def mask_number(value: str) -> str:
-    """Mask every run of 7+ digits in ``value``; shorter runs (extensions, ring counts) stay readable."""
+    """Mask every phone number in free text; dates, ids and counts stay readable."""
+    return _PHONE_IN_TEXT.sub(_masked, value)
 
-    def repl(m: re.Match[str]) -> str:
-        head, middle, tail = m.group(1), m.group(2), m.group(3)
-        digits = len(head.lstrip("+")) + len(middle) + len(tail)
-        if digits < 7:
-            return m.group(0)
-        return f"{head}{'*' * len(middle)}{tail}"
 
-    return _DIGIT_RUN.sub(repl, value)
+def _mask_number_value(value: str) -> str:
+    """A value that IS a number (under a caller-number key): mask it whatever its shape."""
+    digits = sum(c.isdigit() for c in value)
+    if digits < 7:
+        return "*" * len(value) if value.isdigit() else value
+    return _ANY_DIGITS.sub(_masked, value)
 
 
 def mask_caller_numbers(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in list(event.items()):
-        if isinstance(value, str):
-            if key in NUMBER_KEYS and value.isdigit() and len(value) < 7:
-                event[key] = "*" * len(value)
-            else:
-                event[key] = mask_number(value)
-        elif isinstance(value, int) and key in NUMBER_KEYS:
-            event[key] = mask_number(str(value))
+        if key in NUMBER_KEYS and isinstance(value, str | int) and not isinstance(value, bool):
+            event[key] = _mask_number_value(str(value))
+        elif isinstance(value, str):
+            event[key] = mask_number(value)
     return event
 
 
