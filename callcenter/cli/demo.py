@@ -268,6 +268,7 @@ async def run_demo(settings: Settings, args: argparse.Namespace) -> None:
     await asyncio.to_thread(migrate, settings.database.url)
     await asyncio.to_thread(ensure_accounts, settings.database.url)
     sim = AriSimulator(clock=clock, recordings_dir=settings.recordings.root,
+                       sounds_dir=settings.scripts.directory / "sounds",
                        media_length=fixed_media_length(3.0, _prompt_lengths(settings)),
                        username=settings.telephony.ari_username, password=settings.telephony.ari_password,
                        ring_cadence=settings.telephony.ring_cadence)

@@ -14,7 +14,8 @@ Asterisk would on the call's own clock (:class:`~callcenter.sim.clock.ScaledCloc
   or ``NOANSWER`` at the timeout; sets ``DIALSTATUS``, ``ANSWEREDTIME(_MS)``, ``DIALEDTIME(_MS)``; blocks for the
   bridged conversation; returns -1 when the caller hangs up, 0 with ``g`` when the agent does.
 - ``EXEC MixMonitor <path>`` creates the file (directories included) and completes it as an 8 kHz mono WAV
-  when the channel hangs up.
+  when the channel hangs up, holding what the call heard from then on (:mod:`callcenter.sim.audio`): the
+  prompts (their files), the caller's speech or noise, music on hold.
 - When the caller hangs up: a running command returns ``result=-1``, then a bare ``HANGUP`` line is sent
   (unless ``agisighup`` is False); afterwards commands not allowed on a dead channel get
   ``511 Command Not Permitted on a dead channel or intercept routine``. An unknown command gets 510, bad
@@ -35,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from callcenter.sim.ari_parties import SimAgent, SimCaller
+from callcenter.sim.audio import Segment, Sound, caller_segments, clip, write_recording
 from callcenter.sim.clock import ScaledClock
 from callcenter.sim.errors import SimulatorError
 from callcenter.telephony.rings import RingCadence, cadence
@@ -166,6 +168,9 @@ class AGIPeer:
         self._active = False
         self._writer: asyncio.StreamWriter | None = None
         self._mixmonitor: list[tuple[Path, float]] = []
+        # What played on the channel, in call seconds: (start, end, sound, prompt file) for MixMonitor's file.
+        self._played: list[tuple[float, float, Sound, Path | None]] = []
+        self._moh_since: float | None = None
         self._close_after_reply = False
         # Real (not scaled) seconds from each write to the next command: the AGI side's turnaround (bench).
         self.latencies = latencies
@@ -324,10 +329,32 @@ class AGIPeer:
         assert self.result is not None
         self.result.hangup_at = round(self.now(), 3)
         self.result.hung_up_by = by
+        self._stop_moh()
         for path, started in self._mixmonitor:
-            _write_wav(path, max(0.0, self.now() - started))
+            seconds = max(0.0, self.now() - started)
+            write_recording(path, self._recording_segments(started, seconds), seconds)
             self.result.recordings.append(path)
         self._mixmonitor.clear()
+
+    # ------------------------------------------------------------------ what MixMonitor hears
+
+    def _heard(self, name: str, start: float, stop: float) -> None:
+        """A file played from ``start`` to ``stop`` (call seconds); Asterisk's silence/N files are silence."""
+        if stop > start and not name.startswith("silence/"):
+            path = Path(f"{name}.wav")
+            self._played.append((start, stop, Sound.PROMPT, path if path.is_file() else None))
+
+    def _stop_moh(self) -> None:
+        if self._moh_since is not None:
+            self._played.append((self._moh_since, self.now(), Sound.MUSIC, None))
+            self._moh_since = None
+
+    def _recording_segments(self, started: float, seconds: float) -> list[Segment]:
+        """A MixMonitor started at call second ``started``: both directions, i.e. what was played to the
+        caller and what the caller sent, from then until the hang-up."""
+        played = [Segment(max(0.0, a - started), max(0.0, b - started), sound, path)
+                  for a, b, sound, path in self._played]
+        return clip([*played, *caller_segments(self.caller, started, seconds)], 0.0, seconds)
 
     # ------------------------------------------------------------------ dispatch
 
@@ -421,6 +448,7 @@ class AGIPeer:
         gone = self.caller_gone_at()
         hit = self._take_digit(start, min(end, gone), escape)
         stop = min(end, gone, hit[0] if hit else math.inf)
+        self._heard(name, start, stop)
         await self._until(stop)
         endpos = int(max(0.0, stop - start) * SAMPLE_RATE)
         if gone <= stop and (hit is None or gone <= hit[0]):
@@ -467,6 +495,7 @@ class AGIPeer:
         stop = min(end, gone)
         if len(got) >= max_digits:
             stop = min(stop, self.now())
+        self._heard(args[0], start, min(stop, start + (self._length(args[0]) or 0.0)))
         await self._until(stop)
         if gone <= stop:
             return self._hangup_reply()
@@ -493,9 +522,12 @@ class AGIPeer:
         return ["200 result=0"]
 
     async def _app_startmusiconhold(self, params: list[str]) -> list[str]:
+        if self._moh_since is None:
+            self._moh_since = self.now()
         return ["200 result=0"]
 
     async def _app_stopmusiconhold(self, params: list[str]) -> list[str]:
+        self._stop_moh()
         return ["200 result=0"]
 
     async def _app_wait(self, params: list[str]) -> list[str]:
@@ -511,8 +543,7 @@ class AGIPeer:
         if not params or not params[0]:
             return ["200 result=-1"]
         path = Path(params[0])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _write_wav(path, 0.0)
+        write_recording(path, (), 0.0)  # the file exists (empty) from the start, as MixMonitor's does
         self._mixmonitor.append((path, self.now()))
         return ["200 result=0"]
 
@@ -542,6 +573,7 @@ class AGIPeer:
                 break
         hit = self._take_digit(start, min(end, gone, talk_at), self.dialplan_digits)
         stop = min(end, gone, talk_at, hit[0] if hit else math.inf)
+        self._heard(params[0], start, stop)
         await self._until(stop)
         if gone <= stop:
             return self._hangup_reply()
@@ -623,16 +655,6 @@ _HANDLERS = {
     "GET DATA": AGIPeer._get_data,
     "EXEC": AGIPeer._exec,
 }
-
-
-def _write_wav(path: Path, seconds: float) -> None:
-    """MixMonitor's file: 8 kHz 16-bit mono (the recording's content is silence in the simulator)."""
-    frames = int(seconds * SAMPLE_RATE)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(SAMPLE_RATE)
-        w.writeframes(b"\0\0" * frames)
 
 
 async def run_calls(

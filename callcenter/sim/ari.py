@@ -27,7 +27,6 @@ import contextlib
 import itertools
 import json
 import time
-import wave
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,6 +36,7 @@ from typing import Any, Protocol
 
 from callcenter.logs import get_logger
 from callcenter.sim.ari_parties import SimAgent, SimCaller
+from callcenter.sim.audio import Segment, Sound, caller_segments, clip, write_recording
 from callcenter.sim.clock import ScaledClock
 from callcenter.sim.swagger import ASTERISK_VERSION, ApiDocs, Operation, default_api_docs
 from callcenter.telephony.rings import RingCadence, cadence
@@ -104,6 +104,8 @@ class SimRecording:
     started: float
     state: str = "recording"
     duration: int | None = None
+    # Who was in the recorded bridge and since when (simulated seconds): their audio makes the file.
+    parties: list[tuple[SimChannel, float]] = field(default_factory=list)
 
     def snapshot(self) -> Json:
         out: Json = {"name": self.name, "format": self.format, "target_uri": self.target_uri, "state": self.state}
@@ -139,6 +141,7 @@ class SimChannel:
     timers: list[asyncio.TimerHandle] = field(default_factory=list)
     # What the person on this line experienced, in call seconds: ringing, answer, prompts heard, music, hang-up.
     heard: list[tuple[float, str, str]] = field(default_factory=list)
+    played: dict[str, str] = field(default_factory=dict)  # media URI → language of its last playback
 
     def snapshot(self) -> Json:
         return {
@@ -213,6 +216,7 @@ class AriSimulator:
         username: str = "callcenter",
         password: str = "callcenter",
         recordings_dir: Path | None = None,
+        sounds_dir: Path | None = None,
         media_length: MediaLength | None = None,
         ring_cadence: RingCadence | str = "cn",
         version: str = ASTERISK_VERSION,
@@ -221,6 +225,7 @@ class AriSimulator:
         self.docs = docs or default_api_docs()
         self.username, self.password = username, password
         self.recordings_dir = recordings_dir
+        self.sounds_dir = sounds_dir  # scripts/sounds: <locale>/<name>.wav, the prompts' audio in recordings
         self.media_length = media_length or fixed_media_length()
         self.cadence = cadence(ring_cadence) if isinstance(ring_cadence, str) else ring_cadence
         self.version = version
@@ -672,6 +677,7 @@ class AriSimulator:
         playback.state = "playing"
         for chan in self._listeners(playback.target_uri):
             chan.heard.append((self.now() - chan.created_t, "playback", playback.media_uri))
+            chan.played[playback.media_uri] = playback.language
         self._publish(app, "PlaybackStarted", playback=playback.snapshot())
         playback.timer = self.clock.call_later(playback.seconds, lambda: self._finish_playback(playback))
 
@@ -780,6 +786,8 @@ class AriSimulator:
             chan.bridge = bridge.id
             bridge.channels.append(chan.id)
             bridge.app = bridge.app or chan.app
+            if bridge.recording in self.recordings:
+                self.recordings[bridge.recording].parties.append((chan, self.now()))
             self._publish(chan.app, "ChannelEnteredBridge", bridge=bridge.snapshot(), channel=chan.snapshot())
         return 204, None
 
@@ -821,7 +829,8 @@ class AriSimulator:
             raise AriError(409, "A recording with the same name is in progress")
         if q.get("ifExists", "fail") == "fail" and self._recording_path(name, fmt).exists():
             raise AriError(409, "A recording with the same name already exists on the system")
-        recording = SimRecording(name, fmt, f"bridge:{bridge.id}", self.now())
+        recording = SimRecording(name, fmt, f"bridge:{bridge.id}", self.now(),
+                                 parties=[(self.channels[c], self.now()) for c in bridge.channels])
         self.recordings[name] = recording
         bridge.recording = name
         app = self._app_of(recording.target_uri)
@@ -841,9 +850,51 @@ class AriSimulator:
             return
         seconds = max(0.0, self.now() - recording.started)
         recording.state, recording.duration = "done", round(seconds)
-        _write_silence(self._recording_path(recording.name, recording.format), seconds)
+        write_recording(self._recording_path(recording.name, recording.format),
+                        self._recording_segments(recording, seconds), seconds)
         self._publish(app, "RecordingFinished", recording=recording.snapshot())
         self.recordings.pop(recording.name, None)
+
+    def _recording_segments(self, recording: SimRecording, seconds: float) -> list[Segment]:
+        """What the bridge mix held: prompts and music its channels heard (a bridge playback is heard by every
+        channel and recorded once) and the caller's speech or noise, each while the channel was in the bridge."""
+        segments: dict[tuple[int, Sound, str], Segment] = {}
+        for chan, joined in recording.parties:
+            shift = chan.created_t - recording.started  # call second → recording second
+            left = (chan.ended_t if chan.ended_t is not None else self.now()) - recording.started
+            inside = self._heard_segments(chan, shift)
+            if chan.caller is not None:
+                inside += caller_segments(chan.caller, -shift, left)
+            for seg in clip(inside, joined - recording.started, min(left, seconds)):
+                segments.setdefault((round(seg.start * 1000), seg.sound, str(seg.file)), seg)
+        return list(segments.values())
+
+    def _heard_segments(self, chan: SimChannel, shift: float) -> list[Segment]:
+        """Prompt and music intervals from ``chan.heard`` (call seconds + ``shift`` = recording seconds): a
+        playback lasts its media's length unless stopped; music lasts until stopped or the hang-up."""
+        out: list[Segment] = []
+        ends = [t for t, kind, _ in chan.heard if kind == "hangup"]
+        last = (ends[0] if ends else self.now() - chan.created_t) + shift
+        for i, (t, kind, what) in enumerate(chan.heard):
+            start = t + shift
+            if kind == "playback":
+                lang = chan.played.get(what, chan.language)
+                stopped = [u for u, k, w in chan.heard[i + 1:] if k == "playback_stopped" and w == what]
+                end = min(start + (self.media_length(what, lang) or 0.0), stopped[0] + shift if stopped else last)
+                out.append(Segment(max(0.0, start), max(0.0, start, end), Sound.PROMPT, self._sound_file(what, lang)))
+            elif kind == "moh":
+                stops = [u + shift for u, k, _ in chan.heard[i + 1:] if k in ("moh_stopped", "hangup")]
+                end = stops[0] if stops else last
+                out.append(Segment(max(0.0, start), max(0.0, start, end), Sound.MUSIC))
+        return out
+
+    def _sound_file(self, media: str, lang: str) -> Path | None:
+        """``sound:<name>`` played with ``lang`` → <sounds>/<lang>/<name>.wav, the adapter's media URI read back
+        (telephony/ari/call.py); None for other media or without a sounds folder."""
+        scheme, _, name = media.partition(":")
+        if scheme != "sound" or self.sounds_dir is None or not name or ".." in name.split("/"):
+            return None
+        return self.sounds_dir / lang / f"{name}.wav"
 
     def _op_recordings_getLive(self, p: Json, _q: Mapping[str, str], _b: Json) -> tuple[int, Any]:
         recording = self.recordings.get(p["recordingName"])
@@ -874,16 +925,6 @@ def _parse_talk_detect(value: str) -> tuple[int, int]:
     if silence < 1 or energy < 0:
         raise AriError(400, f"TALK_DETECT(set): bad value {value!r}")
     return silence, energy
-
-
-def _write_silence(path: Path, seconds: float) -> None:
-    """A recording file of the right length (8 kHz, 16-bit mono, silence: the simulator carries no audio)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(8000)
-        out.writeframes(b"\x00\x00" * int(seconds * 8000))
 
 
 # ---------------------------------------------------------------------- REST over the events websocket
