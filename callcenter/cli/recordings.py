@@ -10,7 +10,7 @@ import argparse
 import json
 import os
 import pwd
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -144,16 +144,17 @@ def _show(args: argparse.Namespace, settings: Settings) -> int:
     svc = _service(settings)
     rid = _resolve_id(svc, args.id)
     info = svc.get(_actor(), rid)
+    now = datetime.now(UTC)
     decision = svc.retention(rid)
     data = info.as_dict()
     data["retention"] = {"purge_from": decision.purge_from.isoformat() if decision.purge_from else None,
-                         "held_by": decision.held_by, "why": decision.explain()}
+                         "held_by": decision.held_by, "why": decision.explain(now)}
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=2))
     else:
         for key in ("id", "call_id", "status", "status_reason", "duration_seconds", "path", "sha256", "legal_hold"):
             print(f"{key:>16}: {data[key]}")
-        print(f"{'retention':>16}: {decision.explain()}")
+        print(f"{'retention':>16}: {decision.explain(now)}")
     return 0
 
 
@@ -169,8 +170,6 @@ def _hold(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _sweep(args: argparse.Namespace, settings: Settings) -> int:
-    from datetime import UTC
-
     from callcenter.recordings.retention import default_order_facts
     from callcenter.recordings.sweeper import Sweeper
 

@@ -198,10 +198,14 @@ async def start_service(
 
         service.telephony.append(asyncio.create_task(
             serve_fastagi(settings, timeline, pool, clock=clock, recordings=recordings), name="fastagi"))
+    from callcenter.recordings.retention import default_order_facts
+    from callcenter.recordings.sweeper import sweep_periodically
     from callcenter.tickets.overdue import run_overdue_job
 
     service.others.append(asyncio.create_task(
         run_overdue_job(settings.database.url, lambda: datetime.now(UTC)), name="overdue-orders"))
+    service.others.append(asyncio.create_task(
+        sweep_periodically(settings, default_order_facts()), name="recordings-sweeper"))
     if reports:
         from callcenter.metrics.schedule import run_report_scheduler
 

@@ -78,18 +78,11 @@ def normalised(order: OrderFactsLike) -> OrderFacts:
     )
 
 
-def no_order_facts(_session: Session, _numbers: Sequence[str]) -> list[OrderFactsLike]:
-    """Fallback source when the tickets service is absent: every linked order counts as unknown, so it holds."""
-    return []
-
-
 def default_order_facts() -> OrderFactsSource:
-    """``callcenter.tickets.service.linked_order_facts`` when that exists, else :func:`no_order_facts`."""
-    try:
-        from callcenter.tickets.service import linked_order_facts  # type: ignore[attr-defined]
-    except ImportError:
-        return no_order_facts
-    return linked_order_facts  # type: ignore[no-any-return]
+    """The work-order store's facts (:func:`callcenter.tickets.service.linked_order_facts`); tests pass fakes."""
+    from callcenter.tickets.service import linked_order_facts
+
+    return linked_order_facts  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -146,9 +139,14 @@ class RetentionDecision:
             return self.purge_from
         return max(self.purge_from or now, now + OPEN_ORDER_REVIEW)
 
-    def explain(self) -> str:
-        """One line for a tombstone or a dry-run listing."""
-        head = f"held: {self.held_by}" if self.held_by else "all retention rules passed"
+    def explain(self, now: datetime | None = None) -> str:
+        """One line for a tombstone, a listing or a refusal; with ``now``, says whether the floor has passed."""
+        if self.held_by:
+            head = f"held: {self.held_by}"
+        elif now is not None and self.purge_from is not None and now < self.purge_from:
+            head = "not yet: inside the retention floor"
+        else:
+            head = "all retention rules passed"
         return f"{head}; " + "; ".join(self.reasons)
 
 

@@ -18,10 +18,9 @@ import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -74,142 +73,35 @@ from callcenter.recordings.retention import (
     purge_allowed_from,
 )
 from callcenter.recordings.sweeper import Sweeper
+from callcenter.recordings.views import (
+    FLAGS,
+    MEDIA_TYPES,
+    SILENT_SHARE,
+    Playback,
+    RecordingFilter,
+    RecordingInfo,
+    RecordingPage,
+    as_utc,
+    info_from_row,
+)
 from callcenter.store import session_scope
 
 log = get_logger(__name__)
 
-# QA flags a list can be filtered by (any combination; all must hold).
-FLAGS = ("held", "confidential", "corrupt", "empty", "silent", "unprocessed")
-# A recording that is silent for at least this share of its length is flagged "silent" (R-15 silent calls).
-SILENT_SHARE = 0.9
+__all__ = [
+    "FLAGS",
+    "MAX_PER_PAGE",
+    "SILENT_SHARE",
+    "Playback",
+    "RecordingFilter",
+    "RecordingInfo",
+    "RecordingPage",
+    "RecordingService",
+    "file_sha256",
+]
+
 MAX_PER_PAGE = 200
-MEDIA_TYPES = {
-    "mp3": "audio/mpeg", "webm": "audio/webm", "wav": "audio/wav", "ogg": "audio/ogg", "opus": "audio/ogg",
-    "flac": "audio/flac", "gsm": "audio/x-gsm", "ulaw": "audio/basic", "alaw": "audio/x-alaw-basic",
-    "sln": "application/octet-stream",
-}
 ORDER_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
-
-
-class DiskUsage(NamedTuple):
-    total: int
-    used: int
-    free: int
-
-
-@dataclass(frozen=True)
-class RecordingFilter:
-    """QA list filters; ``since``/``until`` bound the call start (``since <= started_at < until``)."""
-
-    agent: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    disposition: str | None = None
-    work_order: str | None = None
-    flags: frozenset[str] = frozenset()
-    include_purged: bool = False
-
-
-@dataclass(frozen=True)
-class RecordingInfo:
-    """One recording as callers see it; ``file`` (absolute path) is for the telephony side, not for JSON."""
-
-    id: int
-    call_id: str
-    agent: str | None
-    caller: str | None
-    disposition: str | None
-    started_at: datetime
-    ended_at: datetime | None
-    duration_seconds: float | None
-    format: str
-    path: str
-    bytes: int | None
-    sha256: str | None
-    original_bytes: int | None
-    browser_format: str | None
-    status: str
-    status_reason: str | None
-    analysis: dict[str, Any] | None
-    silence_ratio: float | None
-    confidential: bool
-    retain_until: datetime | None
-    legal_hold: bool
-    hold_reason: str | None
-    purged_at: datetime | None
-    work_orders: tuple[str, ...] = ()
-    file: Path | None = field(default=None, compare=False)
-
-    @property
-    def saving(self) -> float | None:
-        """Share of the recorded size saved by the compressed storage format, when one is used."""
-        if not self.original_bytes or self.bytes is None:
-            return None
-        return round(1 - self.bytes / self.original_bytes, 4)
-
-    @property
-    def flags(self) -> tuple[str, ...]:
-        """The QA flags that apply (see :data:`FLAGS`)."""
-        out = []
-        if self.legal_hold:
-            out.append("held")
-        if self.confidential:
-            out.append("confidential")
-        if self.status in (CORRUPT, EMPTY):
-            out.append(self.status)
-        if self.silence_ratio is not None and self.silence_ratio >= SILENT_SHARE:
-            out.append("silent")
-        if self.status == RECORDING:
-            out.append("unprocessed")
-        return tuple(out)
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form for the web API and ``callcenter recordings show --json``."""
-
-        def iso(at: datetime | None) -> str | None:
-            return at.isoformat() if at else None
-
-        return {
-            "id": self.id, "call_id": self.call_id, "agent": self.agent, "caller": self.caller,
-            "disposition": self.disposition, "started_at": iso(self.started_at), "ended_at": iso(self.ended_at),
-            "duration_seconds": self.duration_seconds, "format": self.format, "path": self.path,
-            "bytes": self.bytes, "sha256": self.sha256, "original_bytes": self.original_bytes,
-            "saving": self.saving, "browser_format": self.browser_format, "status": self.status,
-            "status_reason": self.status_reason, "analysis": self.analysis, "confidential": self.confidential,
-            "retain_until": iso(self.retain_until), "legal_hold": self.legal_hold, "hold_reason": self.hold_reason,
-            "purged_at": iso(self.purged_at), "work_orders": list(self.work_orders), "flags": list(self.flags),
-        }
-
-
-@dataclass(frozen=True)
-class RecordingPage:
-    """One page of :meth:`RecordingService.list`; ``total`` counts every match the actor may see."""
-
-    items: tuple[RecordingInfo, ...]
-    total: int
-    page: int
-    per_page: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"items": [i.as_dict() for i in self.items], "total": self.total, "page": self.page,
-                "per_page": self.per_page}
-
-
-@dataclass(frozen=True)
-class Playback:
-    """What to stream (``path``, ``media_type``) after the access was written to the ledger (``ledger_seq``)."""
-
-    recording: RecordingInfo
-    path: Path
-    media_type: str
-    download: bool
-    ledger_seq: int
-
-
-def _utc(at: datetime | None) -> datetime | None:
-    if at is None:
-        return None
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 def _aware(at: datetime, what: str) -> datetime:
@@ -245,7 +137,8 @@ class RecordingService:
         self.order_facts = order_facts or default_order_facts()
         self.timeline = timeline
         self.disk_usage = disk_usage
-        self.clock = clock
+        # SQLite compares timestamps as text: every instant sent to the database must be in UTC.
+        self.clock = lambda: clock().astimezone(UTC)
         self.policy = RetentionPolicy.from_settings(settings)
         r = settings.recordings
         self.options = ProcessingOptions(
@@ -306,7 +199,7 @@ class RecordingService:
             row = self._row_by_call(s, call_id)
             if row.status != RECORDING:  # finished twice (adapter retry): the first result stands
                 return self._info(s, row)
-            row_id, rel, fmt, started_at = row.id, row.path, row.format, _utc(row.started_at)
+            row_id, rel, fmt, started_at = row.id, row.path, row.format, as_utc(row.started_at)
         source = layout.resolve(self.root, rel)
         result, browser_rel, compressed_rel = self._process(source, rel, fmt)
         end = ended_at
@@ -475,8 +368,8 @@ class RecordingService:
         sweeper = Sweeper(self.settings, self.order_facts, clock=self.clock)
         decision = sweeper.purge_one(recording_id, now, actor=actor.name, reason=reason.strip())
         if not decision.allows(now):
-            self._ledger(actor, DELETE, recording_id, False, f"refused by retention: {decision.explain()}")
-            raise RetentionHold(f"recording {recording_id} (call {info.call_id}) is kept: {decision.explain()}")
+            self._ledger(actor, DELETE, recording_id, False, f"refused by retention: {decision.explain(now)}")
+            raise RetentionHold(f"recording {recording_id} (call {info.call_id}) is kept: {decision.explain(now)}")
         return decision
 
     def link_work_order(self, recording_id: int, order_number: str, *, by: str) -> RecordingInfo:
@@ -500,13 +393,13 @@ class RecordingService:
             recording_id = self._row_by_call(s, call_id).id
         return self.link_work_order(recording_id, order_number, by=by)
 
-    def retention(self, recording_id: int, now: datetime | None = None) -> RetentionDecision:
-        """Every retention rule applied to one recording now (for ``show`` and the QA page)."""
+    def retention(self, recording_id: int) -> RetentionDecision:
+        """Every retention rule applied to one recording with today's work-order facts (``show``, QA page)."""
         with session_scope(self.url) as s:
             row = self._row(s, recording_id)
             numbers = self._orders(s, [row.id]).get(row.id, [])
             facts = self._facts(s, numbers)
-            return decide(ended_at=_utc(row.ended_at), linked_orders=numbers, facts=facts,
+            return decide(ended_at=as_utc(row.ended_at), linked_orders=numbers, facts=facts,
                           legal_hold=row.legal_hold, policy=self.policy)
 
     def verify_ledger(self) -> LedgerVerdict:
@@ -690,20 +583,8 @@ class RecordingService:
             confidential = bool(r.confidential) or any(facts[n].confidential for n in numbers if n in facts)
             if confidential and not r.confidential:
                 r.confidential = True  # R-82: once confidential, the listing filter must hide it too
-            out.append(_to_info(r, numbers, confidential))
+            out.append(info_from_row(r, numbers, confidential))
         return out
-
-
-def _to_info(r: Recording, orders: tuple[str, ...], confidential: bool) -> RecordingInfo:
-    return RecordingInfo(
-        id=r.id, call_id=r.call_id, agent=r.agent, caller=r.caller, disposition=r.disposition,
-        started_at=_utc(r.started_at) or r.started_at, ended_at=_utc(r.ended_at),
-        duration_seconds=r.duration_seconds, format=r.format, path=r.path, bytes=r.bytes, sha256=r.sha256,
-        original_bytes=r.original_bytes, browser_format=r.browser_format, status=r.status,
-        status_reason=r.status_reason, analysis=r.analysis, silence_ratio=r.silence_ratio, confidential=confidential,
-        retain_until=_utc(r.retain_until), legal_hold=bool(r.legal_hold), hold_reason=r.hold_reason,
-        purged_at=_utc(r.purged_at), work_orders=orders,
-    )
 
 
 def _with_file(info: RecordingInfo, file: Path) -> RecordingInfo:
@@ -733,7 +614,13 @@ def _copy_without_overwrite(source: Path, target: Path) -> None:
         with tmp.open("rb") as fh:
             os.fsync(fh.fileno())
         try:
-            os.link(tmp, target)
+            try:
+                os.link(tmp, target)
+            except FileExistsError:
+                raise
+            except OSError:  # a volume without hard links: an exclusive create gives the same guarantee
+                with tmp.open("rb") as src, target.open("xb") as out:
+                    shutil.copyfileobj(src, out)
         except FileExistsError:
             raise RecordingError(f"{target.name} already exists in the recordings store; not overwritten") from None
     finally:

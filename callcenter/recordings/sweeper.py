@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, bindparam, false, insert, or_, select, update
+from sqlalchemy import and_, bindparam, false, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from callcenter.config import Settings
@@ -35,6 +35,7 @@ from callcenter.recordings import layout
 from callcenter.recordings.access import DELETE, PURGE, LedgerRecord, append_ledger
 from callcenter.recordings.models import PURGED, PURGING, Recording, RecordingTombstone, RecordingWorkOrder
 from callcenter.recordings.retention import (
+    OPEN_ORDER_REVIEW,
     OrderFactsSource,
     RetentionDecision,
     RetentionPolicy,
@@ -94,6 +95,18 @@ def _utc(at: datetime | None) -> datetime | None:
     return at.replace(tzinfo=UTC)
 
 
+def _next_review(decision: RetentionDecision, now: datetime) -> datetime:
+    """The deferred row's new retain_until; always after ``now`` unless a legal hold keeps the floor.
+
+    A review date at or before ``now`` would hand the same row out again in this very run; this guard makes
+    a run finite even if the database and Python ever disagreed about an instant.
+    """
+    review = decision.review_at(now)
+    if review <= now and decision.held_by != "legal hold":
+        return now + OPEN_ORDER_REVIEW
+    return review
+
+
 class Sweeper:
     """Purges due recordings of one database and recordings root; see the module docstring for the protocol."""
 
@@ -114,7 +127,8 @@ class Sweeper:
         self.policy = RetentionPolicy.from_settings(settings)
         self.order_facts = order_facts
         self.actor = actor
-        self.clock = clock
+        # SQLite compares timestamps as text: every instant sent to the database must be in UTC.
+        self.clock = lambda: clock().astimezone(UTC)
         self.unlink = unlink
         self.checkpoint = checkpoint or (lambda _step, _ids: None)
 
@@ -123,12 +137,16 @@ class Sweeper:
     def run(self, now: datetime, *, dry_run: bool = False, keep_items: bool = True,
             max_batches: int | None = None) -> SweepReport:
         """Sweep every due recording (retention judged at ``now``); returns counts and, optionally, items."""
+        now = now.astimezone(UTC)
         report = SweepReport(dry_run=dry_run)
         if dry_run:
             self._dry_run(now, report, keep_items)
             return report
         token = str(uuid.uuid4())
-        while max_batches is None or report.batches < max_batches:
+        # Bounded by what was due at the start (plus slack): every run ends, even if a row kept coming back.
+        bound = self._count_due(now) // self.batch + 2
+        max_batches = bound if max_batches is None else min(max_batches, bound)
+        while report.batches < max_batches:
             ids = self._claim(token, now)
             if not ids:
                 break
@@ -139,6 +157,7 @@ class Sweeper:
 
     def purge_one(self, recording_id: int, now: datetime, *, actor: str, reason: str) -> RetentionDecision:
         """Purge one recording on an admin's request, under the same rules; returns the decision either way."""
+        now = now.astimezone(UTC)
         token = str(uuid.uuid4())
         with session_scope(self.url) as s:
             claimed = s.execute(
@@ -166,6 +185,10 @@ class Sweeper:
     def _due(self, now: datetime) -> Any:
         # "= false" (not "IS false") so PostgreSQL can use ix_recordings_due.
         return and_(Recording.legal_hold == false(), Recording.retain_until <= now)
+
+    def _count_due(self, now: datetime) -> int:
+        with session_scope(self.url) as s:
+            return s.scalar(select(func.count()).select_from(Recording).where(self._due(now))) or 0
 
     def _claim(self, token: str, now: datetime) -> list[int]:
         due = and_(self._due(now), self._claimable())
@@ -225,7 +248,7 @@ class Sweeper:
                     update(Recording.__table__)
                     .where(Recording.__table__.c.id == bindparam("rid"))
                     .values(retain_until=bindparam("review"), purge_claim=None, purge_claimed_at=None),
-                    [{"rid": r.id, "review": decisions[r.id].review_at(now)} for r in stay],
+                    [{"rid": r.id, "review": _next_review(decisions[r.id], now)} for r in stay],
                 )
             if go:
                 s.execute(
@@ -240,7 +263,7 @@ class Sweeper:
         report.deferred += len(stay)
         if keep_items:
             report.items.extend(
-                {"id": r.id, "call_id": r.call_id, "action": "kept", "why": decisions[r.id].explain()} for r in stay
+                {"id": r.id, "call_id": r.call_id, "action": "kept", "why": decisions[r.id].explain(now)} for r in stay
             )
         self.checkpoint("marked", sorted(marked))
         gone = self._unlink_files([r for r in rows if r.id in marked], report, keep_items)
@@ -330,7 +353,7 @@ class Sweeper:
                     report.deferred += 1
                 if keep_items:
                     report.items.append({"id": r.id, "call_id": r.call_id, "path": r.path,
-                                         "action": "would purge" if goes else "kept", "why": d.explain()})
+                                         "action": "would purge" if goes else "kept", "why": d.explain(now)})
 
 
 async def sweep_periodically(

@@ -79,3 +79,15 @@ def test_bad_input_is_one_clear_line(cli_env: str, capsys: pytest.CaptureFixture
     assert "not a safe recording name" in capsys.readouterr().err
     assert main(["recordings", "sweep", "--now", "yesterday"]) == 2
     assert "--now: 'yesterday' is not an ISO 8601 date-time" in capsys.readouterr().err
+
+
+def test_plain_text_output(cli_env: str, make_wav: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "import", str(make_wav()), "--call-id", "t-1", "--at", "2026-01-10T15:00:00")
+    code, out = run(capsys, "list")
+    assert code == 0 and "t-1" in out and "1 recording(s); page 1" in out
+    code, out = run(capsys, "show", "t-1")
+    assert code == 0 and "retention: all retention rules passed" in out
+    code, out = run(capsys, "sweep", "--dry-run", "--now", "2026-07-12T23:59:59")
+    assert code == 0 and "would purge 0, kept 0" in out and "t-1" not in out
+    code, out = run(capsys, "sweep", "--now", "2026-07-13T00:00:00")
+    assert code == 0 and out.startswith("purged") and "purged 1, kept 0, errors 0" in out

@@ -316,3 +316,17 @@ async def test_periodic_sweeper_runs_and_survives_a_failure(rec_settings: Settin
     with pytest.raises(asyncio.CancelledError):
         await task
     assert {r.status for r in rows(rec_settings).values()} == {"purged"}
+
+
+def test_now_in_the_centres_time_zone_is_the_same_instant(rec_settings: Settings, tickets: Any,
+                                                          seed: Callable[..., list[int]]) -> None:
+    from zoneinfo import ZoneInfo
+
+    seed(1)
+    local_floor = FLOOR.astimezone(ZoneInfo("Asia/Shanghai"))  # 2026-07-13T00:00+08:00
+    # Not even looked at one second early: the database compares the same instant Python does.
+    dry = sweeper(rec_settings, tickets).run(local_floor - timedelta(seconds=1), dry_run=True)
+    assert (dry.purged, dry.deferred, dry.items) == (0, 0, [])
+    early = sweeper(rec_settings, tickets).run(local_floor - timedelta(seconds=1))
+    assert (early.purged, early.deferred, early.batches) == (0, 0, 0)
+    assert sweeper(rec_settings, tickets).run(local_floor).purged == 1
