@@ -9,7 +9,8 @@ the id filter removes the overlap, so a dropped connection resumes without losin
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from typing import Any
 
 from callcenter.calls.timeline import Timeline, TimelineEvent
@@ -27,50 +28,46 @@ def message(event: TimelineEvent) -> dict[str, Any]:
     return {"kind": "event", **event.as_dict()}
 
 
-async def stream(timeline: Timeline, after: int, send: Send, visible: Visible | None = None) -> None:
-    """Send every event after ``after`` and then every new one, in id order, until cancelled or send fails."""
+async def in_order(timeline: Timeline, after: int) -> AsyncIterator[TimelineEvent | None]:
+    """Every durable event with ``id > after`` and then every new one, each once and in id order. Yields
+    ``None`` once, between the replay and the live part (the page shows when it has caught up)."""
     queue = timeline.subscribe()
     try:
         last = after
         while True:
             batch = await asyncio.to_thread(timeline.since, last, REPLAY_BATCH)
             for event in batch:
-                last = await _forward(event, last, send, visible)
+                if event.id is not None and event.id > last:
+                    last = event.id
+                    yield event
             if len(batch) < REPLAY_BATCH:
                 break
-        await send({"kind": "live", "last": last})
+        yield None
         while True:
             event = await queue.get()
-            last = await _forward(event, last, send, visible)
+            if event.id is not None and event.id > last:  # already sent during the replay otherwise
+                last = event.id
+                yield event
     finally:
         timeline.unsubscribe(queue)
 
 
-async def _forward(event: TimelineEvent, last: int, send: Send, visible: Visible | None) -> int:
-    if event.id is None or event.id <= last:
-        return last  # already sent during the replay
-    if visible is None or visible(event):
-        await send(message(event))
-    return event.id
+async def stream(timeline: Timeline, after: int, send: Send, visible: Visible | None = None) -> None:
+    """Send every event after ``after`` and then every new one, in id order, until cancelled or send fails."""
+    last = after
+    async with aclosing(in_order(timeline, after)) as events:  # unsubscribe at once when send fails
+        async for event in events:
+            if event is None:
+                await send({"kind": "live", "last": last})
+                continue
+            last = event.id or last
+            if visible is None or visible(event):
+                await send(message(event))
 
 
 async def follow(timeline: Timeline, feed: Callable[[TimelineEvent], Any], after: int = 0) -> None:
     """Feed ``feed`` every event after ``after`` and then live ones (the live board's subscription)."""
-
-    queue = timeline.subscribe()
-    try:
-        last = after
-        while True:
-            batch = await asyncio.to_thread(timeline.since, last, REPLAY_BATCH)
-            for event in batch:
+    async with aclosing(in_order(timeline, after)) as events:
+        async for event in events:
+            if event is not None:
                 feed(event)
-                last = event.id or last
-            if len(batch) < REPLAY_BATCH:
-                break
-        while True:
-            event = await queue.get()
-            if event.id is not None and event.id > last:
-                feed(event)
-                last = event.id
-    finally:
-        timeline.unsubscribe(queue)
