@@ -170,6 +170,8 @@ class _CallRun:
 
     async def run(self, answered: bool, offered: Mapping[str, Any] | None) -> CallOutcome:
         if offered is not None:
+            # A call offered to us is a new one: no database read for its first sequence number on the loop.
+            self.timeline.expect_new(self.call_id)
             self.record(ev.CALL_OFFERED, dict(offered), 0.0)
         reader = asyncio.create_task(self._read(), name=f"call-events-{self.call_id}")
         try:
@@ -303,6 +305,12 @@ def _prompt_data(play: Play) -> dict[str, Any]:
     return {"key": play.key, "text": play.text, "locale": play.locale, "playback_id": play.playback_id}
 
 
+_COMMAND_NAMES: dict[type, str] = {}
+
+
 def _command_name(command: Command) -> str:
-    name = type(command).__name__
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+    kind = type(command)
+    name = _COMMAND_NAMES.get(kind)
+    if name is None:  # worked out once per command class, not per command
+        name = _COMMAND_NAMES[kind] = "".join(f"_{c.lower()}" if c.isupper() else c for c in kind.__name__).lstrip("_")
+    return name

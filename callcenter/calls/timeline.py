@@ -16,7 +16,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, Index, Integer, String, UniqueConstraint, insert, select
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from callcenter.calls import events as ev
@@ -24,6 +36,9 @@ from callcenter.logs import get_logger
 from callcenter.store import Base, engine_for
 
 log = get_logger(__name__)
+
+# Call ids per verification query: well under any driver's bound-parameter limit.
+_IN_CHUNK = 500
 
 
 class CallEventRecord(Base):
@@ -66,6 +81,26 @@ class TimelineEvent:
         }
 
 
+def _renumbered(event: TimelineEvent, base: int) -> TimelineEvent:
+    if not base:
+        return event
+    return TimelineEvent(event.call_id, event.seq + base, event.type, event.at, event.offset, event.data, event.id)
+
+
+def _stored_counts(conn: Any, call_ids: set[str]) -> dict[str, int]:
+    """The last stored seq of each of ``call_ids`` that has stored events (one query for all of them)."""
+    counts: dict[str, int] = {}
+    ordered = sorted(call_ids)
+    for start in range(0, len(ordered), _IN_CHUNK):
+        rows = conn.execute(
+            select(CallEventRecord.call_id, func.max(CallEventRecord.seq))
+            .where(CallEventRecord.call_id.in_(ordered[start:start + _IN_CHUNK]))
+            .group_by(CallEventRecord.call_id)
+        )
+        counts.update({call_id: int(last) for call_id, last in rows if last})
+    return counts
+
+
 def _from_row(row: Any) -> TimelineEvent:
     at = row.at if row.at.tzinfo else row.at.replace(tzinfo=UTC)
     return TimelineEvent(row.call_id, row.seq, row.type, at, row.offset, dict(row.data or {}), row.id)
@@ -83,6 +118,9 @@ class Timeline:
         self._lock = asyncio.Lock()
         self._ids = itertools.count(1)
         self._ended: set[str] = set()
+        # Calls announced new (:meth:`expect_new`): numbered from 1 without a database read; the next flush
+        # checks that in one query for all of them and renumbers after any stored events.
+        self._unverified: set[str] = set()
 
     # ------------------------------------------------------------------ writing
 
@@ -102,10 +140,24 @@ class Timeline:
         if counter is None:
             counter = self._seqs[call_id] = itertools.count(self._next_seq(call_id))
         # SQLite keeps no offset: store every instant in UTC so a 23:00+08:00 event reads back as 15:00Z.
-        at = datetime.now(UTC) if at is None else at.astimezone(UTC)
+        if at is None:
+            at = datetime.now(UTC)
+        elif at.tzinfo is not UTC:  # the adapters' instants are already UTC: no new object for those
+            at = at.astimezone(UTC)
         event = TimelineEvent(call_id, next(counter), type, at, offset, data or {})
         self._pending.append(event)
         return event
+
+    def expect_new(self, call_id: str) -> None:
+        """The adapter is taking a call that should have no events yet (a fresh channel): its events are
+        numbered from 1 without reading the database on the event loop at its first :meth:`append` (one
+        blocking query per call was the largest cost of a call's start). The next flush verifies it, for every
+        such call of the batch in one query, and if the call had stored events after all (a channel that
+        re-entered the application) its events are renumbered after them, so no number is ever reused; only
+        the seq of events returned by :meth:`append` before that flush is then provisional."""
+        if call_id not in self._seqs:
+            self._seqs[call_id] = itertools.count(1)
+            self._unverified.add(call_id)
 
     def forget(self, call_id: str) -> None:
         """The call has ended: its sequence counter is dropped after the flush that makes its last events
@@ -117,6 +169,7 @@ class Timeline:
         buffered = {e.call_id for e in self._pending}
         for call_id in self._ended - buffered:
             self._seqs.pop(call_id, None)
+            self._unverified.discard(call_id)
         self._ended &= buffered
 
     def _next_seq(self, call_id: str) -> int:
@@ -138,13 +191,15 @@ class Timeline:
             batch, self._pending = self._pending, []
             if not batch:
                 return []
+            unverified = {e.call_id for e in batch if e.call_id in self._unverified}
             try:
-                written = await asyncio.to_thread(self._write, batch)
+                written, bases = await asyncio.to_thread(self._write, batch, unverified)
             except Exception:
                 # Nothing is lost: the batch goes back in front of what arrived meanwhile.
                 self._pending[:0] = batch
                 log.exception("timeline flush failed; will retry", events=len(batch))
                 raise
+            self._verified(unverified, bases)
             self._release_ended()
         for event in written:
             for queue in tuple(self._subscribers):
@@ -154,28 +209,60 @@ class Timeline:
     def flush_sync(self) -> list[TimelineEvent]:
         """Synchronous flush for CLI tools and tests that run outside an event loop."""
         batch, self._pending = self._pending, []
-        written = self._write(batch) if batch else []
+        unverified = {e.call_id for e in batch if e.call_id in self._unverified}
+        written, bases = self._write(batch, unverified) if batch else ([], {})
+        self._verified(unverified, bases)
         self._release_ended()
         return written
 
-    def _write(self, batch: list[TimelineEvent]) -> list[TimelineEvent]:
+    def _verified(self, call_ids: set[str], bases: dict[str, int]) -> None:
+        """After a flush checked ``call_ids`` (see :meth:`expect_new`): a call found with ``bases[call_id]``
+        stored events goes on after them, and its events buffered meanwhile are renumbered the same way."""
+        self._unverified -= call_ids
+        if not bases:
+            return
+        for call_id, base in bases.items():
+            counter = self._seqs.get(call_id)
+            if counter is not None:
+                self._seqs[call_id] = itertools.count(next(counter) + base)
+        self._pending = [_renumbered(e, bases.get(e.call_id, 0)) for e in self._pending]
+
+    def _write(self, batch: list[TimelineEvent], unverified: set[str]) -> tuple[list[TimelineEvent], dict[str, int]]:
+        """Store ``batch``; returns it with ids, and the stored-event counts found for ``unverified`` calls
+        (only the non-zero ones: by those the batch's numbers were shifted)."""
         if self.url is None:
+            bases = self._stored_counts_memory(unverified)
             written = [
-                TimelineEvent(e.call_id, e.seq, e.type, e.at, e.offset, e.data, next(self._ids)) for e in batch
+                TimelineEvent(e.call_id, e.seq + bases.get(e.call_id, 0), e.type, e.at, e.offset, e.data,
+                              next(self._ids))
+                for e in batch
             ]
             self._memory.extend(written)
-            return written
-        rows = [
-            {"call_id": e.call_id, "seq": e.seq, "type": e.type, "at": e.at, "offset": e.offset, "data": e.data}
-            for e in batch
-        ]
+            return written, bases
         with engine_for(self.url).begin() as conn:
+            bases = _stored_counts(conn, unverified)
+            if bases:
+                batch = [_renumbered(e, bases.get(e.call_id, 0)) for e in batch]
+            rows = [
+                {"call_id": e.call_id, "seq": e.seq, "type": e.type, "at": e.at, "offset": e.offset, "data": e.data}
+                for e in batch
+            ]
             stmt = insert(CallEventRecord).returning(CallEventRecord.id, sort_by_parameter_order=True)
             result = conn.execute(stmt, rows)
             ids = [r[0] for r in result]
-        return [
+        written = [
             TimelineEvent(e.call_id, e.seq, e.type, e.at, e.offset, e.data, i) for e, i in zip(batch, ids, strict=True)
         ]
+        return written, bases
+
+    def _stored_counts_memory(self, call_ids: set[str]) -> dict[str, int]:
+        if not call_ids:
+            return {}
+        counts: dict[str, int] = {}
+        for e in self._memory:
+            if e.call_id in call_ids:
+                counts[e.call_id] = max(counts.get(e.call_id, 0), e.seq)
+        return counts
 
     async def run_flusher(self, interval: float = 0.05) -> None:
         """Flush forever every ``interval`` seconds; run as a task of ``callcenter serve``."""

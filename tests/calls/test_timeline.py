@@ -1,3 +1,4 @@
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -64,5 +65,37 @@ async def test_an_ended_call_keeps_no_counter_after_its_last_flush_and_never_reu
     await tl.flush()
     assert "c1" not in tl._seqs
     tl.append("c1", ev.RECORDING_FINISHED, {"path": "x.wav"}, at=T0)  # later still: continues from the database
+    await tl.flush()
+    assert [e.seq for e in tl.events("c1")] == [1, 2, 3]
+
+
+async def test_a_call_expected_new_is_numbered_without_a_read_and_checked_at_the_flush(db_url: str) -> None:
+    first = Timeline(db_url)
+    first.append("c7", ev.CALL_OFFERED, at=T0)
+    await first.flush()
+    second = Timeline(db_url)
+    second.expect_new("c7")  # wrong: c7 re-entered the application (events already stored)
+    second.expect_new("c8")  # right
+    second.append("c7", ev.CALL_OFFERED, at=T0)
+    second.append("c8", ev.CALL_OFFERED, at=T0)
+    written = await second.flush()
+    assert [(e.call_id, e.seq) for e in written] == [("c7", 2), ("c8", 1)]
+    assert second.append("c7", ev.HANGUP, {"by": "caller"}, at=T0).seq == 3  # goes on after the stored ones
+    await second.flush()
+    assert [e.seq for e in second.events("c7")] == [1, 2, 3]
+    assert [e.seq for e in second.events("c8")] == [1]
+
+
+async def test_events_buffered_during_the_checking_flush_are_renumbered_too() -> None:
+    tl = Timeline(None)
+    tl.append("c1", ev.CALL_OFFERED, at=T0)
+    await tl.flush()
+    tl.expect_new("c1")
+    tl.append("c1", ev.CALL_OFFERED, at=T0)
+    batch_flush = tl.flush()
+    late = asyncio.ensure_future(batch_flush)
+    await asyncio.sleep(0)  # the flush has taken its batch and is writing it
+    tl.append("c1", ev.HANGUP, {"by": "caller"}, at=T0)
+    await late
     await tl.flush()
     assert [e.seq for e in tl.events("c1")] == [1, 2, 3]

@@ -157,3 +157,23 @@ async def test_unreachable_asterisk_is_a_typed_error_after_the_deadline() -> Non
             await client.request("GET", "channels")
     finally:
         await client.close()
+
+
+async def test_websocket_requests_without_a_response_fail_at_their_own_deadline() -> None:
+    """One watchdog timer serves every request's deadline: each fails request_timeout after it was sent."""
+    link = _SilentLink()
+    client = AriClient("http://unused/ari", "u", "p", "app", use_http=False, rest_over_websocket=True,
+                       request_timeout=0.05)
+    client._link = link
+    loop = asyncio.get_running_loop()
+
+    async def waited(delay: float) -> float:
+        await asyncio.sleep(delay)
+        sent = loop.time()
+        with pytest.raises(AriUnavailable, match=r"no RESTResponse within 0\.05 s"):
+            await client.request("POST", "channels/1/answer")
+        return loop.time() - sent
+
+    took = await asyncio.gather(waited(0), waited(0.02), waited(0.08))
+    assert all(0.05 <= t < 0.5 for t in took)
+    assert not client._pending and not client._deadlines and client._watchdog is None

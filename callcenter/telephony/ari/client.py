@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import contextlib
 import itertools
 import json
@@ -60,6 +61,8 @@ ConnectedHandler = Callable[[bool], Awaitable[None]]
 # Websocket": 20.14.0, 21.9.0 and 22.4.0; every later major has it).
 _REST_OVER_WS_SINCE = {20: (20, 14), 21: (21, 9), 22: (22, 4)}
 _VERSION = re.compile(r"(\d+)\.(\d+)")
+# One encoder for every frame: json.dumps with any non-default option builds a new JSONEncoder per call.
+_encode = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def supports_rest_over_websocket(version: str) -> bool:
@@ -123,6 +126,10 @@ class AriClient:
         self._link: Link | None = None
         self._connected = asyncio.Event()
         self._pending: dict[str, asyncio.Future[Json]] = {}
+        # Request deadlines in send order (all share request_timeout, so the first is the nearest): one
+        # watchdog timer for all of them instead of a timeout context and a timer per request.
+        self._deadlines: collections.deque[tuple[float, str]] = collections.deque()
+        self._watchdog: asyncio.TimerHandle | None = None
         self._ids = itertools.count(1)
         self._closing = False
 
@@ -247,6 +254,10 @@ class AriClient:
         await self._teardown()
 
     async def _teardown(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        self._deadlines.clear()
         link, self._link = self._link, None
         if link is not None:
             with contextlib.suppress(Exception):
@@ -282,19 +293,21 @@ class AriClient:
             frame["query_strings"] = [{"name": k, "value": v} for k, v in params.items()]
         if body is not None:
             frame["content_type"] = "application/json"
-            frame["message_body"] = json.dumps(body, ensure_ascii=False)
-        future: asyncio.Future[Json] = asyncio.get_running_loop().create_future()
+            frame["message_body"] = _encode(body)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Json] = loop.create_future()
         self._pending[request_id] = future
+        self._deadlines.append((loop.time() + self.request_timeout, request_id))
+        if self._watchdog is None:
+            self._watchdog = loop.call_at(self._deadlines[0][0], self._expire_requests)
         try:
-            await link.send(json.dumps(frame, ensure_ascii=False))
+            await link.send(_encode(frame))
         except (ConnectionError, websockets.exceptions.ConnectionClosed) as exc:
             self._pending.pop(request_id, None)
             raise AriConnectionLost(f"ARI {method} {uri}: websocket closed while sending") from exc
         try:
-            async with asyncio.timeout(self.request_timeout):  # no extra task per request (unlike wait_for)
-                response = await future
-        except TimeoutError:
-            self._pending.pop(request_id, None)
+            response = await future
+        except _NoResponse:
             raise AriUnavailable(f"ARI {method} {uri}: no RESTResponse within {self.request_timeout:g} s") from None
         status = int(response.get("status_code", 0))
         text = response.get("message_body") or ""
@@ -303,6 +316,20 @@ class AriClient:
             message = payload.get("message", "") if isinstance(payload, dict) else str(response.get("reason_phrase"))
             raise AriRequestError(method, uri, status, message)
         return payload
+
+    def _expire_requests(self) -> None:
+        """The watchdog: fail every request still unanswered at its deadline, then wait for the next one."""
+        self._watchdog = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] <= now:
+            _, request_id = deadlines.popleft()
+            future = self._pending.pop(request_id, None)  # answered ones are gone from _pending already
+            if future is not None and not future.done():
+                future.set_exception(_NoResponse())
+        if deadlines:
+            self._watchdog = loop.call_at(deadlines[0][0], self._expire_requests)
 
     async def _request_http(self, method: str, uri: str, params: dict[str, str], body: Json | None) -> Any:
         if self._http is None:
@@ -332,6 +359,10 @@ class AriClient:
             await asyncio.wait_for(self._connected.wait(), self.request_timeout)
         except TimeoutError:
             raise AriUnavailable(f"ARI {method} {uri}: no websocket within {self.request_timeout:g} s") from None
+
+
+class _NoResponse(Exception):
+    """A websocket request's deadline passed (the watchdog's signal to the waiting request)."""
 
 
 def _query_value(value: Any) -> str:
