@@ -161,7 +161,7 @@ class WebSettings:
     # The phone endpoint of an agent account's seat ({work_number} or {name} of the account).
     agent_endpoint: str = "PJSIP/{work_number}"
     # The demo's simulated traffic: a new call every N seconds, at most this many live at once.
-    demo_call_interval_seconds: float = 6.0
+    demo_call_interval_seconds: float = 20.0
     demo_max_live_calls: int = 6
 
 
