@@ -4,7 +4,8 @@ The scoring form is pre-filled from :func:`evidence`: each item says what the ti
 (``detail``), and the reviewer confirms or corrects it. Items and their rules:
 
 - ``answered_within_three_rings`` — R-01/R-02: the agent leg (or the IVR) answered before the 4th ring.
-- ``greeting_played`` — R-03/R-04: a ``greeting.*`` prompt played after the answer.
+- ``greeting_played`` — R-03/R-04: a ``greeting.*`` prompt played after the answer (for a call only the IVR
+  answered, its ``ivr.welcome`` counts).
 - ``silent_protocol_followed`` — R-15: a silent call ended only after three 5-second silence windows
   (not applicable to calls that were not silent).
 - ``release_order`` — R-48: the caller hung up first, or the agent ended a call the scripts allow them to end.
@@ -105,8 +106,11 @@ def evidence(events: list[TimelineEvent], cadence: RingCadence) -> list[Evidence
         rings = int(answer.data.get("rings", 0) or 0)
         out.append(item("answered_within_three_rings", rings <= 3, f"IVR 响铃 {rings} 声接听", answer.offset))
 
+    # An agent's call opens with the standard greeting; a call only the IVR answered with its welcome.
+    by_agent = answer is not None and answer.type == ev.AGENT_ANSWERED
+    opening = ("greeting.",) if by_agent else ("greeting.", "ivr.welcome")
     greeting = next((e for e in events if e.type == ev.PROMPT_STARTED and str(e.data.get("key", "")).startswith(
-        "greeting.")), None)
+        opening)), None)
     if answer is None:
         out.append(item("greeting_played", None, "未接听"))
     elif greeting is None:

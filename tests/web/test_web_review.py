@@ -61,6 +61,15 @@ def test_greeting_evidence_quotes_the_words_and_their_time() -> None:
     assert by_key(agent_call(3.0, greeting=False))["greeting_played"].value is False
 
 
+def test_a_call_only_the_ivr_answered_is_greeted_by_its_welcome_but_an_agent_call_is_not() -> None:
+    welcome = (0.5, ev.PROMPT_STARTED, {"key": "ivr.welcome", "text": "您好,欢迎致电江南云商客户服务热线。"})
+    ivr_only = call((0, ev.CALL_OFFERED, {}), (0.5, ev.IVR_ANSWERED, {"rings": 1}), welcome,
+                    (20, ev.HANGUP, {"by": "caller", "disposition": "abandoned"}))
+    assert by_key(ivr_only)["greeting_played"].value is True
+    agent = agent_call(3.0, greeting=False)
+    assert by_key([agent[0], call(welcome)[0], *agent[1:]])["greeting_played"].value is False
+
+
 def test_silent_protocol_needs_three_windows_and_is_not_applicable_otherwise() -> None:
     assert by_key(agent_call(3, hangup_by="agent", disposition="silent", windows=3))[
         "silent_protocol_followed"].value is True
