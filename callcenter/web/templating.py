@@ -24,6 +24,15 @@ def local_time(iso: str | None, tz: tzinfo) -> str:
 templates.env.filters["local"] = local_time
 
 
+def seconds(value: float) -> str:
+    """A timeline offset as the QA page shows it: one decimal, and never "-0.0" for an instant just before 0."""
+    text = f"{value:.1f}"
+    return "0.0" if text == "-0.0" else text
+
+
+templates.env.filters["seconds"] = seconds
+
+
 def render(request: Request, name: str, status_code: int = 200, **context: object) -> Response:
     """Render a page template with the signed-in user and the session's CSRF token."""
     ctx = access.context_for(request, access.current_user(request), **context)
