@@ -39,6 +39,12 @@ def _first(events, type_: str, **data):
 
 
 def _seconds(settings, key: str) -> float:
+    """How long the simulated Asterisk plays a prompt: its recorded file when one exists (AGIPeer reads the
+    wav's length), else the catalogue text at the speech rate."""
+    recorded = settings.scripts.directory / "sounds" / "zh-CN" / f"{key}.wav"
+    if recorded.is_file():
+        with wave.open(str(recorded)) as w:
+            return w.getnframes() / float(w.getframerate())
     library = load_library(settings.scripts.directory, settings.scripts)
     text = library.catalogues.lookup(key, "zh-CN").render({"hotline": settings.service.hotline})
     return len(text) / settings.scripts.speech_chars_per_second

@@ -252,3 +252,43 @@ async def test_peer_that_never_answers_times_out(settings) -> None:
     hangup = events[-1]
     assert hangup.data["cause"] == "agi_timeout" and hangup.data["by"] == "system"
     assert _leftover_tasks() == []
+
+
+async def test_one_watchdog_times_out_a_shorter_limit_after_a_longer_one() -> None:
+    """The per-connection watchdog is armed for the first command's 2 s; a later 0.1 s limit must still fire
+    at 0.1 s (the timer moves earlier), and the connection is closed after it (issue 3)."""
+    from callcenter.telephony.agi.codec import AGICommandTimeout
+    from tests.telephony.agi_peer import transport_pair
+
+    async with transport_pair("native", command_timeout=2.0) as (conn, reader, writer):
+        writer.write(ENV.encode())
+        await conn.read_environment()
+        answer = asyncio.ensure_future(conn.execute("ANSWER"))
+        assert await reader.readline() == b"ANSWER\n"
+        writer.write(b"200 result=0\n")
+        assert (await answer).result == "0"
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(AGICommandTimeout, match=r"no reply to NOOP within 0\.1 s"):
+            await conn.execute("NOOP", limit=0.1)
+        assert loop.time() - started < 1.0 and conn.closed
+
+
+async def test_watchdog_fired_for_an_old_deadline_does_not_time_out_the_next_command() -> None:
+    """A 0.05 s command answered at once leaves the watchdog armed for 0.05 s; the next command (2 s limit),
+    still waiting then, must not be failed by it: the watchdog re-arms for the current deadline."""
+    from tests.telephony.agi_peer import transport_pair
+
+    async with transport_pair("native", command_timeout=2.0) as (conn, reader, writer):
+        writer.write(ENV.encode())
+        await conn.read_environment()
+        first = asyncio.ensure_future(conn.execute("ANSWER", limit=0.05))
+        assert await reader.readline() == b"ANSWER\n"
+        writer.write(b"200 result=0\n")
+        await first
+        second = asyncio.ensure_future(conn.execute("NOOP"))
+        assert await reader.readline() == b"NOOP\n"
+        await asyncio.sleep(0.15)  # past the first command's deadline: the watchdog has fired and re-armed
+        assert not second.done()
+        writer.write(b"200 result=0\n")
+        assert (await second).result == "0" and not conn.closed

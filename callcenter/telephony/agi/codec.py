@@ -101,6 +101,9 @@ def parse_environment(block: bytes, max_lines: int = MAX_ENV_LINES) -> dict[str,
     """The whole ``agi_`` block at once (up to and including its blank line), with the same limits as
     :class:`EnvironmentReader`: the FastAGI server receives it in one or two reads, so one pass is cheaper
     than a call per line."""
+    fast = _environment_fast(block, max_lines)
+    if fast is not None:
+        return fast
     lines = block.split(b"\n")
     while lines and lines[-1] == b"":
         lines.pop()
@@ -115,6 +118,24 @@ def parse_environment(block: bytes, max_lines: int = MAX_ENV_LINES) -> dict[str,
         key, value = parse_env_line(raw.decode("utf-8", errors="replace").rstrip("\r"))
         env[key] = value
     return env
+
+
+# One well-formed environment line: a bare agi_ key (the name rule of parse_env_line), a colon, the value.
+_ENV_LINE = re.compile(r"^(agi_[A-Za-z0-9_]{1,64}):(.*)$", re.MULTILINE)
+
+
+def _environment_fast(block: bytes, max_lines: int) -> dict[str, str] | None:
+    """The usual block in one decode and one regex pass, or None when any line is not plainly well formed
+    (then the line-by-line path gives the verdict and the exact error). It accepts only what that path
+    accepts, with the same values: every line must match, and a block no longer than a line cannot hold an
+    oversized one."""
+    count = block.count(b"\n")
+    if not block.endswith(b"\n") or count > max_lines or len(block) > MAX_LINE_BYTES:
+        return None
+    pairs = _ENV_LINE.findall(block.decode("utf-8", errors="replace"))
+    if len(pairs) != count or not pairs:
+        return None
+    return {key: value.strip() for key, value in pairs}
 
 
 @dataclass
@@ -172,8 +193,29 @@ def quote_arg(arg: object) -> str:
 _NAMES: set[str] = set()  # command names already checked (a handful, used on every call)
 
 
+# Lines already formatted from string arguments (a script repeats the same prompts and applications); bounded,
+# emptied when full. Only all-str keys: 1 == True == 1.0 would share a key but not a text.
+_LINES: dict[tuple[object, ...], bytes] = {}
+_LINES_MAX = 4096
+
+
 def format_command(name: str, *args: object) -> bytes:
     """``format_command("STREAM FILE", "zh-CN/greeting", "")`` → ``b'STREAM FILE zh-CN/greeting ""\\n'``."""
+    cacheable = all(type(a) is str for a in args)
+    key = (name, *args)
+    if cacheable:
+        line = _LINES.get(key)
+        if line is not None:
+            return line
+    encoded = _format_command(name, *args)
+    if cacheable:
+        if len(_LINES) >= _LINES_MAX:
+            _LINES.clear()
+        _LINES[key] = encoded
+    return encoded
+
+
+def _format_command(name: str, *args: object) -> bytes:
     if name not in _NAMES:
         if not re.fullmatch(r"[A-Z]+( [A-Z]+)*", name):
             raise AGIProtocolError(f"not an AGI command name: {name!r}")
