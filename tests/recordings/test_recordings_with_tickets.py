@@ -16,8 +16,7 @@ from callcenter.recordings.retention import default_order_facts
 from callcenter.recordings.service import RecordingService
 from callcenter.recordings.sweeper import Sweeper
 from callcenter.store import session_scope
-
-tickets_service = pytest.importorskip("callcenter.tickets.service")
+from callcenter.tickets import service as tickets_service
 
 T0 = datetime(2026, 1, 10, 7, 0, tzinfo=UTC)  # 15:00 Shanghai
 FLOOR = datetime(2026, 7, 12, 16, 0, tzinfo=UTC)
