@@ -54,6 +54,7 @@ AGAIN = "对不起,请您重新选择。"
 TRANSFER = "请稍等,我帮您找客服代表。"
 QUEUE_SORRY = "对不起,让您久等了,请您稍等。"
 QUEUE_BUSY = "对不起,让您久等了,现在客服代表都在忙,请您稍后再次打来,好吗?再见!"
+MEDIA = "您好,对不起,我正在工作期间,不方便接受采访,我们已通知公司专门接洽部门,请您稍候!"
 
 # Scripts that only speak one prompt and hand the call back: (script, prompt key, exact text, R-number).
 ONE_PROMPT = [
@@ -81,6 +82,31 @@ ONE_PROMPT = [
         "我们会将您反映的问题与相关部门联系,请您留下联系电话,我们将尽快给您答复。",
         "R-36",
     ),
+    (
+        "dissatisfied_not_pursuing",
+        "satisfaction.understanding",
+        "谢谢您的理解与支持,我们将不断改进服务,让您满意。",
+        "R-33",
+    ),
+    ("escalate_reply_soon", "escalation.reply_soon", "我们将把您的要求及时上报相关部门,并尽快给您答复。", "R-34"),
+    (
+        "escalate_cannot_meet",
+        "escalation.cannot_meet",
+        "您的要求我们会及时上报上级主管部门。但由于某些方面的原因,我们可能在一段时间之内无法满足您的需要,请您理解。",
+        "R-35",  # XX → 某些 (the source's own words): the engine has no reason variable
+    ),
+    ("person_unavailable", "message.offer", "对不起,他现在不在,您能留下口讯或联系电话吗?", "R-41"),  # 名片 → 联系电话
+    ("write_down", "info.write_down", "麻烦您记录一下,谢谢!", "R-42"),
+    ("misunderstanding", "mistake.misunderstanding", "不好意思,我想我们可能是误会了。", "R-43"),
+    ("own_mistake", "mistake.apology", "实在对不起,我不是那个意思。", "R-43"),
+    ("outage_investigating", "outage.investigating", "我们正在全力查找事故原因,并安排维修工作。", "R-50"),
+    (
+        "outage_special",
+        "outage.special",
+        "这次故障情况很特殊,我们已经启动应急预案,调用所有维修人员到现场工作,相信会尽快恢复供应。",
+        "R-50",
+    ),
+    ("notify_when_available", "callback.notify", "请您留下您的电话和姓名,等货到通知您。", "R-51"),  # 你 → 您
     ("closing_check", "closing.check", "您还有别的事吗?", "R-46"),
     ("named_caller", "address.named", "先生(女士),请问有什么可以帮助您?", "R-08"),
 ]
@@ -539,6 +565,35 @@ def test_resume_takes_the_caller_off_hold_and_apologises(standard_library, base_
     assert of_type(timeline, "end")[0]["t"] == seconds(RESUME, cps)
 
 
+# ---------------------------------------------------------------- R-49 media call
+
+
+@pytest.mark.parametrize("caller", ["silent", "speech@3", "dtmf:1@3"])
+def test_media_call_declines_the_interview_then_holds_for_the_department(standard_library, base_settings, cps, caller):
+    # R-49 「请您稍候」, then the wait of R-40 (music, no open microphone); the prompt is not cut short, and the
+    # script never ends the call: notifying the PR department is the agent's work.
+    timeline = run(standard_library, base_settings, "media_call", caller, answered=True)
+    assert said(timeline) == [(0.0, "media.decline", MEDIA)]
+    assert not of_type(timeline, "stop")
+    assert of_type(timeline, "hold") == [{"t": seconds(MEDIA, cps), "type": "hold"}]
+    assert of_type(timeline, "end")[0]["t"] == seconds(MEDIA, cps)
+    assert hangup(timeline) is None
+
+
+def test_the_agent_takes_a_held_journalist_back_with_an_apology(standard_library, base_settings, cps):
+    at = seconds(MEDIA, cps) + 40.0
+    timeline = run(standard_library, base_settings, "media_call", f"script:resume@{at}", answered=True)
+    assert of_type(timeline, "unhold") == [{"t": at, "type": "unhold"}]  # apologise on resuming
+    assert said(timeline) == [(0.0, "media.decline", MEDIA), (at, "hold.resume", RESUME)]
+    assert hangup(timeline) is None
+
+
+def test_a_journalist_who_hangs_up_while_held_ends_the_call_then(standard_library, base_settings, cps):
+    at = seconds(MEDIA, cps) + 10.0
+    timeline = run(standard_library, base_settings, "media_call", f"hangup@{at}", answered=True)
+    assert hangup(timeline) == {"t": at, "type": "hangup", "disposition": "normal", "by": "caller"}
+
+
 # ---------------------------------------------------------------- closing
 
 
@@ -705,6 +760,7 @@ FIRST_PROMPT: dict[str, tuple[str, str]] = {
     "malicious_call": ("malicious.refuse", MALICIOUS),
     "hold": ("hold.wait", HOLD),
     "resume": ("hold.resume", RESUME),
+    "media_call": ("media.decline", MEDIA),
     "closing": ("closing.thanks", FAREWELL),
     "main_menu": ("ivr.welcome", WELCOME),
     "inbound": ("ivr.welcome", WELCOME),
