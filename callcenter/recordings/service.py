@@ -169,7 +169,7 @@ class RecordingService:
         if event == "started":
             return self.start_recording(call_id, at, format=format, agent=agent, caller=caller)
         if event == "finished":
-            return self.finish_recording(call_id, at, disposition=disposition)
+            return self.finish_recording(call_id, at, disposition=disposition, agent=agent)
         raise RecordingError(f"recording event {event!r}: expected 'started' or 'finished'")
 
     def start_recording(
@@ -191,9 +191,11 @@ class RecordingService:
         return _with_file(info, target)
 
     def finish_recording(
-        self, call_id: str, ended_at: datetime | None, *, disposition: str | None = None
+        self, call_id: str, ended_at: datetime | None, *, disposition: str | None = None, agent: str | None = None
     ) -> RecordingInfo:
-        """Hash and process a finished recording (never raises for bad audio: status corrupt/empty + reason)."""
+        """Hash and process a finished recording (never raises for bad audio: status corrupt/empty + reason).
+        ``agent``: who took the call, when it was not known as the recording started (the IVR records from the
+        answer, before any agent); QA filters recordings by it."""
         ended_at = _aware(ended_at, "ended_at") if ended_at is not None else None
         with session_scope(self.url) as s:
             row = self._row_by_call(s, call_id)
@@ -212,6 +214,7 @@ class RecordingService:
             self._store_result(row, result, source, browser_rel, compressed_rel, original)
             row.ended_at = end
             row.disposition = disposition or row.disposition
+            row.agent = row.agent or agent
             row.retain_until = purge_allowed_from(end, self.policy.retention_days, self.policy.tz)
             s.flush()
             info = self._info(s, row)

@@ -72,6 +72,7 @@ async def start(
     telephony: dict[str, Any] | None = None,
     service: dict[str, Any] | None = None,
     before_service: Callable[[AriSimulator], Awaitable[None]] | None = None,
+    recordings: Any = None,
 ) -> Harness:
     if telephony:
         settings = replace(settings, telephony=replace(settings.telephony, **telephony))
@@ -95,7 +96,7 @@ async def start(
     client = AriClient(t.ari_url, t.ari_username, t.ari_password, t.ari_app,
                        backoff=Backoff(first=0.01, cap=0.05, jitter=0.0), request_timeout=3.0)
     tl = timeline or Timeline(None)
-    svc = AriService(settings, timeline=tl, pool=pool, client=client, clock=clock)
+    svc = AriService(settings, timeline=tl, pool=pool, client=client, clock=clock, recordings=recordings)
     task = asyncio.create_task(svc.run())
     async with asyncio.timeout(5):
         await svc.ready()

@@ -249,6 +249,9 @@ async def test_recording_is_registered_with_the_recordings_service(settings, sql
     assert info.path == _first(events, "recording.started").data["path"]
     assert info.ended_at is not None and info.retain_until is not None
     assert result.recordings == [settings.recordings.root / info.path]
+    # QA filters recordings by agent and disposition; MixMonitor started before any agent answered.
+    assert info.agent == "a1"
+    assert info.disposition == _first(events, "call.hangup").data["disposition"]
 
 
 async def test_caller_hanging_up_while_the_agent_rings_is_abandoned_not_a_miss(settings) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import wave
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -111,13 +112,22 @@ async def test_unanswered_agent_is_skipped_after_three_rings_for_the_neighbour(s
 
 
 async def test_bridge_and_recording_into_the_recordings_root(settings: Settings, sqlite_url: str) -> None:
+    from callcenter.recordings.access import Actor
+    from callcenter.recordings.service import RecordingService
+
+    settings = replace(settings, database=replace(settings.database, url=sqlite_url))
+    timeline = Timeline(sqlite_url)
+    recordings = RecordingService(settings, timeline=timeline)
     h = await start(settings, agents=[("a-801", SimAgent("PJSIP/801", answer_at_ring=1))],
-                    timeline=Timeline(sqlite_url))
+                    timeline=timeline, recordings=recordings)
     try:
         chan = await h.call(SimCaller(args=("hotline",), speech=((9.0, 1.0),), hangup_at=20.0))
         events = await h.events(chan.id)
     finally:
-        await h.close()
+        await h.close()  # waits for the service's own tasks, the recording's registration among them
+    # QA filters by agent and disposition: the IVR recording learns both when it ends.
+    row = recordings.get_by_call(Actor("qa", "qa"), chan.id)
+    assert (row.agent, row.disposition) == ("a-801", "normal")
     bridged = of_type(events, "call.bridged")[0]
     assert bridged.data == {"agent": "a-801", "bridge": f"cc-{chan.id}"}
     rec = of_type(events, "recording.started")[0].data

@@ -118,7 +118,7 @@ class RecordingHooks(Protocol):
 
     def started(self, call_id: str, at: datetime, fmt: str, caller: str) -> tuple[str, Path]: ...
 
-    def finished(self, call_id: str, at: datetime, disposition: str | None) -> None: ...
+    def finished(self, call_id: str, at: datetime, disposition: str | None, agent: str | None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -183,6 +183,8 @@ class AGIChannel:
         self._group_warned = False
         self._no_talk_detect = False
         self._agent: Agent | None = None
+        self._took_call: str | None = None  # the agent who answered, kept for the recording's metadata
+        self._recording_ended: datetime | None = None
         transport.on_hangup = self._peer_hung_up
 
     # ------------------------------------------------------------------ Channel protocol
@@ -504,6 +506,7 @@ class AGIChannel:
         answered_at = dial_start - self._t0 + ring_seconds
         self.pool.set_state(agent.id, AgentState.ON_CALL, now=answered_at)
         self._agent = agent
+        self._took_call = agent.id
         wait = answered_at - (self._queue_since or 0.0)
         data = {
             "agent": agent.id,
@@ -564,12 +567,18 @@ class AGIChannel:
             size = 0  # Asterisk may write the file on another host (shared volume not mounted here)
         data = {"path": self.recording_path, "format": self.place.recording_format, "bytes": size}
         self._note(ev.RECORDING_FINISHED, data)
-        if self.recordings is not None:
-            try:
-                ended = self.started_at + timedelta(seconds=self._offset())
-                self.recordings.finished(self.call_id, ended, self._disposition)
-            except Exception:
-                log.exception("agi.register_recording_failed", call_id=self.call_id)
+        self._recording_ended = self.started_at + timedelta(seconds=self._offset())
+
+    def register_recording_end(self, disposition: str | None) -> None:
+        """Hand the finished recording to the recordings service with the call's disposition, which the
+        driver knows only once the call is over (a caller's hang-up carries none on the AGI side)."""
+        if self.recordings is None or self._recording_ended is None:
+            return
+        ended, self._recording_ended = self._recording_ended, None
+        try:
+            self.recordings.finished(self.call_id, ended, disposition or self._disposition, self._took_call)
+        except Exception:
+            log.exception("agi.register_recording_failed", call_id=self.call_id)
 
 
 def _reply_text(reply: Reply) -> str:

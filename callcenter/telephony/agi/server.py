@@ -96,9 +96,10 @@ class RecordingServiceHooks:
         info = self.service.register_recording(call_id=call_id, event="started", at=at, format=fmt, caller=caller)
         return info.path, info.file
 
-    def finished(self, call_id: str, at: datetime, disposition: str | None) -> None:
+    def finished(self, call_id: str, at: datetime, disposition: str | None, agent: str | None) -> None:
         work = asyncio.to_thread(
-            self.service.register_recording, call_id=call_id, event="finished", at=at, disposition=disposition
+            self.service.register_recording, call_id=call_id, event="finished", at=at, disposition=disposition,
+            agent=agent,
         )
         task = asyncio.get_running_loop().create_task(self._logged(call_id, work))
         self.pending.add(task)
@@ -170,9 +171,12 @@ async def run_script_call(context: CallContext, transport: AGITransport, env: di
         "transport": "agi",
         "group": entry.group,
     }
+    outcome = None
     try:
-        await run_call(channel, session, context.timeline, offered=offered, started_at=started_at, clock=clock)
+        outcome = await run_call(channel, session, context.timeline, offered=offered, started_at=started_at,
+                                 clock=clock)
     finally:
+        channel.register_recording_end(outcome.disposition if outcome is not None else None)
         context.timeline.forget(channel.call_id)
 
 

@@ -41,6 +41,8 @@ from callcenter.telephony.rings import cadence
 
 log = get_logger(__name__)
 
+# How long a finished recording waits for its call's disposition before it is registered without one.
+OUTCOME_WAIT_SECONDS = 10.0
 # Outcomes kept for ``outcome()`` after a call ended; older ones are dropped (the timeline keeps them all).
 OUTCOMES_KEPT = 10_000
 
@@ -268,10 +270,19 @@ class AriService:
         """Tell the recordings service (R-107: every call recorded and retained) when a recording starts/ends."""
         if self.recordings is None:
             return
+        at = datetime.now(UTC)
+        disposition = None
+        if event == "finished":
+            # The bridge recording can end a moment before the call's script has settled its disposition.
+            try:
+                async with asyncio.timeout(OUTCOME_WAIT_SECONDS):
+                    disposition = (await self.outcome(call.call_id)).disposition
+            except TimeoutError:
+                log.warning("recording finished before the call's outcome; no disposition", call_id=call.call_id)
         try:
             await asyncio.to_thread(
-                self.recordings.register_recording, call_id=call.call_id, event=event, at=datetime.now(UTC),
-                format=fmt, agent=call.agent.id if call.agent else None, caller=call.caller,
+                self.recordings.register_recording, call_id=call.call_id, event=event, at=at,
+                format=fmt, agent=call.agent.id if call.agent else None, caller=call.caller, disposition=disposition,
             )
         except Exception as exc:  # the call goes on; the recordings service logged and alerted
             log.warning("recording registration failed", call_id=call.call_id, recording_event=event, error=str(exc))
