@@ -17,6 +17,7 @@ from callcenter.telephony.agi.codec import (
     format_command,
     parse_env_line,
     quote_arg,
+    reply_200,
 )
 
 
@@ -92,6 +93,43 @@ def test_200_replies() -> None:
         _reply("200 result=0 endpos=abc")
     with pytest.raises(AGIProtocolError, match="without result"):
         _reply("200 nothing")
+
+
+@pytest.mark.parametrize("line", [
+    "200 result=0", "200 result=49 endpos=12640", "200 result=1 (王(先生))", "200 result= (timeout)",
+    "200 result=1 (speech) endpos=1234 results=foo", "200 result=-1 endpos=0",
+])
+def test_the_servers_reply_shortcut_gives_what_the_reader_gives(line: str) -> None:
+    raw = line.encode() + b"\n"
+    expected, _ = _reply(line)
+    for _ in range(2):  # parsed, then from the cache of seen lines
+        got = reply_200(raw)
+        assert (got.code, got.result, got.data, got.endpos, dict(got.extra), got.line) == (
+            expected.code, expected.result, expected.data, expected.endpos, dict(expected.extra), expected.line)
+
+
+def test_cached_replies_cannot_be_changed_through_their_extra_keys() -> None:
+    reply = reply_200(b"200 result=0\n")
+    assert reply_200(b"200 result=0\n") is reply
+    with pytest.raises(TypeError):
+        reply.extra["x"] = "y"  # type: ignore[index]
+    with pytest.raises(AGIProtocolError, match="without result"):
+        reply_200(b"200 nothing\n")
+    with pytest.raises(AGIProtocolError, match="exceeds"):
+        reply_200(b"200 result=0 " + b"x" * 9000 + b"\n")
+
+
+def test_formatted_lines_are_reused_only_for_the_same_text() -> None:
+    assert format_command("WAIT FOR DIGIT", "5000") == b"WAIT FOR DIGIT 5000\n"
+    assert format_command("WAIT FOR DIGIT", 5000) == b"WAIT FOR DIGIT 5000\n"
+    assert format_command("SET VARIABLE", "X", True) == b"SET VARIABLE X True\n"
+    assert format_command("SET VARIABLE", "X", 1) == b"SET VARIABLE X 1\n"  # 1 == True, not the same text
+    assert format_command("SET VARIABLE", "X", 1.0) == b"SET VARIABLE X 1.0\n"
+    assert format_command("SET VARIABLE", "X", ["a b"]) == b"SET VARIABLE X \"['a b']\"\n"  # unhashable
+    with pytest.raises(AGIProtocolError, match="line break"):
+        format_command("STREAM FILE", "x\nHANGUP", "")  # refused every time, never cached
+    with pytest.raises(AGIProtocolError, match="line break"):
+        format_command("STREAM FILE", "x\nHANGUP", "")
 
 
 def test_hangup_line_is_noted_and_the_reply_still_read() -> None:

@@ -28,7 +28,9 @@ than :data:`MAX_USAGE_LINES` is an :class:`AGIProtocolError`, never an unbounded
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from callcenter.errors import CallcenterError
 
@@ -194,21 +196,22 @@ _NAMES: set[str] = set()  # command names already checked (a handful, used on ev
 
 
 # Lines already formatted from string arguments (a script repeats the same prompts and applications); bounded,
-# emptied when full. Only all-str keys: 1 == True == 1.0 would share a key but not a text.
-_LINES: dict[tuple[object, ...], bytes] = {}
+# emptied when full. Only all-str arguments are stored: 1 == True == 1.0 would share a key but not a text.
+_LINES: dict[tuple[str, tuple[object, ...]], bytes] = {}
 _LINES_MAX = 4096
 
 
 def format_command(name: str, *args: object) -> bytes:
     """``format_command("STREAM FILE", "zh-CN/greeting", "")`` → ``b'STREAM FILE zh-CN/greeting ""\\n'``."""
-    cacheable = all(type(a) is str for a in args)
-    key = (name, *args)
-    if cacheable:
+    key = (name, args)
+    try:
         line = _LINES.get(key)
-        if line is not None:
-            return line
+    except TypeError:  # an unhashable argument: formatted every time
+        return _format_command(name, *args)
+    if line is not None:
+        return line
     encoded = _format_command(name, *args)
-    if cacheable:
+    if all(type(a) is str for a in args):
         if len(_LINES) >= _LINES_MAX:
             _LINES.clear()
         _LINES[key] = encoded
@@ -249,7 +252,7 @@ class Reply:
     result: str = ""
     data: str | None = None
     endpos: int | None = None
-    extra: dict[str, str] = field(default_factory=dict)
+    extra: Mapping[str, str] = field(default_factory=dict)
     line: str = ""
 
     @property
@@ -281,6 +284,29 @@ class Reply:
         if self.endpos is not None:
             out["endpos"] = self.endpos
         return out
+
+
+# Replies already parsed, by their raw line: a call's replies are mostly the same few lines ("200 result=0",
+# "200 result=0 endpos=8000"), and Reply is frozen. Bounded, emptied when full; only replies without extra keys
+# are stored, and they share one read-only empty mapping.
+_REPLIES: dict[bytes, Reply] = {}
+_REPLIES_MAX = 4096
+_NO_EXTRA: Mapping[str, str] = MappingProxyType({})
+
+
+def reply_200(raw: bytes) -> Reply:
+    """One raw ``200 …`` line (with its newline) as a :class:`Reply`; what :meth:`ReplyReader.feed` gives it."""
+    reply = _REPLIES.get(raw)
+    if reply is not None:
+        return reply
+    check_line_length(raw)
+    line = decode_line(raw)
+    reply = parse_200(line, line[4:])
+    if not reply.extra:
+        if len(_REPLIES) >= _REPLIES_MAX:
+            _REPLIES.clear()
+        reply = _REPLIES[raw] = Reply(reply.code, reply.result, reply.data, reply.endpos, _NO_EXTRA, reply.line)
+    return reply
 
 
 def parse_200(line: str, rest: str) -> Reply:

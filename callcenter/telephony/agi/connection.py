@@ -10,9 +10,10 @@ waits on a timer, and the call must end then, not at the next command.
 After a command timeout the reply stream can no longer be trusted (a late reply would be taken for the next
 command's), so the connection is closed rather than reused.
 
-Timeouts use one watchdog timer per connection, not a timer per command: a command only moves the deadline,
-and the timer, when it fires early for an older deadline, re-arms itself for the current one. Creating and
-cancelling a heap timer for each of a call's commands was a tenth of the server's CPU in bench/agi.py.
+Timeouts: a connection has one watched deadline (:mod:`.deadlines`, shared by all of a server's connections),
+not a timer per command: a command only moves the deadline, and the watch, when it fires for an older one,
+re-arms itself for the current one. A heap timer per command was a tenth of the server's CPU in bench/agi.py,
+and one per connection still a twentieth.
 """
 
 from __future__ import annotations
@@ -29,15 +30,13 @@ from callcenter.telephony.agi.codec import (
     AGIEnvironmentError,
     AGIHangup,
     AGIProtocolError,
-    EnvironmentReader,
     Reply,
     ReplyReader,
-    check_line_length,
-    decode_line,
     format_command,
-    parse_200,
     parse_environment,
+    reply_200,
 )
+from callcenter.telephony.agi.deadlines import Deadlines, deadlines_for
 
 log = get_logger(__name__)
 
@@ -45,10 +44,34 @@ log = get_logger(__name__)
 MAX_ENV_BYTES = MAX_ENV_LINES * 512
 # asyncio runs a timer up to one clock tick before its time; a watchdog firing that close is on time.
 _EARLY = time.get_clock_info("monotonic").resolution
+# Deadlines are kept on this clock (a C call; the loop's time() is a Python method). On Linux it is the same
+# CLOCK_MONOTONIC as the loop's, and only differences of it are ever used.
+_now = time.perf_counter
 
 
 class AGIConnection(asyncio.Protocol):
     """Commands and replies over one FastAGI socket."""
+
+    # Per-connection state starts as these class attributes and becomes the instance's own when first set:
+    # a call is a short connection, and 20 assignments per accept showed up in bench/agi.py.
+    _loop: asyncio.AbstractEventLoop | None = None
+    _transport: asyncio.Transport | None = None
+    _deadlines: Deadlines | None = None
+    _watch_tick: int | None = None  # the Deadlines tick this connection is watched for (None: not watched)
+    _watch_at = 0.0  # when that tick comes (_now() clock)
+    _deadline = 0.0  # when what is being waited for (the environment, or _pending) is overdue
+    _pending_name = ""
+    _pending_wait = 0.0
+    _in_env = True  # the agi_ block is not complete yet
+    _buffer = b""
+    _env_waiter: asyncio.Future[dict[str, str]] | None = None
+    _pending: asyncio.Future[Reply] | None = None
+    _reader: ReplyReader | None = None  # made on the first line that is not a plain 200 reply
+    _paused: asyncio.Future[None] | None = None
+    hung_up = False
+    closed = False
+    last_ms = 0.0
+    error: AGIProtocolError | None = None
 
     def __init__(
         self,
@@ -59,78 +82,88 @@ class AGIConnection(asyncio.Protocol):
         on_environment: Callable[[AGIConnection], None] | None = None,
         on_lost: Callable[[AGIConnection], None] | None = None,
         on_hangup: Callable[[str], None] | None = None,
+        deadlines: Deadlines | None = None,
     ) -> None:
         """``on_open`` may refuse the connection (return False); ``on_environment`` runs once the ``agi_``
-        block is in, ``on_lost`` when the socket is gone; ``env_timeout`` bounds the wait for the block."""
+        block is in, ``on_lost`` when the socket is gone; ``env_timeout`` bounds the wait for the block.
+        ``deadlines``: the server's shared timeouts (default: the loop's)."""
         self.command_timeout = command_timeout
         self.env_timeout = env_timeout
         self.on_open = on_open
         self.on_environment = on_environment
         self.on_lost = on_lost
         self.on_hangup = on_hangup
-        self._watchdog: asyncio.TimerHandle | None = None
-        self._watch_at = 0.0  # when the armed watchdog fires
-        self._deadline = 0.0  # when what is being waited for (the environment, or _pending) is overdue
-        self._pending_name = ""
-        self._pending_wait = 0.0
+        if deadlines is not None:
+            self._deadlines = deadlines
         self.env: dict[str, str] = {}
-        self.hung_up = False
-        self.closed = False
-        self.last_ms = 0.0
-        self.error: AGIProtocolError | None = None
-        self._transport: asyncio.Transport | None = None
-        self._buffer = b""
-        self._env_reader: EnvironmentReader | None = EnvironmentReader()
-        self._env_waiter: asyncio.Future[dict[str, str]] | None = None
-        self._pending: asyncio.Future[Reply] | None = None
-        self._reader: ReplyReader | None = None  # made on the first line that is not a plain 200 reply
-        self._paused: asyncio.Future[None] | None = None
 
     # ------------------------------------------------------------------ asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._transport = transport  # type: ignore[assignment]
+        self._loop = loop = asyncio.get_running_loop()
+        if self._deadlines is None:
+            self._deadlines = deadlines_for(loop)
         if self.on_open is not None and not self.on_open(self):
             self.closed = True
             transport.close()
             return
         if self.env_timeout is not None:
-            self._arm(asyncio.get_running_loop(), self.env_timeout)
+            self._arm(_now(), self.env_timeout)
 
     # ------------------------------------------------------------------ the watchdog
 
-    def _arm(self, loop: asyncio.AbstractEventLoop, wait: float) -> None:
-        """What is waited for now is overdue ``wait`` seconds from now; the timer moves only to fire earlier."""
-        self._deadline = deadline = loop.time() + wait
-        if self._watchdog is None or self._watch_at > deadline:
-            if self._watchdog is not None:
-                self._watchdog.cancel()
-            self._watch_at = deadline
-            self._watchdog = loop.call_at(deadline, self._watch)
+    def _arm(self, now: float, wait: float) -> None:
+        """What is waited for now is overdue ``wait`` seconds after ``now``; the timer moves only to fire earlier."""
+        self._deadline = deadline = now + wait
+        if self._watch_tick is None or self._watch_at > deadline:
+            deadlines = self._deadlines
+            if deadlines is None:
+                deadlines = deadlines_for(self._running_loop())
+            if self._watch_tick is not None:
+                deadlines.forget(self, self._watch_tick)
+            self._watch_tick = tick = deadlines.watch(self, deadline)
+            self._watch_at = deadlines.fires_at(tick)
+            self._deadlines = deadlines
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        # asyncio.get_running_loop() costs a getpid() system call on Python 3.11; the loop is known after accept.
+        return self._loop or asyncio.get_running_loop()
 
     def _watch(self) -> None:
-        self._watchdog = None
-        waiting = self._env_reader is not None and self.env_timeout is not None and not self.closed
+        self._watch_tick = None
+        waiting = self._in_env and self.env_timeout is not None and not self.closed
         if not waiting and self._pending is None:
             return  # nothing in flight: the next command arms it again
-        loop = asyncio.get_running_loop()
-        if self._deadline - loop.time() > _EARLY:  # fired for an earlier command's deadline
-            self._watch_at = self._deadline
-            self._watchdog = loop.call_at(self._deadline, self._watch)
-        elif self._env_reader is not None:
+        if self._deadline - _now() > _EARLY:  # fired for an earlier command's deadline
+            self._arm(self._deadline, 0.0)
+        elif self._in_env:
             self._fail(AGIEnvironmentError(f"no complete AGI environment within {self.env_timeout:g} s"))
         elif self._pending is not None:
             self._time_out()
 
     def _disarm(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            self._watchdog = None
+        if self._watch_tick is not None and self._deadlines is not None:
+            self._deadlines.forget(self, self._watch_tick)
+            self._watch_tick = None
 
     def data_received(self, data: bytes) -> None:
+        future = self._pending
+        if future is not None and self._reader is None and not self._buffer and data[:4] == b"200 " \
+                and data.find(b"\n") == len(data) - 1:
+            # The usual segment: one whole "200 …" reply to the command in flight; what the loop below does
+            # with it, without the loop.
+            try:
+                reply = reply_200(data)
+            except AGIProtocolError as exc:
+                self._fail(exc)
+                return
+            self._pending = None
+            if not future.done():
+                future.set_result(reply)
+            return
         buffer = self._buffer + data if self._buffer else data
-        if self._env_reader is not None:
+        if self._in_env:
             buffer = self._environment(buffer)
             if buffer is None:
                 return
@@ -154,12 +187,13 @@ class AGIConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        error = self.error or AGIHangup("Asterisk closed the AGI connection")
-        if self._env_reader is not None:
-            self._env_reader = None
+        if self._in_env:
+            self._in_env = False
+            error = self.error or AGIHangup("Asterisk closed the AGI connection")
             self._resolve_env(AGIEnvironmentError(f"peer closed the connection inside the AGI environment: {error}"))
         self._mark_hung_up("socket_closed" if self.error is None else "protocol_error")
-        self._fail_pending(error)
+        if self._pending is not None:
+            self._fail_pending(self.error or AGIHangup("Asterisk closed the AGI connection"))
         self._disarm()
         if self._paused is not None and not self._paused.done():
             self._paused.set_result(None)
@@ -193,7 +227,7 @@ class AGIConnection(asyncio.Protocol):
         except AGIProtocolError as exc:
             self._fail(exc)
             return None
-        self._env_reader = None
+        self._in_env = False
         self._buffer = b""
         self._resolve_env(None)
         return buffer[end + 2 :] if end >= 0 else buffer[1:]
@@ -201,12 +235,6 @@ class AGIConnection(asyncio.Protocol):
     def _line(self, raw: bytes) -> bool:
         """Handle one complete line; False once the connection has been failed."""
         try:
-            if self._env_reader is not None:
-                if self._env_reader.feed(raw):
-                    self.env = self._env_reader.env
-                    self._env_reader = None
-                    self._resolve_env(None)
-                return True
             self._dispatch(raw)
             return True
         except AGIProtocolError as exc:
@@ -224,11 +252,8 @@ class AGIConnection(asyncio.Protocol):
             return
         future = self._pending
         parser = self._reader
-        if parser is None and raw.startswith(b"200 "):
-            # The common reply, straight to parse_200: what ReplyReader.feed does for a "200 " line.
-            check_line_length(raw)
-            line = decode_line(raw)
-            reply: Reply | None = parse_200(line, line[4:])
+        if parser is None and raw[:4] == b"200 ":
+            reply: Reply | None = reply_200(raw)  # the common reply: what ReplyReader.feed gives a "200 " line
         else:
             if parser is None:
                 parser = self._reader = ReplyReader()
@@ -254,8 +279,8 @@ class AGIConnection(asyncio.Protocol):
         if self.error is None:
             self.error = exc
             log.warning("agi.protocol_error", error=str(exc))
-        if self._env_reader is not None:
-            self._env_reader = None
+        if self._in_env:
+            self._in_env = False
             self._resolve_env(exc)
         self._fail_pending(exc)
         if self._transport is not None:
@@ -294,7 +319,7 @@ class AGIConnection(asyncio.Protocol):
     async def read_environment(self, limit: float = 5.0) -> dict[str, str]:
         """The ``agi_`` block (once complete); raises :class:`AGIEnvironmentError` on a bad, huge or unfinished
         block. The server does not need this (it is called back by ``on_environment``); tests and tools do."""
-        if self._env_reader is None:
+        if not self._in_env:
             if self.error is not None:
                 raise self.error
             return self.env
@@ -318,18 +343,17 @@ class AGIConnection(asyncio.Protocol):
             raise AGIHangup("AGI connection is closed")
         if self._pending is not None:
             raise AGIProtocolError(f"{name}: another AGI command is still waiting for its reply")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Reply] = loop.create_future()
+        future: asyncio.Future[Reply] = self._running_loop().create_future()
         self._pending = future
         self._reader = None
-        started = time.perf_counter()
+        started = _now()
         self._transport.write(line)
         if self._paused is not None:
             await self._paused
         wait = self.command_timeout if limit is None else limit
         self._pending_name, self._pending_wait = name, wait
         if self._pending is future:  # the socket may have closed while the write was paused
-            self._arm(loop, wait)
+            self._arm(started, wait)
         try:
             return await future
         except asyncio.CancelledError:
@@ -337,7 +361,7 @@ class AGIConnection(asyncio.Protocol):
                 self._pending = None  # a late reply will be logged as unsolicited
             raise
         finally:
-            self.last_ms = (time.perf_counter() - started) * 1000.0
+            self.last_ms = (_now() - started) * 1000.0
 
     def _time_out(self) -> None:
         future = self._pending
@@ -355,5 +379,6 @@ class AGIConnection(asyncio.Protocol):
         self.closed = True
         if self._transport is not None and not self._transport.is_closing():
             self._transport.close()
-        self._fail_pending(AGIHangup("AGI connection closed"))
+        if self._pending is not None:
+            self._fail_pending(AGIHangup("AGI connection closed"))
         self._disarm()

@@ -13,6 +13,8 @@ Robustness rules (issue 3, each tested in tests/telephony/test_agi_hostile.py):
 - Every command has a timeout (``telephony.agi_command_timeout_seconds``, plus the command's own length).
 - A peer that closes mid-command, sends ``HANGUP``, answers 511, 520 or garbage ends that call only; no
   exception escapes a connection task, and every task is awaited or cancelled on :meth:`FastAGIServer.close`.
+- When the process runs out of descriptors, accepting pauses for a second with one ``agi.accept_paused`` error
+  instead of spinning (:mod:`.reactor`, tested in tests/telephony/test_agi_reactor.py).
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ from callcenter.scripting.library import load_library
 from callcenter.telephony.agi.channel import AGIChannel, AGITransport, CallPlace
 from callcenter.telephony.agi.codec import AGIProtocolError
 from callcenter.telephony.agi.connection import AGIConnection
+from callcenter.telephony.agi.deadlines import Deadlines
 from callcenter.telephony.agi.entry import build_session, call_id_from, choose_entry
+from callcenter.telephony.agi.reactor import listen
 from callcenter.telephony.rings import cadence
 
 log = get_logger(__name__)
@@ -200,15 +204,16 @@ class FastAGIServer:
         self.active = 0
         self.refused = 0
         self.served = 0
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: dict[AGIConnection, asyncio.Task[Any]] = {}
         self._open: set[AGIConnection] = set()
-        self._server: asyncio.base_events.Server | None = None
+        self._server: Any = None  # reactor.EpollServer, or asyncio's Server where there is no epoll
+        self._deadlines: Deadlines | None = None
 
     async def start(self) -> tuple[str, int]:
-        loop = asyncio.get_running_loop()
         # Asterisk opens one connection per call: a burst of calls must not overflow the accept queue.
         backlog = min(4096, max(100, self.max_calls))
-        self._server = await loop.create_server(self._connection, self.host, self.port, backlog=backlog)
+        self._deadlines = Deadlines(asyncio.get_running_loop())
+        self._server = await listen(self._connection, self.host, self.port, backlog=backlog)
         host, port = self._server.sockets[0].getsockname()[:2]
         self.port = port
         log.info("agi.listening", host=host, port=port, max_calls=self.max_calls)
@@ -221,6 +226,7 @@ class FastAGIServer:
             on_open=self._admit,
             on_environment=self._begin,
             on_lost=self._lost,
+            deadlines=self._deadlines,
         )
 
     def _admit(self, connection: AGIConnection) -> bool:
@@ -251,9 +257,8 @@ class FastAGIServer:
             self.active -= 1
 
     def _begin(self, connection: AGIConnection) -> None:
-        task = asyncio.get_running_loop().create_task(self._serve(connection))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        # The task removes itself in _serve's finally (a done callback would cost one more loop turn per call).
+        self._tasks[connection] = asyncio.get_running_loop().create_task(self._serve(connection))
 
     async def _serve(self, connection: AGIConnection) -> None:
         env = connection.env
@@ -267,6 +272,7 @@ class FastAGIServer:
             log.exception("agi.call_failed", channel=env.get("agi_channel", ""))
         finally:
             self.served += 1
+            self._tasks.pop(connection, None)
             self._release(connection)
             await connection.close()
 
@@ -274,7 +280,7 @@ class FastAGIServer:
         """Stop accepting, cancel the calls in progress and wait for every task to finish."""
         if self._server is not None:
             self._server.close()
-        tasks = list(self._tasks)
+        tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
         if tasks:
