@@ -38,11 +38,6 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     return c
 
 
-async def _turns(n: int = 3) -> None:
-    for _ in range(n):
-        await asyncio.sleep(0)
-
-
 async def test_a_deadline_fires_in_its_tick_never_before(clock: Clock) -> None:
     d = Deadlines(asyncio.get_running_loop(), tick=0.05)
     item = Item(clock)
@@ -138,4 +133,3 @@ async def test_one_shared_deadlines_per_loop_and_connections_use_it() -> None:
     assert deadlines_for(loop).watching() >= 1
     await conn.close()  # a closed connection is no longer watched (nothing held for its 5 s)
     assert conn not in [i for b in deadlines_for(loop)._buckets.values() for i in b]
-    await _turns()

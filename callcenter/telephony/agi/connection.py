@@ -118,13 +118,11 @@ class AGIConnection(asyncio.Protocol):
         self._deadline = deadline = now + wait
         if self._watch_tick is None or self._watch_at > deadline:
             deadlines = self._deadlines
-            if deadlines is None:
-                deadlines = deadlines_for(self._running_loop())
+            assert deadlines is not None  # set by connection_made, which comes before any wait
             if self._watch_tick is not None:
                 deadlines.forget(self, self._watch_tick)
             self._watch_tick = tick = deadlines.watch(self, deadline)
             self._watch_at = deadlines.fires_at(tick)
-            self._deadlines = deadlines
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         # asyncio.get_running_loop() costs a getpid() system call on Python 3.11; the loop is known after accept.
@@ -148,19 +146,8 @@ class AGIConnection(asyncio.Protocol):
             self._watch_tick = None
 
     def data_received(self, data: bytes) -> None:
-        future = self._pending
-        if future is not None and self._reader is None and not self._buffer and data[:4] == b"200 " \
-                and data.find(b"\n") == len(data) - 1:
-            # The usual segment: one whole "200 …" reply to the command in flight; what the loop below does
-            # with it, without the loop.
-            try:
-                reply = reply_200(data)
-            except AGIProtocolError as exc:
-                self._fail(exc)
-                return
-            self._pending = None
-            if not future.done():
-                future.set_result(reply)
+        if not self._buffer and not self._in_env and 0 <= data.find(b"\n") == len(data) - 1:
+            self._line(data)  # the usual segment: one whole line (a reply), without the splitting loop below
             return
         buffer = self._buffer + data if self._buffer else data
         if self._in_env:
