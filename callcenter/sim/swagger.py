@@ -46,20 +46,16 @@ class SwaggerError(SimulatorError):
     """The resource files are missing or a value does not match its Swagger model."""
 
 
-def locate_api_docs(start: Path | None = None) -> Path:
-    """The folder holding the ARI resource files: ``<repo>/../shared/asterisk-ari-api-docs`` in a checkout,
-    else the small copy packaged beside this module (``callcenter/sim/ari_api_docs``)."""
-    here = (start or Path(__file__)).resolve()
-    for parent in here.parents:
-        candidate = parent / "shared" / "asterisk-ari-api-docs"
-        if (candidate / "channels.json").is_file():
-            return candidate
-    packaged = Path(__file__).with_name("ari_api_docs")
+def locate_api_docs(folder: Path | None = None) -> Path:
+    """The folder holding the ARI resource files: the copy packaged beside this module
+    (``callcenter/sim/ari_api_docs``; its ``VERSION.txt`` names the Asterisk tag it comes from). A clone and an
+    installed wheel read the same files, and nothing outside the package. ``folder`` replaces it in tests."""
+    packaged = folder or Path(__file__).with_name("ari_api_docs")
     if (packaged / "channels.json").is_file():
         return packaged
     raise SwaggerError(
-        "the ARI resource files were not found: expected ../shared/asterisk-ari-api-docs beside the repository "
-        f"or {packaged}"
+        f"the ARI resource files were not found: {packaged} has no channels.json "
+        "(the package callcenter.sim.ari_api_docs is incomplete; reinstall callcenter)"
     )
 
 

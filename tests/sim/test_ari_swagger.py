@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
+import json
 from pathlib import Path
 
 import pytest
 
-from callcenter.sim.swagger import ApiDocs, SwaggerError, default_api_docs, locate_api_docs
+import callcenter.sim
+from callcenter.sim.ari import AriSimulator
+from callcenter.sim.swagger import (
+    RESOURCE_NAMES,
+    ApiDocs,
+    SwaggerError,
+    default_api_docs,
+    locate_api_docs,
+)
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +35,15 @@ def channel() -> dict:
     }
 
 
-def test_resource_files_are_found_beside_the_repository() -> None:
-    folder = locate_api_docs()
-    assert (folder / "events.json").is_file()
+def test_the_simulator_reads_only_the_packaged_copy() -> None:
+    packaged = Path(callcenter.sim.__file__).parent / "ari_api_docs"
+    assert locate_api_docs() == packaged
+    assert default_api_docs().folder == packaged
+
+
+def test_a_missing_packaged_copy_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(SwaggerError, match=r"ARI resource files were not found: .* has no channels\.json"):
+        locate_api_docs(tmp_path)
 
 
 def test_a_missing_resource_folder_is_a_clear_error(tmp_path: Path) -> None:
@@ -93,17 +110,77 @@ def test_operations_and_their_parameters(docs: ApiDocs) -> None:
     assert docs.find("PUT", "/channels") is None and docs.methods_for("/channels") == {"GET", "POST"}
 
 
-USED = {"name", "paramType", "required", "allowMultiple", "dataType", "allowableValues", "defaultValue"}
+# Asterisk 22.10.1, rest-api/api-docs/: operations and models per resource file, counted in the originals.
+SHAPE_22_10_1 = {
+    "asterisk": (16, 12), "endpoints": (7, 2), "channels": (35, 5), "bridges": (18, 1), "recordings": (12, 2),
+    "sounds": (2, 2), "playbacks": (3, 1), "deviceStates": (4, 1), "mailboxes": (4, 1), "events": (3, 57),
+    "applications": (5, 1),
+}
 
 
-def test_the_packaged_copy_says_what_the_originals_say(docs: ApiDocs) -> None:
-    copy = ApiDocs(Path(__file__).resolve().parents[2] / "callcenter" / "sim" / "ari_api_docs")
-    assert copy.folder != docs.folder
-    def plain(props: dict) -> dict:
-        return {name: {k: v for k, v in prop.items() if k != "description"} for name, prop in props.items()}
+def test_the_packaged_copy_holds_every_resource_file_whole() -> None:
+    folder = locate_api_docs()
+    assert "22.10.1" in (folder / "VERSION.txt").read_text(encoding="utf-8")
+    assert set(SHAPE_22_10_1) == set(RESOURCE_NAMES)
+    for name, (operations, models) in SHAPE_22_10_1.items():
+        declaration = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
+        assert declaration["resourcePath"] == f"/api-docs/{name}.{{format}}"
+        assert declaration["apiVersion"] == "2.0.0" and declaration["swaggerVersion"] in ("1.1", "1.2")
+        assert (sum(len(api["operations"]) for api in declaration["apis"]), len(declaration["models"])) == (
+            operations, models), name
 
-    assert {m: copy.properties(m) for m in copy.models} == {m: plain(docs.properties(m)) for m in docs.models}
-    assert [(o.method, o.path, o.response_class) for o in copy.operations] == [
-        (o.method, o.path, o.response_class) for o in docs.operations]
-    assert [[dict(p) for p in o.parameters] for o in copy.operations] == [
-        [{k: v for k, v in p.items() if k in USED} for p in o.parameters] for o in docs.operations]
+
+# Swagger 1.2's primitive types as Asterisk uses them; every other name must be a model of the copy.
+PRIMITIVES = {"string", "int", "long", "double", "boolean", "Date", "object", "binary", "void"}
+
+
+def _named_types(kind: str) -> str:
+    """``List[List[Channel]]`` → ``Channel``: the model or primitive a Swagger type names."""
+    while kind.startswith("List[") and kind.endswith("]"):
+        kind = kind[5:-1]
+    return kind
+
+
+def test_every_type_the_copy_names_is_defined_in_it(docs: ApiDocs) -> None:
+    known = set(docs.models) | PRIMITIVES
+    for model_id, model in docs.models.items():
+        assert model["id"] == model_id
+        assert set(model.get("subTypes", ())) <= set(docs.models), model_id
+        for prop_name, prop in model.get("properties", {}).items():
+            assert _named_types(prop["type"]) in known, f"{model_id}.{prop_name}: {prop['type']}"
+    for op in docs.operations:
+        assert _named_types(op.response_class) in known, f"{op.method} {op.path}: {op.response_class}"
+        for param in op.parameters:
+            assert {"name", "paramType", "dataType"} <= set(param), f"{op.method} {op.path}: {param}"
+    assert docs.properties("StasisStart").keys() >= {"type", "application", "timestamp", "channel", "args"}
+
+
+def _published_event_types() -> set[str]:
+    """The event types the ARI simulator sends: the string literals it passes to ``_publish`` / ``_event``."""
+    tree = ast.parse(Path(inspect.getfile(AriSimulator)).read_text(encoding="utf-8"))
+    return {
+        call.args[1].value
+        for call in ast.walk(tree)
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+        and call.func.attr in ("_publish", "_event") and len(call.args) > 1
+        and isinstance(call.args[1], ast.Constant) and isinstance(call.args[1].value, str)
+    }
+
+
+def test_every_operation_and_event_the_simulator_serves_is_in_the_copy(docs: ApiDocs) -> None:
+    handlers = [name.removeprefix("_op_").split("_", 1) for name in dir(AriSimulator) if name.startswith("_op_")]
+    assert len(handlers) > 20
+    served = {(op.resource, op.nickname) for op in docs.operations}
+    assert [h for h in handlers if tuple(h) not in served] == []
+    events = _published_event_types()
+    assert {"StasisStart", "ChannelTalkingStarted", "PlaybackFinished", "RESTResponse"} <= events
+    assert sorted(e for e in events if "Message" not in _ancestors(docs, e)) == []
+
+
+def _ancestors(docs: ApiDocs, model_id: str) -> list[str]:
+    """``StasisStart`` → ``[Event, Message]``: the models it extends through ``subTypes``; [] if it is unknown."""
+    chain = []
+    while model_id in docs.parents:
+        model_id = docs.parents[model_id]
+        chain.append(model_id)
+    return chain
