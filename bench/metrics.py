@@ -22,12 +22,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from callcenter.calls import events as ev
+from callcenter.calls.rings import RingCadence, cadence
 from callcenter.calls.timeline import TimelineEvent
 from callcenter.metrics.figures import Tally
 from callcenter.metrics.summary import summarise
 from callcenter.metrics.synthetic import synthetic_events
 from callcenter.metrics.windows import Window, breakdown, day_window
-from callcenter.telephony.rings import RingCadence, cadence
 
 BUDGET_SECONDS = 2.0
 SL_SECONDS, SL_TARGET = 20, 80.0

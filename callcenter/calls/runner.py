@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import structlog
 
 from callcenter.calls import events as ev
+from callcenter.calls.rings import cadence
 from callcenter.calls.timeline import Timeline
 from callcenter.config import Settings
 from callcenter.logs import get_logger
@@ -53,7 +54,6 @@ from callcenter.scripting.protocol import (
     stamped,
 )
 from callcenter.scripting.session import ScriptSession, SessionConfig
-from callcenter.telephony.rings import cadence
 
 log = get_logger(__name__)
 

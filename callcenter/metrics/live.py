@@ -26,13 +26,13 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from callcenter.calls.rings import cadence
 from callcenter.calls.timeline import Timeline, TimelineEvent
 from callcenter.config import Settings
 from callcenter.errors import CallcenterError
 from callcenter.metrics.load import load_summaries
 from callcenter.metrics.summary import FOLDED_TYPES, CallSummary, SummaryBuilder
 from callcenter.metrics.windows import Breakdown, Cells, Window, assemble, breakdown, day_window
-from callcenter.telephony.rings import cadence
 
 # A call still "waiting" after this long has lost its hang-up event; it is not shown as waiting forever.
 STALE_CALL = timedelta(hours=4)

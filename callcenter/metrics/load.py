@@ -14,12 +14,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from callcenter.calls import events as ev
+from callcenter.calls.rings import RingCadence
 from callcenter.calls.timeline import CallEventRecord, Timeline, TimelineEvent
 from callcenter.errors import CallcenterError
 from callcenter.metrics.summary import FOLDED_TYPES, CallSummary, summarise
 from callcenter.metrics.windows import Window
 from callcenter.store import engine_for
-from callcenter.telephony.rings import RingCadence
 
 # How long after the window's end a call that started inside it may still write events (an in-memory
 # timeline is read by time; a database one by call id and needs no horizon).

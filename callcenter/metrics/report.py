@@ -17,6 +17,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from callcenter.calls.rings import cadence
 from callcenter.calls.timeline import Timeline
 from callcenter.config import Settings
 from callcenter.errors import CallcenterError
@@ -26,7 +27,6 @@ from callcenter.metrics.load import load_summaries
 from callcenter.metrics.summary import CallSummary
 from callcenter.metrics.windows import ALL_CALLS, Breakdown, Selection, Window, breakdown
 from callcenter.metrics.work_orders import TicketQuery, ticket_figures, unavailable
-from callcenter.telephony.rings import cadence
 from callcenter.tickets.calendar import WorkingCalendar
 
 FORMATS = ("table", "json", "html")

@@ -10,7 +10,7 @@ Phases of a call, as the timeline tells them (``callcenter.calls.events``)::
     call.offered → ivr.ringing… → ivr.answered → (script) → queue.entered → agent.ringing…
         → [agent.skipped → agent.ringing…]* → agent.answered → call.bridged → (hold…) → call.hangup
 
-Rings are counted with the one ring cadence of the site (``callcenter.telephony.rings``): "within three rings"
+Rings are counted with the one ring cadence of the site (``callcenter.calls.rings``): "within three rings"
 is ``cadence.within(seconds, 3)``, so an answer exactly at the start of the 4th ring (15.0 s on ``cn``) is
 still within (R-01).
 """
@@ -26,8 +26,8 @@ from datetime import datetime
 from typing import Any
 
 from callcenter.calls import events as ev
+from callcenter.calls.rings import RingCadence
 from callcenter.calls.timeline import TimelineEvent
-from callcenter.telephony.rings import RingCadence
 
 # R-01: the ring limit of the standards, whatever the router's agent_ring_limit setting says.
 THREE_RINGS = 3

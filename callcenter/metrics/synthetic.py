@@ -16,13 +16,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from callcenter.calls import events as ev
+from callcenter.calls.rings import RingCadence, cadence
 from callcenter.calls.timeline import TimelineEvent
 from callcenter.config import Settings
 from callcenter.metrics.report import report_from_summaries, write_html_report
 from callcenter.metrics.summary import summarise
 from callcenter.metrics.windows import day_window
 from callcenter.metrics.work_orders import callback_rows, sla_rows
-from callcenter.telephony.rings import RingCadence, cadence
 
 GROUPS = ("default", "billing", "complaints")
 AGENTS_PER_GROUP = 10

@@ -100,7 +100,7 @@ class SessionConfig:
     @classmethod
     def from_settings(cls, settings: Settings, *, answer_delay: float, group: str | None = None) -> SessionConfig:
         """``answer_delay``: seconds from offer to answer, from the ring cadence
-        (``callcenter.telephony.rings.cadence(...).answer_delay(rings)``)."""
+        (``callcenter.calls.rings.cadence(...).answer_delay(rings)``)."""
         return cls(
             answer_delay=answer_delay,
             rings=settings.telephony.answer_after_rings,

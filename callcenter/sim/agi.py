@@ -35,11 +35,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from callcenter.calls.rings import RingCadence, cadence
 from callcenter.sim.ari_parties import SimAgent, SimCaller
 from callcenter.sim.audio import Segment, Sound, caller_segments, clip, write_recording
 from callcenter.sim.clock import ScaledClock
 from callcenter.sim.errors import SimulatorError
-from callcenter.telephony.rings import RingCadence, cadence
 
 ASTERISK_VERSION = "22.10.1"
 SAMPLE_RATE = 8000

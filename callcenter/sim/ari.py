@@ -34,12 +34,12 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Protocol
 
+from callcenter.calls.rings import RingCadence, cadence
 from callcenter.logs import get_logger
 from callcenter.sim.ari_parties import SimAgent, SimCaller
 from callcenter.sim.audio import Segment, Sound, caller_segments, clip, write_recording
 from callcenter.sim.clock import ScaledClock
 from callcenter.sim.swagger import ASTERISK_VERSION, ApiDocs, Operation, default_api_docs
-from callcenter.telephony.rings import RingCadence, cadence
 
 log = get_logger(__name__)
 

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from callcenter.calls.agents import AgentPool
+from callcenter.calls.rings import RingCadence, cadence
 from callcenter.calls.timeline import Timeline
 from callcenter.config import Settings
 from callcenter.metrics.live import LiveBoard as MetricsBoard
-from callcenter.telephony.rings import RingCadence, cadence
 from callcenter.web.control import CallControl
 from callcenter.web.live import LiveBoard
 

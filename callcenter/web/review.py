@@ -21,10 +21,10 @@ from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text, Un
 from sqlalchemy.orm import Mapped, mapped_column
 
 from callcenter.calls import events as ev
+from callcenter.calls.rings import RingCadence
 from callcenter.calls.timeline import TimelineEvent
 from callcenter.metrics.summary import SummaryBuilder
 from callcenter.store import Base, session_scope
-from callcenter.telephony.rings import RingCadence
 from callcenter.web.errors import BadRequest
 
 ITEMS: tuple[tuple[str, str, str], ...] = (

@@ -1,6 +1,6 @@
 import pytest
 
-from callcenter.telephony.rings import CadenceError, cadence
+from callcenter.calls.rings import CadenceError, cadence
 
 CN = cadence("cn")
 

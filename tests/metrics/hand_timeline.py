@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from callcenter.calls import events as ev
+from callcenter.calls.rings import cadence
 from callcenter.calls.timeline import Timeline
 from callcenter.metrics.summary import CallSummary, summarise
-from callcenter.telephony.rings import cadence
 
 CN = cadence("cn")
 

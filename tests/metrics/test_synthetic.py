@@ -8,13 +8,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from callcenter.calls.rings import cadence
 from callcenter.config import ConfigError, Settings, load_settings
 from callcenter.metrics.figures import figures
 from callcenter.metrics.report import ReportError
 from callcenter.metrics.screenshot import screenshot_html
 from callcenter.metrics.summary import summarise
 from callcenter.metrics.synthetic import synthetic_events, synthetic_report_html
-from callcenter.telephony.rings import cadence
 
 CN = cadence("cn")
 SH = ZoneInfo("Asia/Shanghai")

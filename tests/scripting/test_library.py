@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from callcenter.calls.rings import cadence
 from callcenter.config import PROJECT_ROOT, STANDARD_PAUSE_SECONDS, Settings, load_settings
 from callcenter.scripting.catalogue import prompt_variables
 from callcenter.scripting.durations import configured_durations
@@ -25,7 +26,6 @@ from callcenter.scripting.linter import lint
 from callcenter.scripting.model import ListenAction, TransferAction
 from callcenter.scripting.session import SessionConfig
 from callcenter.scripting.simulate import simulate
-from callcenter.telephony.rings import cadence
 
 SCRIPTS = PROJECT_ROOT / "scripts"
 WORK_NUMBER = "1001"

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from callcenter.calls import events as ev
+from callcenter.calls.rings import cadence
 from callcenter.calls.timeline import TimelineEvent
-from callcenter.telephony.rings import cadence
 from callcenter.web import review
 from callcenter.web.errors import BadRequest
 

@@ -47,6 +47,7 @@ from typing import Any, Protocol
 
 from callcenter.calls import events as ev
 from callcenter.calls.agents import Agent, AgentPool, AgentState
+from callcenter.calls.rings import RingCadence
 from callcenter.calls.timeline import Timeline
 from callcenter.logs import get_logger
 from callcenter.scripting.protocol import (
@@ -77,7 +78,6 @@ from callcenter.telephony.agi.codec import (
     Reply,
     app_args,
 )
-from callcenter.telephony.rings import RingCadence
 
 log = get_logger(__name__)
 

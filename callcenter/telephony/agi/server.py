@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from callcenter.calls.agents import AgentPool
+from callcenter.calls.rings import cadence
 from callcenter.calls.timeline import Timeline
 from callcenter.config import Settings
 from callcenter.logs import bind_call, get_logger
@@ -40,7 +41,6 @@ from callcenter.telephony.agi.connection import AGIConnection
 from callcenter.telephony.agi.deadlines import Deadlines
 from callcenter.telephony.agi.entry import build_session, call_id_from, choose_entry
 from callcenter.telephony.agi.reactor import listen
-from callcenter.telephony.rings import cadence
 
 log = get_logger(__name__)
 

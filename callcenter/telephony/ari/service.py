@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from callcenter.calls.agents import AgentPool
+from callcenter.calls.rings import cadence
 from callcenter.calls.runner import CallOutcome, Clock, open_session, run_call
 from callcenter.calls.timeline import Timeline
 from callcenter.config import EntrySettings, Settings
@@ -37,7 +38,6 @@ from callcenter.telephony.ari.call import AriCall
 from callcenter.telephony.ari.client import AriClient, Json, path_id
 from callcenter.telephony.ari.errors import AriError, AriRequestError
 from callcenter.telephony.ari.routing import on_leg_event
-from callcenter.telephony.rings import cadence
 
 log = get_logger(__name__)
 
