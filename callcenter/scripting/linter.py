@@ -1,6 +1,6 @@
-"""The checks DESIGN.md asks of every script library, each reported as ``file:line:col: message``.
+"""The checks docs/design.md asks of every script library, each reported as ``file:line:col: message``.
 
-Rules (R-numbers of ../shared/service-standards.md):
+Rules (R-numbers of docs/standards.md):
 - ``load``: a file that does not load (malformed YAML, unknown state, template error …).
 - ``unknown-prompt``: a ``say`` key with no wording in the default locale's chain.
 - ``unknown-script``: a ``script:<name>`` target that names no script.
