@@ -1,6 +1,6 @@
 """structlog, configured once: JSON lines, ``call_id`` bound per call, caller numbers masked.
 
-Masking is one processor in the chain (STYLE.md §4): a value under a caller-number key, and anything shaped
+Masking is one processor in the chain (docs/design.md "Habits"): a value under a caller-number key, and anything shaped
 like a Chinese phone number inside any string (a mobile ``1[3-9]`` + 9 digits, a landline with its ``0`` area
 code, either with ``+86``/``86``), keeps its first 3 and last 4 digits and loses the rest
 (``13812345678`` → ``138****5678``), so no log line carries a full caller number. Other digit runs (dates

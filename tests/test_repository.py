@@ -1,6 +1,6 @@
 """The repository stands on its own: every rule it cites is documented in it, and it names nothing outside it.
 
-Two checks over the files of the checkout, each with a scratch case below that shows it failing:
+Checks over the files of the checkout, each with a scratch case below that shows it failing:
 
 1. Every R-number cited in the project (``callcenter/``, ``scripts/``, ``tests/``, ``bench/``, ``docs/`` and
    ``README.md``) has its heading ``### R-NN …`` in ``docs/standards.md``. A range ``R-19..R-21`` (also written
@@ -18,9 +18,13 @@ Two checks over the files of the checkout, each with a scratch case below that s
 
    A ``..`` inside a longer path (``2026/01/10/../x.wav``) or one climbing to ``etc/passwd`` or a made-up
    name (``../x``) is data: the recordings tests feed such ids to check that path traversal is refused; the
-   project never reads them. This file names the patterns it looks for and is left out of check 2.
+   project never reads them. This file names the patterns it looks for and is left out of checks 2 and 3.
 
-Both checks read the checkout, so they need one: the file list comes from ``git ls-files``, and a run
+3. No file cites the design notes, the rules catalogue or the style guide by the names they had outside the
+   repository (their content is ``docs/design.md`` and ``docs/standards.md``), except the files listed in
+   :data:`NOT_YET_CLEARED`, which other work had open when this check was written.
+
+The checks read the checkout, so they need one: the file list comes from ``git ls-files``, and a run
 without git or outside a clone fails and says so rather than passing with nothing checked.
 """
 
@@ -189,6 +193,56 @@ def _line(text: str, offset: int) -> int:
     return text.count("\n", 0, offset) + 1
 
 
+# The design notes, rules catalogue and style guide the project was started from live outside the repository;
+# their content is docs/design.md and docs/standards.md. Files other engineers were changing when these checks
+# were written still name them; each leaves this list when its references are rewritten.
+_OUTSIDE_DOCUMENTS = re.compile(r"(?<![\w/.-])(?:DESIGN\.md|STYLE\.md|service-standards\.md)")
+NOT_YET_CLEARED = frozenset(map(Path, (
+    "README.md",
+    "callcenter/calls/rings.py",
+    "callcenter/config.py",
+    "callcenter/scripting/__init__.py",
+    "callcenter/scripting/catalogue.py",
+    "callcenter/scripting/notes.py",
+    "callcenter/scripting/options.py",
+    "callcenter/scripting/protocol.py",
+    "callcenter/scripting/session.py",
+    "callcenter/sim/__init__.py",
+    "callcenter/sim/agi.py",
+    "callcenter/sim/ari.py",
+    "callcenter/sim/ari_parties.py",
+    "callcenter/sim/swagger.py",
+    "callcenter/telephony/agi/channel.py",
+    "callcenter/telephony/agi/codec.py",
+    "callcenter/telephony/ari/__init__.py",
+    "callcenter/telephony/ari/client.py",
+    "callcenter/telephony/ari/routing.py",
+    "callcenter/tickets/service.py",
+    "tests/scripting/test_library.py",
+    "tests/scripting/test_script_linter.py",
+    "tests/sim/test_ari_sim.py",
+    "tests/telephony/test_agi_calls.py",
+    "tests/telephony/test_agi_sim.py",
+)))
+
+
+def outside_documents(rel: Path, text: str) -> list[str]:
+    """Mentions of the design notes, catalogue or style guide by the file names they had outside the repository."""
+    return [f"{rel}:{_line(text, m.start())}: names {m.group(0)} (use docs/design.md or docs/standards.md)"
+            for m in _OUTSIDE_DOCUMENTS.finditer(text)]
+
+
+def test_no_file_cites_the_documents_by_their_names_outside_the_repository() -> None:
+    this = Path(__file__).resolve().relative_to(ROOT)
+    found = []
+    for path in tracked_files():
+        rel = path.relative_to(ROOT)
+        text = text_of(path)
+        if text is not None and rel != this and rel not in NOT_YET_CLEARED:
+            found.extend(outside_documents(rel, text))
+    assert found == []
+
+
 def test_no_tracked_file_names_a_place_above_the_repository() -> None:
     this = Path(__file__).resolve().relative_to(ROOT)
     found = []
@@ -229,6 +283,8 @@ def test_a_scratch_repository_with_outside_references_is_caught(tmp_path: Path) 
         "README.md:1: link outside the repository or to nothing: ../../x.md",
         "README.md:1: link outside the repository or to nothing: docs/gone.md",
     ]
+    assert outside_documents(Path("a.py"), "# decided in DESIGN.md; see docs/design.md") == [
+        "a.py:1: names DESIGN.md (use docs/design.md or docs/standards.md)"]
     probes = 'ids = ["../x", "../../etc/passwd", "2026/01/10/../../../../etc/passwd.wav", ".."]\n'
     assert outside_references(Path("tests/test_layout.py"), probes, root) == []
     assert outside_references(Path("docs/a.md"), "[design](design.md) [same](../docs/design.md)", root) == []

@@ -1,4 +1,4 @@
-"""Service metrics and reports computed from the call timeline (service-standards.md section 7).
+"""Service metrics and reports computed from the call timeline (docs/standards.md section 7).
 
 One pass folds each call's timeline events into a :class:`CallSummary` (``summary``); the figures, each with
 one definition and its R-number, are counts over summaries (``figures``); windows cut them per hour, day,

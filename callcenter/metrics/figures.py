@@ -25,7 +25,7 @@ from callcenter.metrics.summary import (
 class Definition:
     key: str
     label: str
-    rule: str  # the R-number(s) of service-standards.md the figure measures
+    rule: str  # the R-number(s) of docs/standards.md the figure measures
     text: str
     unit: str = ""
 

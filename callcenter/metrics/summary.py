@@ -33,7 +33,7 @@ from callcenter.calls.timeline import TimelineEvent
 THREE_RINGS = 3
 
 # R-48 lists the scripted exceptions where the agent, not the caller, ends the call (silent call R-15, low volume
-# R-17, noise R-18, malicious call R-28); DESIGN.md adds the dialect release after its maximum (R-19..R-21).
+# R-17, noise R-18, malicious call R-28); docs/design.md adds the dialect release after its maximum (R-19..R-21).
 AGENT_RELEASE_ALLOWED = frozenset({"silent", "low_volume", "noise", "malicious", "dialect_unresolved"})
 
 # Ringing-seconds buckets of the seconds-to-answer histogram: (0,5], (5,10], (10,15], … 15 s is the

@@ -1,4 +1,4 @@
-"""The retention floor: when, at the earliest, a recording may be purged (R-107, R-88, R-110; DESIGN.md).
+"""The retention floor: when, at the earliest, a recording may be purged (R-107, R-88, R-110; docs/design.md).
 
 A recording may go only when ALL of these have passed:
 
@@ -10,7 +10,7 @@ A recording may go only when ALL of these have passed:
 and never while a legal hold is on it (R-110). A linked order the tickets service does not know is treated as
 open: missing facts keep a recording, they never release it.
 
-Days are counted the PRC Civil Code way, as DESIGN.md decides for every period in days: the period starts the
+Days are counted the PRC Civil Code way, as docs/design.md decides for every period in days: the period starts the
 day after the event (local date of the centre) and ends at 24:00 of its last day, so "183 days after a call
 that ended on 10 January" keeps the file through 12 July and a purge is allowed from 00:00 on 13 July.
 

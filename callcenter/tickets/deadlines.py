@@ -1,6 +1,6 @@
 """The SLA engine: from a policy, a category, the major flag and an instant, the order's deadlines.
 
-Counting follows DESIGN.md (PRC Civil Code art. 201-203): a period in days starts the day after the anchor
+Counting follows docs/design.md (PRC Civil Code art. 201-203): a period in days starts the day after the anchor
 day and ends at 24:00 of its last day; "N working days" ends with the N-th working day after the anchor day;
 "N days" ends with the N-th calendar day after it, moved to the next working day when that is a rest day;
 minutes and hours run on the wall clock from the anchor instant. Days are the centre's local days

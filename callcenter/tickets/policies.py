@@ -3,13 +3,13 @@
 Each :class:`Limit` says its clock explicitly:
 
 * ``minutes`` / ``hours`` — **wall clock**, from the instant of acceptance (or closing); nights, weekends and
-  holidays count (DESIGN.md).
+  holidays count (docs/design.md).
 * ``working_days`` — **working days**: ends at 24:00 of the N-th working day after the anchor day, the anchor
   day not counted (Civil Code art. 201-202), statutory holidays and make-up days (调休) respected.
 * ``days`` — **calendar days**: ends at 24:00 of the N-th day after the anchor day; when that day is a rest day
   the period ends with the next working day (Civil Code art. 203). ``days`` with N = 0 means "the same day".
 
-The default policy is the call-centre rule set of source 003 (R-78, R-79, R-101, DESIGN.md); the other
+The default policy is the call-centre rule set of source 003 (R-78, R-79, R-101, docs/design.md); the other
 sources' limits (R-80, section 12 of the catalogue) ship as named presets chosen with ``tickets.policy``.
 """
 
@@ -92,7 +92,7 @@ def _check(policy: SlaPolicy) -> SlaPolicy:
 
 NOT_MAJOR = False
 
-# Default: 003 (广安爱众 客户中心规范), the only call-centre work-order rule set (catalogue §11.4, DESIGN.md).
+# Default: 003 (广安爱众 客户中心规范), the only call-centre work-order rule set (catalogue §11.4, docs/design.md).
 CALL_CENTER_003 = SlaPolicy(
     "call_center_003",
     "呼叫中心工单时限 (003:251, 003:297)",

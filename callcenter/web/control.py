@@ -29,7 +29,7 @@ class SituationButton:
     rule: str
 
 
-# One click each on a live call (DESIGN.md: started by the agent from the panel). The script names are the
+# One click each on a live call (docs/design.md: started by the agent from the panel). The script names are the
 # standard library's (scripts/<name>.yaml); a name missing from the library is shown disabled.
 SITUATION_BUTTONS: tuple[SituationButton, ...] = (
     SituationButton("silent_call", "无声电话", "R-15"),

@@ -1,4 +1,4 @@
-"""Every retention rule at its boundary day (R-107, R-88, R-110; DESIGN.md retention decision).
+"""Every retention rule at its boundary day (R-107, R-88, R-110; docs/design.md retention decision).
 
 Dates are written out by hand (not computed with the code under test). Days are local to Asia/Shanghai and
 counted the Civil Code way: the period starts the day after the event and ends at 24:00 of its last day.

@@ -7,7 +7,7 @@
 
 Policy call_center_003 (R-78, R-79, R-101): first contact 45 min (wall clock), reply 2 working days, close 5
 working days, callback 2 working days after closing, major complaint closed within 10 (calendar) days.
-Counting (DESIGN.md, Civil Code 201-203): the acceptance day is not counted; a period ends at 24:00 of its last
+Counting (docs/design.md, Civil Code 201-203): the acceptance day is not counted; a period ends at 24:00 of its last
 day (printed 23:59:59); a calendar-day period ending on a rest day moves to the end of the next working day.
 """
 
