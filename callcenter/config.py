@@ -20,8 +20,57 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from callcenter.errors import CallcenterError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_DIR.parent
 ENV_PREFIX = "CALLCENTER_"
+# A source checkout (an editable install too) keeps the standard script library at its top, ``scripts/``; a wheel
+# carries the same files inside the package (setup.py maps ``scripts`` to ``callcenter.library``).
+SOURCE_CHECKOUT = (PROJECT_ROOT / "pyproject.toml").is_file() and (PROJECT_ROOT / "scripts").is_dir()
+STANDARD_LIBRARY = PROJECT_ROOT / "scripts" if SOURCE_CHECKOUT else PACKAGE_DIR / "library"
+
+
+@dataclass(frozen=True)
+class DataFolder:
+    """Where one centre's data lives: ``callcenter init DIR`` makes one and writes its ``callcenter.toml``.
+
+    Without a config file a source checkout is its own data folder (its ``var/``, ``recordings/`` and
+    ``scripts/``, as always) and an installed package uses ``~/.local/share/callcenter``; never site-packages.
+    """
+
+    root: Path
+
+    @property
+    def database(self) -> Path:
+        return self.root / "var" / "callcenter.sqlite3"
+
+    @property
+    def recordings(self) -> Path:
+        return self.root / "recordings"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "var" / "reports"
+
+    @property
+    def secret_file(self) -> Path:
+        return self.root / "var" / "web-secret"
+
+    @property
+    def scripts(self) -> Path:
+        """The centre's own scripts, prompts and sounds (the checkout's: the standard library itself)."""
+        return self.root / "scripts"
+
+    @property
+    def rendered_audio(self) -> Path:
+        return self.root / "var" / "prompt-audio"
+
+    @property
+    def demo(self) -> Path:
+        """Where ``callcenter demo`` keeps its own ``demo.sqlite3``, ``demo-recordings`` and ``demo-reports``."""
+        return self.root / "var"
+
+
+DEFAULT_DATA = DataFolder(PROJECT_ROOT if SOURCE_CHECKOUT else Path.home() / ".local" / "share" / "callcenter")
 
 # R-15, R-17, R-18: the floor of every "pause then hang up" window in the standards.
 STANDARD_PAUSE_SECONDS = 5.0
@@ -95,7 +144,7 @@ class TelephonySettings:
 
 @dataclass(frozen=True)
 class ScriptSettings:
-    directory: Path = PROJECT_ROOT / "scripts"
+    directory: Path = DEFAULT_DATA.scripts
     default_locale: str = "zh-CN"
     # Locale fallback chains; every chain ends in the default locale (DESIGN.md, dialect).
     locale_chains: Mapping[str, tuple[str, ...]] = field(
@@ -104,17 +153,20 @@ class ScriptSettings:
     required_audio_locales: tuple[str, ...] = ()
     # Characters per second used to estimate a prompt's length when it has no audio file yet.
     speech_chars_per_second: float = 4.0
+    # Folders read before the directory, whose own scripts and prompts replace theirs name by name and key by
+    # key. Installed, the packaged standard library lies under the centre's own folder; a checkout's scripts/ is it.
+    base_directories: tuple[Path, ...] = () if SOURCE_CHECKOUT else (STANDARD_LIBRARY,)
 
 
 @dataclass(frozen=True)
 class DatabaseSettings:
-    url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'callcenter.sqlite3'}"
+    url: str = f"sqlite:///{DEFAULT_DATA.database}"
     echo: bool = False
 
 
 @dataclass(frozen=True)
 class RecordingSettings:
-    root: Path = PROJECT_ROOT / "recordings"
+    root: Path = DEFAULT_DATA.recordings
     retention_days: int = RETENTION_FLOOR_DAYS
     complaint_retention_days: int = 366
     format: str = "wav"
@@ -155,7 +207,7 @@ class WebSettings:
     secret_key: str = ""
     session_max_age_seconds: int = 8 * 3600
     # Where a generated session key is kept when secret_key is empty (created once, mode 0600).
-    secret_file: Path = PROJECT_ROOT / "var" / "web-secret"
+    secret_file: Path = DEFAULT_DATA.secret_file
     # Send the session cookie only over HTTPS (set true behind a TLS proxy).
     cookie_secure: bool = False
     # The phone endpoint of an agent account's seat ({work_number} or {name} of the account).
@@ -163,6 +215,8 @@ class WebSettings:
     # The demo's simulated traffic: a new call every N seconds, at most this many live at once.
     demo_call_interval_seconds: float = 20.0
     demo_max_live_calls: int = 6
+    # ``callcenter demo``'s own database, recordings and reports (emptied at each start, never the real ones).
+    demo_directory: Path = DEFAULT_DATA.demo
 
 
 @dataclass(frozen=True)
@@ -170,7 +224,7 @@ class MetricSettings:
     # R-numbers of section 7: service level = Y % answered within X seconds; both left to the centre.
     service_level_seconds: int = 20
     service_level_target_percent: float = 80.0
-    reports_directory: Path = PROJECT_ROOT / "var" / "reports"
+    reports_directory: Path = DEFAULT_DATA.reports
     # R-130: scheduled reports are written this long after their period ends (calls across midnight settle);
     # the daily report must still be out by 09:00.
     report_delay_minutes: int = 30

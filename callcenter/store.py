@@ -102,6 +102,48 @@ def migrate(url: str) -> None:
     command.upgrade(alembic_config(url), "heads")
 
 
+def is_embedded(url: str) -> bool:
+    """True for the embedded SQLite store, which one machine's processes own; False for a server database."""
+    return url.startswith("sqlite")
+
+
+def where(url: str) -> str:
+    """The database's place for messages: a file path, or host/database without the credentials."""
+    return url.split("///", 1)[-1] if is_embedded(url) else url.split("@")[-1]
+
+
+def ensure_schema(url: str) -> None:
+    """Make sure the database has this version's schema before a command uses it: one behaviour on a fresh store.
+
+    The embedded SQLite store is brought up to date here (a new data folder just works). A server database is
+    shared by every process of the deployment, so its schema changes once, on purpose: when a migration is
+    pending, the command stops with one line naming ``callcenter db upgrade``.
+    """
+    if is_embedded(url):
+        migrate(url)
+        return
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy.exc import SQLAlchemyError
+
+    script = ScriptDirectory.from_config(alembic_config(url))
+    try:
+        with engine_for(url).connect() as conn:
+            current = set(MigrationContext.configure(conn).get_current_heads())
+    except SQLAlchemyError as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc).strip() else type(exc).__name__
+        raise StoreError(f"cannot reach the database at {where(url)}: {reason}") from None
+    unknown = sorted(current - {rev.revision for rev in script.walk_revisions()})
+    if unknown:
+        raise StoreError(
+            f"the database at {where(url)} has schema revisions this version does not know ({', '.join(unknown)}): "
+            "a newer callcenter migrated it"
+        )
+    if current != set(script.get_heads()):
+        state = "has no schema yet" if not current else "is not at this version's schema"
+        raise StoreError(f"the database at {where(url)} {state}: run `callcenter db upgrade`")
+
+
 def dispose_all() -> None:
     for eng in _engines.values():
         eng.dispose()

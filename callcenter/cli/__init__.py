@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from callcenter.errors import CallcenterError
 
 COMMAND_MODULES = (
+    "init",
     "serve",
     "demo",
     "agi",

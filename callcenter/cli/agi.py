@@ -29,6 +29,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
     from callcenter.calls.agents import AgentPool
     from callcenter.calls.timeline import Timeline
+    from callcenter.store import ensure_schema
     from callcenter.telephony.agi.classic import ClassicTransport
     from callcenter.telephony.agi.server import CallContext, run_script_call
 
@@ -46,5 +47,6 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             await timeline.flush()
 
+    ensure_schema(settings.database.url)  # before the call: a missing table must not end it halfway
     asyncio.run(call())
     return 0

@@ -1,10 +1,10 @@
 """``callcenter demo``: the whole product on one machine, with a simulated Asterisk and live calls.
 
-The service runs on the embedded default (SQLite and the local recordings folder, under ``var/demo…`` so
-the demo never touches a real deployment's data; each run starts empty) with the ARI simulator
-(:mod:`callcenter.sim.ari`) as its Asterisk, creates the demo accounts, prints their sign-ins and the URL,
-and keeps a realistic mix of calls flowing until Ctrl-C (or ``--calls``/``--minutes``): callers who speak,
-silent callers (R-15), dialect callers (R-19..R-21), noisy lines (R-18), low voices (R-17), agents who do
+The service runs on the embedded default (SQLite and a recordings folder, under ``web.demo_directory``: the
+data folder's ``var/demo…``, so the demo never touches a real deployment's data; each run starts empty) with
+the ARI simulator (:mod:`callcenter.sim.ari`) as its Asterisk, creates the demo accounts, prints their sign-ins
+and the URL, and keeps a realistic mix of calls flowing until Ctrl-C (or ``--calls``/``--minutes``): callers
+who speak, silent callers (R-15), dialect callers (R-19..R-21), noisy lines (R-18), low voices (R-17), agents who do
 not answer (R-02 overflow), hold and resume (R-38), complaints that become work orders (R-36), and callers
 who give up while it rings. The simulated agents use the same call control and work-order path as the
 panel's buttons.
@@ -22,14 +22,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from callcenter.config import PROJECT_ROOT, Settings
+from callcenter.config import Settings
 from callcenter.errors import CallcenterError
 from callcenter.logs import get_logger
 
 log = get_logger(__name__)
 
-DEMO_DB = PROJECT_ROOT / "var" / "demo.sqlite3"
-DEMO_RECORDINGS = PROJECT_ROOT / "var" / "demo-recordings"
+# Inside web.demo_directory:
+DEMO_DB, DEMO_RECORDINGS, DEMO_REPORTS = "demo.sqlite3", "demo-recordings", "demo-reports"
 # (name, role, work number, password, answers during ring n: None = never picks up, confidential grant)
 DEMO_ACCOUNTS: tuple[tuple[str, str, str, str, int | None, bool], ...] = (
     ("agent1", "agent", "8001", "demo-agent1", 2, False),
@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None, help="random seed of the call mix")
     p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second (default 1)")
     p.add_argument("--verbose", action="store_true", help="log every call event (default: warnings only)")
-    p.add_argument("--keep-data", action="store_true", help="use the configured database, not var/demo.sqlite3")
+    p.add_argument("--keep-data", action="store_true", help="use the configured database, not the demo's own")
     p.set_defaults(handler=_demo)
 
 
@@ -110,23 +110,24 @@ def _prompt_lengths(settings: Settings) -> dict[str, float]:
     return lengths
 
 
-def fresh_demo_data() -> None:
+def fresh_demo_data(folder: Path) -> None:
     """Each demo starts from an empty database: calls cut off by the last Ctrl-C must not look live."""
     import shutil
 
-    for path in DEMO_DB.parent.glob(DEMO_DB.name + "*"):
+    for path in folder.glob(DEMO_DB + "*"):
         path.unlink()
-    shutil.rmtree(DEMO_RECORDINGS, ignore_errors=True)
+    shutil.rmtree(folder / DEMO_RECORDINGS, ignore_errors=True)
 
 
 def demo_settings(settings: Settings, args: argparse.Namespace) -> Settings:
     if not args.keep_data:
-        fresh_demo_data()
+        folder = settings.web.demo_directory
+        fresh_demo_data(folder)
         settings = replace(
             settings,
-            database=replace(settings.database, url=f"sqlite:///{DEMO_DB}"),
-            recordings=replace(settings.recordings, root=DEMO_RECORDINGS),
-            metrics=replace(settings.metrics, reports_directory=PROJECT_ROOT / "var" / "demo-reports"),
+            database=replace(settings.database, url=f"sqlite:///{folder / DEMO_DB}"),
+            recordings=replace(settings.recordings, root=folder / DEMO_RECORDINGS),
+            metrics=replace(settings.metrics, reports_directory=folder / DEMO_REPORTS),
         )
     if args.port is not None:
         settings = replace(settings, web=replace(settings.web, port=args.port))
@@ -258,14 +259,14 @@ async def run_demo(settings: Settings, args: argparse.Namespace) -> None:
     from callcenter.sim.ari_parties import SimAgent
     from callcenter.sim.ari_server import AriServer
     from callcenter.sim.clock import ScaledClock
-    from callcenter.store import migrate
+    from callcenter.store import ensure_schema
 
     if args.speed <= 0:
         raise DemoError("--speed: must be positive")
     scale = 1.0 / args.speed
     clock = ScaledClock(scale)
     await asyncio.to_thread(Path(settings.recordings.root).mkdir, parents=True, exist_ok=True)
-    await asyncio.to_thread(migrate, settings.database.url)
+    await asyncio.to_thread(ensure_schema, settings.database.url)
     await asyncio.to_thread(ensure_accounts, settings.database.url)
     sim = AriSimulator(clock=clock, recordings_dir=settings.recordings.root,
                        sounds_dir=settings.scripts.directory / "sounds",

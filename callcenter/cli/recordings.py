@@ -74,9 +74,9 @@ def _actor() -> Any:
 def _service(settings: Settings) -> Any:
     from callcenter.calls.timeline import Timeline
     from callcenter.recordings.service import RecordingService
-    from callcenter.store import migrate
+    from callcenter.store import ensure_schema
 
-    migrate(settings.database.url)
+    ensure_schema(settings.database.url)
     return RecordingService(settings, timeline=Timeline(settings.database.url))
 
 
@@ -173,7 +173,7 @@ def _sweep(args: argparse.Namespace, settings: Settings) -> int:
     from callcenter.recordings.retention import default_order_facts
     from callcenter.recordings.sweeper import Sweeper
 
-    _service(settings)  # migrates
+    _service(settings)  # brings the schema up to date (SQLite) or checks it
     now = _when(args.now, settings, "--now") or datetime.now(UTC)
     report = Sweeper(settings, default_order_facts(), actor=_actor().name).run(now, dry_run=args.dry_run)
     if args.json:

@@ -61,6 +61,7 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     from callcenter.calls.timeline import Timeline
     from callcenter.metrics.report import TicketSources, build_report, local_window, render, write_report
     from callcenter.metrics.windows import Selection
+    from callcenter.store import ensure_schema
 
     window = local_window(parse_moment(args.start, "--from"), parse_moment(args.end, "--to"), settings.service.tz)
     for option, value in (("--group", args.group), ("--agent", args.agent)):
@@ -73,6 +74,7 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
         working_days_only=args.working_days_only or hours is not None,
         working_hours=hours,
     )
+    ensure_schema(settings.database.url)
     report = build_report(
         settings,
         Timeline(settings.database.url),

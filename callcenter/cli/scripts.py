@@ -52,7 +52,8 @@ def _library(settings: Settings, directory: Path | None = None, *, strict: bool 
 def _lint(args: argparse.Namespace, settings: Settings) -> int:
     from callcenter.scripting.linter import lint
 
-    directory, only = _lint_target(Path(args.path) if args.path else settings.scripts.directory)
+    # The configured library is linted whole (installed, its own folder may not exist yet: the packaged one does).
+    directory, only = _lint_target(Path(args.path)) if args.path else (settings.scripts.directory, None)
     scripts_settings = replace(settings.scripts, directory=directory)
     library = _library(replace(settings, scripts=scripts_settings), directory, strict=False)
     problems = [p for p in lint(library, settings) if only is None or Path(p.path).resolve() == only]

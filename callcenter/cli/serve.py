@@ -1,6 +1,7 @@
 """``callcenter serve``: the whole service in one asyncio process.
 
-Started in this order, each from its package's own entry point: database migrations; the timeline flusher
+Started in this order, each from its package's own entry point: the schema (:func:`callcenter.store.ensure_schema`:
+SQLite is brought up to date, a server database must be at this version's already); the timeline flusher
 (:meth:`Timeline.run_flusher`); the web app (uvicorn, :func:`callcenter.web.app.create_app`); the FastAGI server
 (:func:`callcenter.telephony.agi.server.serve_fastagi`); the ARI application with ``--ari``
 (:class:`callcenter.telephony.ari.AriService`); the report scheduler
@@ -167,13 +168,13 @@ async def start_service(
     from callcenter.calls.agents import AgentPool
     from callcenter.calls.timeline import Timeline
     from callcenter.recordings.service import RecordingService
-    from callcenter.store import migrate
+    from callcenter.store import ensure_schema
     from callcenter.web.app import create_app
     from callcenter.web.context import WebContext
     from callcenter.web.control import AriCallControl
 
     await asyncio.to_thread(check_entries, settings)
-    await asyncio.to_thread(migrate, settings.database.url)
+    await asyncio.to_thread(ensure_schema, settings.database.url)
     timeline = Timeline(settings.database.url)
     pool = AgentPool()
     await asyncio.to_thread(seats_from_accounts, settings, pool)

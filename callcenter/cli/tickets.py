@@ -84,9 +84,9 @@ def _instant(text: str | None, what: str) -> datetime:
 
 
 def _db(settings: Settings) -> str:
-    from callcenter.store import migrate
+    from callcenter.store import ensure_schema
 
-    migrate(settings.database.url)
+    ensure_schema(settings.database.url)
     return settings.database.url
 
 

@@ -26,10 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _add(args: argparse.Namespace, settings: Settings) -> int:
-    from callcenter.store import migrate
+    from callcenter.store import ensure_schema
     from callcenter.web.users import add_user
 
-    migrate(settings.database.url)
+    ensure_schema(settings.database.url)
     password = args.password or secrets.token_urlsafe(12)
     user = add_user(settings.database.url, args.name, args.role, password, display_name=args.display_name,
                     work_number=args.work_number, confidential_access=args.confidential)
@@ -40,8 +40,10 @@ def _add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _list(args: argparse.Namespace, settings: Settings) -> int:
+    from callcenter.store import ensure_schema
     from callcenter.web.users import list_users
 
+    ensure_schema(settings.database.url)
     for user in list_users(settings.database.url, args.role):
         extra = f" 工号 {user.work_number}" if user.work_number else ""
         print(f"{user.name}\t{user.role}{extra}{' confidential' if user.confidential_access else ''}")

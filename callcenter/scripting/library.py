@@ -3,6 +3,10 @@
 Layout (docs/script-format.md): ``<dir>/*.yaml`` scripts, ``<dir>/prompts/<locale>.yaml`` catalogues,
 ``<dir>/sounds/<locale>/<key>.wav`` audio. :func:`load_library` is cached on the directory and the files'
 modification times, so every call of a busy IVR shares one parsed library and an edited file is picked up.
+
+``settings.base_directories`` are read first (a centre's data folder over the packaged standard library): the
+directory's own scripts replace theirs name by name and its prompts key by key. Audio is the directory's own
+``sounds/`` only, the one folder Asterisk plays from and ``callcenter prompts build`` fills.
 """
 
 from __future__ import annotations
@@ -46,13 +50,16 @@ class ScriptLibrary:
 def load_library(directory: Path | str, settings: ScriptSettings, *, strict: bool = True) -> ScriptLibrary:
     """Load (or return the cached) library of ``directory``; with ``strict`` the first bad file raises."""
     directory = Path(directory)
-    if not directory.is_dir():
-        raise ScriptLoadError(f"scripts directory {directory} does not exist")
-    key = (str(directory.resolve()), _signature(directory), settings, strict)
+    layers = [Path(d) for d in settings.base_directories if Path(d).resolve() != directory.resolve()]
+    for folder in layers if layers else [directory]:
+        if not folder.is_dir():
+            raise ScriptLoadError(f"scripts directory {folder} does not exist")
+    layers.append(directory)  # with base directories, the centre's own folder may not exist yet
+    key = (str(directory.resolve()), tuple(_signature(d) for d in layers), settings, strict)
     cached = _CACHE.get(key[0])
     if cached is not None and cached[0] == key:
         return cached[1]
-    library = _load(directory, settings, strict)
+    library = _load(layers, settings, strict)
     _CACHE[key[0]] = (key, library)
     return library
 
@@ -65,7 +72,8 @@ def _signature(directory: Path) -> tuple[tuple[str, int, int], ...]:
     return tuple(sorted((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files))
 
 
-def _load(directory: Path, settings: ScriptSettings, strict: bool) -> ScriptLibrary:
+def _load(layers: list[Path], settings: ScriptSettings, strict: bool) -> ScriptLibrary:
+    directory = layers[-1]
     errors: list[ScriptError] = []
 
     def attempt(fn: Callable[..., T], *args: Any) -> T | None:
@@ -78,14 +86,14 @@ def _load(directory: Path, settings: ScriptSettings, strict: bool) -> ScriptLibr
             return None
 
     catalogues = Catalogues(settings.default_locale, settings.locale_chains)
-    for path in sorted((directory / "prompts").glob("*.yaml")):
+    for path in [p for folder in layers for p in sorted((folder / "prompts").glob("*.yaml"))]:
         entries = attempt(load_prompt_file, path) or []
         for key, source, mark in entries:
             prompt = attempt(compile_prompt, key, path.stem, source, mark)
             if prompt is not None:
                 catalogues.add(prompt)
     scripts: dict[str, Script] = {}
-    for path in sorted(directory.glob("*.yaml")):
+    for path in [p for folder in layers for p in sorted(folder.glob("*.yaml"))]:
         script = attempt(load_script, path)
         if script is not None:
             scripts[script.name] = script
