@@ -156,6 +156,9 @@ class ScriptSettings:
     # Folders read before the directory, whose own scripts and prompts replace theirs name by name and key by
     # key. Installed, the packaged standard library lies under the centre's own folder; a checkout's scripts/ is it.
     base_directories: tuple[Path, ...] = () if SOURCE_CHECKOUT else (STANDARD_LIBRARY,)
+    # Prompts without a recording (the per-call greeting, R-04) are rendered from the call's own text and
+    # kept here by their words (callcenter/voice). Asterisk opens them by path: same host or shared volume.
+    rendered_audio_directory: Path = DEFAULT_DATA.rendered_audio
 
 
 @dataclass(frozen=True)

@@ -131,7 +131,8 @@ def ensure_schema(url: str) -> None:
         with engine_for(url).connect() as conn:
             current = set(MigrationContext.configure(conn).get_current_heads())
     except SQLAlchemyError as exc:
-        reason = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc).strip() else type(exc).__name__
+        text = str(getattr(exc, "orig", None) or exc).strip()
+        reason = text.splitlines()[0] if text else type(exc).__name__
         raise StoreError(f"cannot reach the database at {where(url)}: {reason}") from None
     unknown = sorted(current - {rev.revision for rev in script.walk_revisions()})
     if unknown:

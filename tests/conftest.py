@@ -24,8 +24,14 @@ def _pg_available() -> bool:
     return bool(PG_ADMIN_URL)
 
 
+@pytest.fixture(scope="session")
+def rendered_audio(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder of rendered prompt audio for the whole run: each distinct text is synthesised once."""
+    return tmp_path_factory.mktemp("prompt-audio")
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path, rendered_audio: Path) -> Settings:
     """Defaults with every writable path inside the test's own temporary folder."""
     base = load_settings(environ={})
     return replace(
@@ -33,6 +39,7 @@ def settings(tmp_path: Path) -> Settings:
         database=replace(base.database, url=f"sqlite:///{tmp_path / 'callcenter.sqlite3'}"),
         recordings=replace(base.recordings, root=tmp_path / "recordings"),
         metrics=replace(base.metrics, reports_directory=tmp_path / "reports"),
+        scripts=replace(base.scripts, rendered_audio_directory=rendered_audio),
     )
 
 

@@ -3,8 +3,8 @@ and the packaged data, and an installed callcenter runs from any folder (issue 1
 
 One module-wide fixture builds the wheel from a copy of the source tree (a build in the checkout would leave
 ``build/`` behind and could pack stale files), installs it with its dependencies into a new virtualenv, and
-runs every command from a folder outside the checkout, with ``HOME`` in the test's own folder. About 20 s with
-pip's cache warm (wheel ~4 s, install ~10 s, commands ~10 s).
+runs every command from a folder outside the checkout, with ``HOME`` in the test's own folder. About 35 s with
+pip's cache warm (wheel and install ~20 s, prompt audio ~5 s, the demo's two calls ~7 s).
 """
 
 from __future__ import annotations
@@ -129,6 +129,11 @@ def test_init_then_the_commands_run_from_outside_the_checkout(installed: Install
     assert report.returncode == 0, report.stderr  # a fresh store: the report brings the schema up itself
     assert json.loads(report.stdout)["window"]["start"] == "2026-11-22T00:00:00+08:00"
     assert (data / "var" / "callcenter.sqlite3").is_file()
+
+    if shutil.which("espeak-ng"):  # ./run test installs it; without audio the demo's prompts are a synthetic voice
+        build = installed.run("prompts", "build", "--missing-only", "--locale", "zh-CN", config=config)
+        assert build.returncode == 0, build.stderr
+        assert len(list((data / "scripts" / "sounds" / "zh-CN").glob("*.wav"))) > 20  # into the data folder
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -23,6 +23,9 @@ SCRIPT_REQUESTED = "script.requested"
 # A prompt started / finished playing. data: key, text, locale, playback_id; finished adds interrupted
 PROMPT_STARTED = "prompt.started"
 PROMPT_FINISHED = "prompt.finished"
+# Error: a prompt was NOT played (no audio could be had, Asterisk could not open it); the caller heard nothing
+#   of it. data: key, text, locale, playback_id, error
+PROMPT_FAILED = "prompt.failed"
 # A listening window opened. data: seconds, state
 LISTEN_STARTED = "listen.started"
 # A silence window elapsed with no speech and no digit. data: seconds, state, step

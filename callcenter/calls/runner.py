@@ -290,7 +290,11 @@ class _CallRun:
             self.record(ev.DTMF, {"digit": event.digit}, at)
         elif isinstance(event, PlaybackFinished):
             play = self.plays.pop(event.playback_id, None)
-            if play is not None:
+            if play is not None and event.error:
+                log.error("prompt not played", call_id=self.call_id, key=play.key, locale=play.locale,
+                          error=event.error)
+                self.record(ev.PROMPT_FAILED, {**_prompt_data(play), "error": event.error}, at)
+            elif play is not None:
                 self.record(ev.PROMPT_FINISHED, {**_prompt_data(play), "interrupted": event.interrupted}, at)
         elif isinstance(event, TransferResult):
             reason = {"answered": "agent", "caller_gone": "abandoned"}.get(event.status, "timeout")

@@ -15,27 +15,18 @@ import argparse
 import hashlib
 import json
 import shutil
-import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from callcenter.config import Settings
-from callcenter.errors import CallcenterError
+from callcenter.voice.synthesis import SYNTHESIS, PromptAudioError, synthesise, voice_for
 
 if TYPE_CHECKING:
     from callcenter.scripting.library import ScriptLibrary
 
 MANIFEST = ".generated.json"
-SAMPLE_RATE = 8000
-# espeak-ng voice per locale; a locale not listed uses its language part (``en-US`` → ``en``).
-VOICES = {"zh-CN": "cmn", "zh-sichuan": "cmn", "zh-HK": "yue", "zh-TW": "cmn", "en-US": "en-us"}
-
-
-class PromptAudioError(CallcenterError):
-    """espeak-ng or the conversion failed, or a locale has no catalogue."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -82,7 +73,7 @@ def build_locale(
 
     folder = library.directory / "sounds" / locale
     manifest = _read_manifest(folder / MANIFEST)
-    voice = voice or VOICES.get(locale, locale.split("-")[0])
+    voice = voice or voice_for(locale)
     centre = prompt_variables(settings.service)
     jobs: list[Job] = []
     per_call = 0
@@ -91,7 +82,7 @@ def build_locale(
             per_call += 1
             continue
         text = prompt.render(centre)
-        job = Job(locale, key, text, folder / f"{key}.wav", _digest(f"{voice}\n{text}"))
+        job = Job(locale, key, text, folder / f"{key}.wav", _digest(f"{SYNTHESIS}\n{voice}\n{text}"))
         if _needs_build(job, manifest, missing_only):
             jobs.append(job)
     for i, job in enumerate(jobs, 1):
@@ -114,31 +105,6 @@ def _needs_build(job: Job, manifest: dict[str, dict[str, str]], missing_only: bo
         manifest.pop(job.key)  # replaced by the centre since we made it: theirs from now on
         return False
     return not missing_only and entry.get("text") != job.digest
-
-
-def synthesise(text: str, voice: str, target: Path) -> None:
-    """espeak-ng → 8 kHz mono 16-bit WAV at ``target`` (written via a temporary file, never half-written)."""
-    from pydub import AudioSegment
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        raw = Path(tmp) / "raw.wav"
-        try:
-            subprocess.run(
-                ["espeak-ng", "-v", voice, "-w", str(raw), "--", text],
-                check=True,
-                capture_output=True,
-                timeout=60,
-            )
-        except subprocess.CalledProcessError as exc:
-            message = exc.stderr.decode(errors="replace").strip()
-            raise PromptAudioError(f"espeak-ng failed for {target.name}: {message}") from None
-        except subprocess.TimeoutExpired:
-            raise PromptAudioError(f"espeak-ng took too long for {target.name}") from None
-        audio = AudioSegment.from_wav(raw).set_frame_rate(SAMPLE_RATE).set_channels(1).set_sample_width(2)
-        partial = Path(tmp) / "out.wav"
-        audio.export(partial, format="wav")
-        shutil.move(str(partial), target)
 
 
 def _digest(text: str) -> str:

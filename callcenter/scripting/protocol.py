@@ -50,11 +50,14 @@ class Digit:
 
 @dataclass(frozen=True, slots=True)
 class PlaybackFinished:
-    """A :class:`Play` ended; ``interrupted`` when stopped early (escape digit, :class:`StopPlayback`)."""
+    """A :class:`Play` ended; ``interrupted`` when stopped early (escape digit, :class:`StopPlayback`);
+    ``error`` says why when the prompt was not played at all (no audio, Asterisk could not open it): the caller
+    heard nothing, so the session does not count the prompt as said."""
 
     playback_id: str = ""
     interrupted: bool = False
     at: float = UNSET
+    error: str = ""
 
 
 @dataclass(frozen=True, slots=True)

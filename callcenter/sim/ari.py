@@ -193,13 +193,19 @@ MediaLength = Callable[[str, str], float | None]
 
 
 def fixed_media_length(seconds: float = 3.0, lengths: Mapping[str, float] | None = None) -> MediaLength:
-    """Every ``sound:`` media lasts ``lengths[name]`` or ``seconds``; other schemes do not exist (fail)."""
+    """Every ``sound:`` media lasts ``lengths[name]`` or ``seconds``; other schemes do not exist (fail). As in
+    Asterisk, ``sound:/an/absolute/stem`` plays that file, so it fails when no ``<stem>.wav`` is there; its
+    length is looked up by the stem's last part (the prompt key)."""
     table = dict(lengths or {})
 
     def length(media: str, _lang: str) -> float | None:
         scheme, _, name = media.partition(":")
         if scheme != "sound":
             return None
+        if name.startswith("/"):
+            if not Path(f"{name}.wav").is_file():
+                return None
+            name = name.rpartition("/")[2]
         return table.get(name, seconds)
 
     return length
@@ -889,10 +895,14 @@ class AriSimulator:
         return out
 
     def _sound_file(self, media: str, lang: str) -> Path | None:
-        """``sound:<name>`` played with ``lang`` → <sounds>/<lang>/<name>.wav, the adapter's media URI read back
-        (telephony/ari/call.py); None for other media or without a sounds folder."""
+        """``sound:/abs/stem`` → that stem's WAV (what the adapter sends, telephony/ari/call.py); ``sound:<name>``
+        played with ``lang`` → <sounds>/<lang>/<name>.wav; None for other media or without a sounds folder."""
         scheme, _, name = media.partition(":")
-        if scheme != "sound" or self.sounds_dir is None or not name or ".." in name.split("/"):
+        if scheme != "sound" or not name or ".." in name.split("/"):
+            return None
+        if name.startswith("/"):
+            return Path(f"{name}.wav")
+        if self.sounds_dir is None:
             return None
         return self.sounds_dir / lang / f"{name}.wav"
 

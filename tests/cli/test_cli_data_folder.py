@@ -108,3 +108,14 @@ def test_demo_data_stays_in_the_data_folder(data: Path) -> None:
     assert settings.database.url == f"sqlite:///{data / 'var' / 'demo.sqlite3'}"
     assert settings.recordings.root == data / "var" / "demo-recordings"
     assert settings.metrics.reports_directory == data / "var" / "demo-reports"
+
+
+def test_a_checkout_without_a_config_is_its_own_data_folder_as_before() -> None:
+    settings = load_settings(environ={})
+    assert settings.database.url == f"sqlite:///{PROJECT_ROOT / 'var' / 'callcenter.sqlite3'}"
+    assert settings.recordings.root == PROJECT_ROOT / "recordings"
+    assert settings.metrics.reports_directory == PROJECT_ROOT / "var" / "reports"
+    assert settings.web.secret_file == PROJECT_ROOT / "var" / "web-secret"
+    assert settings.web.demo_directory == PROJECT_ROOT / "var"
+    assert settings.scripts.directory == STANDARD_LIBRARY == PROJECT_ROOT / "scripts"
+    assert settings.scripts.base_directories == ()  # the checkout's scripts/ is the whole library

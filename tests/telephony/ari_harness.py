@@ -51,6 +51,10 @@ class Harness:
                                  f"timeline: {seen}") from None
 
         await asyncio.sleep(self.clock.real(0.5))  # late events (RecordingFinished) reach the timeline
+        # ... however busy the machine: a recording still open in the service finishes within 2 s of real time.
+        async with asyncio.timeout(2.0):
+            while self.service.recording_open(chan.id):
+                await asyncio.sleep(0.01)
         return ended
 
     async def events(self, call_id: str, skip: Iterable[str] = ("command",)) -> list[TimelineEvent]:
@@ -104,8 +108,15 @@ async def start(
 
 
 def heard(chan: Any, what: str) -> list[tuple[float, str]]:
-    """What the simulated caller experienced of one kind: [(call seconds, detail)]."""
-    return [(t, detail) for t, kind, detail in chan.heard if kind == what]
+    """What the simulated caller experienced of one kind: [(call seconds, detail)]. A prompt's media is
+    ``sound:<absolute stem>`` whose last part is the prompt key (recorded or rendered): read back as
+    ``sound:<key>``."""
+    return [(t, _by_key(detail)) for t, kind, detail in chan.heard if kind == what]
+
+
+def _by_key(media: str) -> str:
+    scheme, _, name = media.partition(":")
+    return f"{scheme}:{name.rpartition('/')[2]}" if scheme == "sound" and name.startswith("/") else media
 
 
 def of_type(events: list[TimelineEvent], type_: str) -> list[TimelineEvent]:

@@ -14,6 +14,7 @@ from callcenter.calls.agents import Agent, AgentPool, AgentState
 from callcenter.scripting.library import load_library
 from callcenter.sim.agi import AGIPeer
 from callcenter.sim.ari_parties import SimAgent, SimCaller
+from callcenter.voice import PromptVoice, synthesise, voice_for
 from tests.telephony.agi_peer import call_events, running_bridge
 
 # Scaled time on a shared 2-core machine: allow this much lateness, in call seconds.
@@ -39,15 +40,19 @@ def _first(events, type_: str, **data):
 
 
 def _seconds(settings, key: str) -> float:
-    """How long the simulated Asterisk plays a prompt: its recorded file when one exists (AGIPeer reads the
-    wav's length), else the catalogue text at the speech rate."""
+    """How long the simulated Asterisk plays a prompt (AGIPeer reads the wav's length): its recorded file when
+    one exists, else the file the bridge renders from its text (callcenter.voice)."""
     recorded = settings.scripts.directory / "sounds" / "zh-CN" / f"{key}.wav"
-    if recorded.is_file():
-        with wave.open(str(recorded)) as w:
-            return w.getnframes() / float(w.getframerate())
-    library = load_library(settings.scripts.directory, settings.scripts)
-    text = library.catalogues.lookup(key, "zh-CN").render({"hotline": settings.service.hotline})
-    return len(text) / settings.scripts.speech_chars_per_second
+    if not recorded.is_file():
+        library = load_library(settings.scripts.directory, settings.scripts)
+        text = library.catalogues.lookup(key, "zh-CN").render({"hotline": settings.service.hotline})
+        voice = PromptVoice(settings.scripts.directory / "sounds", settings.scripts.rendered_audio_directory)
+        stem = voice.rendered_path("zh-CN", key, text)
+        recorded = stem.parent / f"{stem.name}.wav"
+        if not recorded.is_file():
+            synthesise(text, voice_for("zh-CN"), recorded)
+    with wave.open(str(recorded)) as w:
+        return w.getnframes() / float(w.getframerate())
 
 
 async def _call(bridge, caller: SimCaller, agents=None) -> tuple:

@@ -78,6 +78,7 @@ from callcenter.telephony.agi.codec import (
     Reply,
     app_args,
 )
+from callcenter.voice import PromptAudioError, PromptVoice
 
 log = get_logger(__name__)
 
@@ -89,7 +90,6 @@ MAX_SILENCE_FILE = 10
 # Dial blocks for the whole bridged conversation; a reply later than this means the peer is stuck.
 MAX_CONVERSATION_SECONDS = 4 * 3600
 ALL_DIGITS = "0123456789*#"
-_WARNED: set[tuple[str, str]] = set()
 
 
 class AGITransport(Protocol):
@@ -125,7 +125,7 @@ class RecordingHooks(Protocol):
 class CallPlace:
     """Where a call's files go and how its legs ring; fixed for the call's life."""
 
-    sounds: Path  # scripts/sounds
+    voice: PromptVoice  # where each prompt's audio is (recorded, or rendered from the call's text)
     recordings: Path  # the recordings root
     recording_format: str
     cadence: RingCadence
@@ -319,20 +319,17 @@ class AGIChannel:
 
     async def _play(self, play: Play) -> None:
         limit = play.duration + self.place.command_timeout
-        if play.audio is None:
-            if (play.locale, play.key) not in _WARNED:  # once per prompt and process, not once per call
-                _WARNED.add((play.locale, play.key))
-                log.warning("agi.prompt_without_audio", key=play.key, locale=play.locale)
-            reply = await self._exec("Wait", f"{play.duration:.3f}", limit=limit)
-            if reply.failed:
-                await self._alive_after_failure()
-            self._emit(PlaybackFinished(play.playback_id))
+        try:
+            path = await self.place.voice.media(play)
+        except PromptAudioError as exc:
+            self._emit(PlaybackFinished(play.playback_id, error=str(exc)))
             return
-        path = self.place.sounds / play.locale / play.audio
         reply = await self._cmd("STREAM FILE", str(path), play.escape_digits, limit=limit)
         if reply.failed:
+            # -1 with the channel alive: Asterisk could not open the file (its log says which); nothing was heard
             await self._alive_after_failure()
-            log.error("agi.prompt_failed", call_id=self.call_id, key=play.key, path=str(path))
+            self._emit(PlaybackFinished(play.playback_id, error=f"STREAM FILE {path}: result=-1"))
+            return
         if reply.digit:
             self._emit(Digit(reply.digit))
         self._emit(PlaybackFinished(play.playback_id, interrupted=bool(reply.digit)))

@@ -41,6 +41,7 @@ from callcenter.telephony.agi.connection import AGIConnection
 from callcenter.telephony.agi.deadlines import Deadlines
 from callcenter.telephony.agi.entry import build_session, call_id_from, choose_entry
 from callcenter.telephony.agi.reactor import listen
+from callcenter.voice import PromptVoice
 
 log = get_logger(__name__)
 
@@ -63,7 +64,7 @@ class CallContext:
 def place_for(settings: Settings) -> CallPlace:
     t = settings.telephony
     return CallPlace(
-        sounds=settings.scripts.directory / "sounds",
+        voice=PromptVoice(settings.scripts.directory / "sounds", settings.scripts.rendered_audio_directory),
         recordings=settings.recordings.root,
         recording_format=settings.recordings.format,
         cadence=cadence(t.ring_cadence),

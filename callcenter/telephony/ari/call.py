@@ -62,6 +62,7 @@ from callcenter.scripting.protocol import (
 )
 from callcenter.telephony.ari.client import Json, path_id
 from callcenter.telephony.ari.errors import AriConnectionLost, AriError, AriRequestError
+from callcenter.voice import PromptAudioError
 
 if TYPE_CHECKING:
     from callcenter.telephony.ari.service import AriService
@@ -226,18 +227,23 @@ class AriCall:
         ari_id = safe_id(f"{self.call_id}-{command.playback_id}")
         target = (f"bridges/{path_id(self.bridge_id)}" if self.bridge_id and self.caller_in_bridge
                   else f"channels/{path_id(self.channel_id)}")
+        try:
+            media = await self.service.voice.media(command)
+        except PromptAudioError as exc:
+            self.push(PlaybackFinished(command.playback_id, error=str(exc)))
+            return
         state = _Playback(command.playback_id, command.escape_digits)
         self.playbacks[ari_id] = state
         self.service.index_playback(ari_id, self)
-        query = {"media": f"sound:{command.audio or command.key}", "lang": command.locale}
+        # An absolute path: Asterisk opens the project's file itself (no link into its sounds folder).
+        query = {"media": f"sound:{media}"}
         try:
             await self.client.request("POST", f"{target}/play/{path_id(ari_id)}", query)
         except AriConnectionLost:
             state.uncertain = True  # reconciled on reconnect: never sent twice (no duplicated prompt)
         except AriRequestError as exc:
             self.playbacks.pop(ari_id, None)
-            log.warning("ari play failed", playback=ari_id, error=str(exc))
-            self.push(PlaybackFinished(command.playback_id, interrupted=True))
+            self.push(PlaybackFinished(command.playback_id, error=f"POST play: {exc}"))
 
     async def _stop_playback(self, command: StopPlayback) -> None:
         for ari_id, state in list(self.playbacks.items()):
@@ -327,11 +333,12 @@ class AriCall:
             if digit and digit in state.escape_digits and not state.stop_requested:
                 self.spawn(self._stop(ari_id, state))
 
-    def on_playback_finished(self, ari_id: str) -> None:
+    def on_playback_finished(self, ari_id: str, error: str = "") -> None:
         state = self.playbacks.pop(ari_id, None)
         self.service.unindex_playback(ari_id)
         if state is not None:
-            self.push(PlaybackFinished(state.session_id, interrupted=state.stop_requested))
+            self.push(PlaybackFinished(state.session_id, interrupted=state.stop_requested and not error,
+                                       error=error))
 
     def caller_gone(self, cause: str) -> None:
         """The caller's channel ended (or was found gone on reconcile): one HungUp, the legs released."""

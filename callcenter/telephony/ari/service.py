@@ -38,6 +38,7 @@ from callcenter.telephony.ari.call import AriCall
 from callcenter.telephony.ari.client import AriClient, Json, path_id
 from callcenter.telephony.ari.errors import AriError, AriRequestError
 from callcenter.telephony.ari.routing import on_leg_event
+from callcenter.voice import PromptVoice
 
 log = get_logger(__name__)
 
@@ -83,6 +84,7 @@ class AriService:
         self.client = client or AriClient(t.ari_url, t.ari_username, t.ari_password, t.ari_app)
         self.clock: Clock = clock or _LoopClock()
         self.cadence = cadence(t.ring_cadence)
+        self.voice = PromptVoice(settings.scripts.directory / "sounds", settings.scripts.rendered_audio_directory)
         self.recordings = recordings
         self.adopt_script = adopt_script
         self._library = library
@@ -167,10 +169,14 @@ class AriService:
         if kind == "StasisStart":
             self._stasis_start(message)
         elif kind in ("PlaybackFinished",):
-            playback_id = str(message.get("playback", {}).get("id", ""))
+            playback = message.get("playback", {})
+            playback_id = str(playback.get("id", ""))
             call = self._playbacks.get(playback_id)
             if call is not None:
-                call.on_playback_finished(playback_id)
+                # Asterisk 22 ends a playback it could not start with state "failed" (the file does not exist
+                # in any format): the caller heard nothing.
+                failed = playback.get("state") == "failed"
+                call.on_playback_finished(playback_id, f"{playback.get('media_uri', '')}: failed" if failed else "")
         elif kind == "RecordingFinished":
             recording = message.get("recording", {})
             call = self._recordings.pop(str(recording.get("name", "")), None)
@@ -265,6 +271,10 @@ class AriService:
             await self.client.request("DELETE", f"channels/{path_id(channel_id)}")
         except AriError as exc:
             log.debug("ari hang-up of a stray channel failed", channel=channel_id, error=str(exc))
+
+    def recording_open(self, channel_id: str) -> bool:
+        """True while the recording of the call on this caller channel has not reported RecordingFinished."""
+        return any(call.channel_id == channel_id for call in self._recordings.values())
 
     async def register_recording(self, call: AriCall, event: str, fmt: str) -> None:
         """Tell the recordings service (R-107: every call recorded and retained) when a recording starts/ends."""
