@@ -105,4 +105,6 @@ demo_directory = {q(folder.demo)}
 # `callcenter prompts build --missing-only` synthesises the prompts not recorded into its sounds/.
 directory = {q(folder.scripts)}
 {base}
+# Prompts whose words depend on the call (the agent's greeting), rendered once per text.
+rendered_audio_directory = {q(folder.rendered_audio)}
 """
