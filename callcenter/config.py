@@ -19,6 +19,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from callcenter.errors import CallcenterError
+from callcenter.scripting.options import CentreOptions, LibraryOptions
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = PACKAGE_DIR.parent
@@ -72,8 +73,6 @@ class DataFolder:
 
 DEFAULT_DATA = DataFolder(PROJECT_ROOT if SOURCE_CHECKOUT else Path.home() / ".local" / "share" / "callcenter")
 
-# R-15, R-17, R-18: the floor of every "pause then hang up" window in the standards.
-STANDARD_PAUSE_SECONDS = 5.0
 # DESIGN.md, retention: 183 days after the call, never less (R-numbers of section 6).
 RETENTION_FLOOR_DAYS = 183
 
@@ -83,20 +82,12 @@ class ConfigError(CallcenterError):
 
 
 @dataclass(frozen=True)
-class ServiceSettings:
-    hotline: str = "江南云商"
-    center: str = "江南云商"
+class ServiceSettings(CentreOptions):
+    """``[service]``: the engine's centre options (hotline, honorifics, agent label, configured durations, see
+    callcenter/scripting/options.py) and what only the service needs."""
+
     timezone: str = "Asia/Shanghai"
-    # R-10 / DESIGN.md: default female honorific 女士, 小姐 as a setting.
-    female_honorific: str = "女士"
     male_honorific: str = "先生"
-    # R-12 / DESIGN.md: the greeting names the agent by work number (工号) unless set to "name".
-    agent_label: str = "work_number"
-    # R-48: after the closing phrase the system waits this long for the caller to hang up first.
-    caller_hangup_wait_seconds: float = 30.0
-    # R-19..R-21 / DESIGN.md: re-check a dialect caller every N seconds, release allowed after the maximum.
-    dialect_recheck_seconds: float = 30.0
-    dialect_max_seconds: float = 300.0
     log_level: str = "info"
     log_json: bool = True
 
@@ -143,18 +134,12 @@ class TelephonySettings:
 
 
 @dataclass(frozen=True)
-class ScriptSettings:
+class ScriptSettings(LibraryOptions):
+    """``[scripts]``: where the library is, and the engine's library options (locales and their chains,
+    required audio, speech rate; callcenter/scripting/options.py)."""
+
     directory: Path = DEFAULT_DATA.scripts
-    default_locale: str = "zh-CN"
-    # Locale fallback chains; every chain ends in the default locale (DESIGN.md, dialect).
-    locale_chains: Mapping[str, tuple[str, ...]] = field(
-        default_factory=lambda: {"zh-sichuan": ("zh-sichuan", "zh-CN"), "zh-CN": ("zh-CN",)}
-    )
-    required_audio_locales: tuple[str, ...] = ()
-    # Characters per second used to estimate a prompt's length when it has no audio file yet.
-    speech_chars_per_second: float = 4.0
-    # Folders read before the directory, whose own scripts and prompts replace theirs name by name and key by
-    # key. Installed, the packaged standard library lies under the centre's own folder; a checkout's scripts/ is it.
+    # Installed, the packaged standard library lies under the centre's own folder; a checkout's scripts/ is it.
     base_directories: tuple[Path, ...] = () if SOURCE_CHECKOUT else (STANDARD_LIBRARY,)
     # Prompts without a recording (the per-call greeting, R-04) are rendered from the call's own text and
     # kept here by their words (callcenter/voice). Asterisk opens them by path: same host or shared volume.

@@ -29,6 +29,7 @@ from callcenter.calls.rings import cadence
 from callcenter.calls.timeline import Timeline
 from callcenter.config import Settings
 from callcenter.logs import get_logger
+from callcenter.scripting.durations import configured_durations
 from callcenter.scripting.library import ScriptLibrary
 from callcenter.scripting.protocol import (
     CancelTimer,
@@ -82,10 +83,17 @@ class CallOutcome:
 
 
 def session_config(settings: Settings, *, group: str | None = None) -> SessionConfig:
-    """The session settings of this centre: answer after ``answer_after_rings`` rings of its cadence (R-01)."""
+    """The session settings of this centre: answer after ``answer_after_rings`` rings of its cadence (R-01);
+    ``group`` (the entry's) or ``telephony.default_group`` takes a caller the script does not hand over."""
     profile = cadence(settings.telephony.ring_cadence)
-    delay = profile.answer_delay(settings.telephony.answer_after_rings)
-    return SessionConfig.from_settings(settings, answer_delay=delay, group=group)
+    return SessionConfig(
+        answer_delay=profile.answer_delay(settings.telephony.answer_after_rings),
+        rings=settings.telephony.answer_after_rings,
+        default_group=group or settings.telephony.default_group,
+        durations=configured_durations(settings.service),
+        chars_per_second=settings.scripts.speech_chars_per_second,
+        agent_label=settings.service.agent_label,
+    )
 
 
 def open_session(

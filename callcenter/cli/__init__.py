@@ -2,7 +2,7 @@
 
 Each command group lives in its own module of this package with a ``register(subparsers)`` function that
 adds its parsers and sets ``handler``; heavy imports happen inside the handlers so ``callcenter --help`` stays
-fast. Any :class:`~callcenter.errors.CallcenterError` reaches the user as one line on stderr and exit code 2.
+fast. Any of ``callcenter.errors.USER_ERRORS`` reaches the user as one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from callcenter.errors import CallcenterError
+from callcenter.errors import USER_ERRORS
 
 COMMAND_MODULES = (
     "init",
@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(args.config)
         configure_logging(settings.service.log_level, json=settings.service.log_json)
         return int(args.handler(args, settings) or 0)
-    except CallcenterError as exc:
+    except USER_ERRORS as exc:
         print(f"callcenter: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -56,7 +56,7 @@ def _lint(args: argparse.Namespace, settings: Settings) -> int:
     directory, only = _lint_target(Path(args.path)) if args.path else (settings.scripts.directory, None)
     scripts_settings = replace(settings.scripts, directory=directory)
     library = _library(replace(settings, scripts=scripts_settings), directory, strict=False)
-    problems = [p for p in lint(library, settings) if only is None or Path(p.path).resolve() == only]
+    problems = [p for p in lint(library, settings.service) if only is None or Path(p.path).resolve() == only]
     for problem in problems:
         print(problem)
     count = f"{len(library.scripts)} scripts, {sum(len(p) for p in library.catalogues.prompts.values())} prompts"

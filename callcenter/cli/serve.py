@@ -146,8 +146,8 @@ async def serve_web(app: Any, host: str, port: int) -> tuple[Any, asyncio.Task[A
 def check_entries(settings: Settings) -> None:
     """Refuse to start when a dialplan entry names a script or locale the library does not have: better no
     service than every caller of that entry sent down the fallback path."""
+    from callcenter.calls.entries import entry_problems
     from callcenter.scripting.library import load_library
-    from callcenter.scripting.linter import entry_problems
 
     problems = entry_problems(load_library(settings.scripts.directory, settings.scripts), settings)
     if problems:

@@ -17,9 +17,9 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
-from callcenter.config import ServiceSettings
 from callcenter.scripting.errors import RenderError, ScriptLoadError
 from callcenter.scripting.model import Mark
+from callcenter.scripting.options import CentreOptions
 
 # The variables of docs/script-format.md: roots, and the attributes of the two records.
 VARIABLES: Mapping[str, frozenset[str] | None] = {
@@ -234,7 +234,7 @@ def agent_variables(agent: Mapping[str, str], agent_label: str = "work_number") 
 
 
 def prompt_variables(
-    service: ServiceSettings,
+    centre: CentreOptions,
     *,
     hotline: str | None = None,
     agent: Mapping[str, str] | None = None,
@@ -244,13 +244,13 @@ def prompt_variables(
 ) -> dict[str, Any]:
     """The template variables of one call. Values left out stay undefined, so a prompt that needs them
     fails loudly (and the session falls back) instead of speaking a sentence with a hole in it."""
-    out: dict[str, Any] = {"hotline": hotline or service.hotline, "center": service.center, "holiday": holiday}
+    out: dict[str, Any] = {"hotline": hotline or centre.hotline, "center": centre.center, "holiday": holiday}
     if agent is not None:
-        out["agent"] = agent_variables(agent, service.agent_label)
+        out["agent"] = agent_variables(agent, centre.agent_label)
     surname = str((caller or {}).get("surname", "") or "")
     honorific = str((caller or {}).get("honorific", "") or "")
     # R-08: surname + honorific once the name is known, 先生(女士) before.
-    address = f"{surname}{honorific or service.female_honorific}" if surname else UNKNOWN_CALLER_ADDRESS
+    address = f"{surname}{honorific or centre.female_honorific}" if surname else UNKNOWN_CALLER_ADDRESS
     out["caller"] = {"surname": surname, "honorific": honorific, "address": address}
     if now is not None:
         out["time_of_day"] = time_of_day(now)

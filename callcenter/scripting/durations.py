@@ -6,12 +6,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from callcenter.config import ServiceSettings
+from callcenter.scripting.options import CentreOptions
 
 _LITERAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)\s*$")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0}
 
-# The names a script may use after ``$`` and the ServiceSettings field each one reads.
+# The names a script may use after ``$`` and the CentreOptions field each one reads.
 CONFIGURED: Mapping[str, str] = {
     "dialect_recheck": "dialect_recheck_seconds",
     "dialect_max": "dialect_max_seconds",
@@ -52,6 +52,6 @@ def parse_duration(text: object) -> Duration:
     return Duration(seconds=float(m.group(1)) * _UNIT[m.group(2)])
 
 
-def configured_durations(service: ServiceSettings) -> dict[str, float]:
-    """The ``$name`` durations of one centre, from its settings."""
-    return {name: float(getattr(service, field)) for name, field in CONFIGURED.items()}
+def configured_durations(centre: CentreOptions) -> dict[str, float]:
+    """The ``$name`` durations of one centre, from its options."""
+    return {name: float(getattr(centre, field)) for name, field in CONFIGURED.items()}

@@ -1,11 +1,14 @@
-"""Typed errors of the script engine; each names its place as ``file:line:col`` where there is one."""
+"""Typed errors of the script engine; each names its place as ``file:line:col`` where there is one.
+
+The engine imports nothing of the project, so :class:`ScriptError` is a root of its own rather than a
+:class:`callcenter.errors.CallcenterError`; the edge (the CLI, the web pages) treats the two alike
+(``callcenter.errors.USER_ERRORS``).
+"""
 
 from __future__ import annotations
 
-from callcenter.errors import CallcenterError
 
-
-class ScriptError(CallcenterError):
+class ScriptError(Exception):
     """A script or prompt is wrong. ``path``/``line``/``col`` (1-based) point at the offending YAML node."""
 
     def __init__(self, message: str, path: str | None = None, line: int = 0, col: int = 0) -> None:

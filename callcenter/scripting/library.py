@@ -4,7 +4,7 @@ Layout (docs/script-format.md): ``<dir>/*.yaml`` scripts, ``<dir>/prompts/<local
 ``<dir>/sounds/<locale>/<key>.wav`` audio. :func:`load_library` is cached on the directory and the files'
 modification times, so every call of a busy IVR shares one parsed library and an edited file is picked up.
 
-``settings.base_directories`` are read first (a centre's data folder over the packaged standard library): the
+``options.base_directories`` are read first (a centre's data folder over the packaged standard library): the
 directory's own scripts replace theirs name by name and its prompts key by key. Audio is the directory's own
 ``sounds/`` only, the one folder Asterisk plays from and ``callcenter prompts build`` fills.
 """
@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from callcenter.config import ScriptSettings
 from callcenter.scripting.catalogue import Catalogues, compile_prompt
 from callcenter.scripting.errors import ScriptError, ScriptLoadError
 from callcenter.scripting.loader import audio_seconds, load_prompt_file, load_script
 from callcenter.scripting.model import Script
+from callcenter.scripting.options import LibraryOptions
 
 AUDIO_SUFFIX = ".wav"
 T = TypeVar("T")
@@ -29,7 +29,7 @@ T = TypeVar("T")
 @dataclass
 class ScriptLibrary:
     directory: Path
-    settings: ScriptSettings
+    options: LibraryOptions
     scripts: dict[str, Script]
     catalogues: Catalogues
     # (locale, key) → seconds of the audio file scripts/sounds/<locale>/<key>.wav
@@ -47,19 +47,19 @@ class ScriptLibrary:
         return self.directory / "sounds" / locale / f"{key}{AUDIO_SUFFIX}"
 
 
-def load_library(directory: Path | str, settings: ScriptSettings, *, strict: bool = True) -> ScriptLibrary:
+def load_library(directory: Path | str, options: LibraryOptions, *, strict: bool = True) -> ScriptLibrary:
     """Load (or return the cached) library of ``directory``; with ``strict`` the first bad file raises."""
     directory = Path(directory)
-    layers = [Path(d) for d in settings.base_directories if Path(d).resolve() != directory.resolve()]
+    layers = [Path(d) for d in options.base_directories if Path(d).resolve() != directory.resolve()]
     for folder in layers if layers else [directory]:
         if not folder.is_dir():
             raise ScriptLoadError(f"scripts directory {folder} does not exist")
     layers.append(directory)  # with base directories, the centre's own folder may not exist yet
-    key = (str(directory.resolve()), tuple(_signature(d) for d in layers), settings, strict)
+    key = (str(directory.resolve()), tuple(_signature(d) for d in layers), options, strict)
     cached = _CACHE.get(key[0])
     if cached is not None and cached[0] == key:
         return cached[1]
-    library = _load(layers, settings, strict)
+    library = _load(layers, options, strict)
     _CACHE[key[0]] = (key, library)
     return library
 
@@ -72,7 +72,7 @@ def _signature(directory: Path) -> tuple[tuple[str, int, int], ...]:
     return tuple(sorted((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files))
 
 
-def _load(layers: list[Path], settings: ScriptSettings, strict: bool) -> ScriptLibrary:
+def _load(layers: list[Path], options: LibraryOptions, strict: bool) -> ScriptLibrary:
     directory = layers[-1]
     errors: list[ScriptError] = []
 
@@ -85,7 +85,7 @@ def _load(layers: list[Path], settings: ScriptSettings, strict: bool) -> ScriptL
             errors.append(exc)
             return None
 
-    catalogues = Catalogues(settings.default_locale, settings.locale_chains)
+    catalogues = Catalogues(options.default_locale, options.locale_chains)
     for path in [p for folder in layers for p in sorted((folder / "prompts").glob("*.yaml"))]:
         entries = attempt(load_prompt_file, path) or []
         for key, source, mark in entries:
@@ -102,4 +102,4 @@ def _load(layers: list[Path], settings: ScriptSettings, strict: bool) -> ScriptL
         seconds = attempt(audio_seconds, path)
         if seconds is not None:
             audio[(path.parent.name, path.stem)] = seconds
-    return ScriptLibrary(directory, settings, scripts, catalogues, audio, errors)
+    return ScriptLibrary(directory, options, scripts, catalogues, audio, errors)

@@ -23,7 +23,6 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from callcenter.config import STANDARD_PAUSE_SECONDS, Settings
 from callcenter.scripting.catalogue import Prompt
 from callcenter.scripting.durations import configured_durations
 from callcenter.scripting.errors import RenderError
@@ -38,6 +37,7 @@ from callcenter.scripting.model import (
     State,
     TransferAction,
 )
+from callcenter.scripting.options import STANDARD_PAUSE_SECONDS, CentreOptions
 
 # Section 3 of the standards: phrase → the rule that forbids it.
 FORBIDDEN_PHRASES: dict[str, str] = {
@@ -75,10 +75,10 @@ def _at(mark: Mark, message: str, rule: str) -> Problem:
     return Problem(mark.path, mark.line, mark.col, message, rule)
 
 
-def lint(library: ScriptLibrary, settings: Settings) -> list[Problem]:
-    """Every problem of the library, sorted by place."""
+def lint(library: ScriptLibrary, centre: CentreOptions) -> list[Problem]:
+    """Every problem of the library, sorted by place; ``centre`` gives the configured ``$name`` durations."""
     problems = [Problem(e.path or str(library.directory), e.line, e.col, e.message, "load") for e in library.errors]
-    linter = _Linter(library, settings)
+    linter = _Linter(library, centre)
     for script in library.scripts.values():
         problems.extend(linter.script(script))
     problems.extend(linter.forbidden_phrases())
@@ -87,11 +87,10 @@ def lint(library: ScriptLibrary, settings: Settings) -> list[Problem]:
 
 
 class _Linter:
-    def __init__(self, library: ScriptLibrary, settings: Settings) -> None:
+    def __init__(self, library: ScriptLibrary, centre: CentreOptions) -> None:
         self.library = library
-        self.settings = settings
-        self.durations = configured_durations(settings.service)
-        self.locale = library.settings.default_locale
+        self.durations = configured_durations(centre)
+        self.locale = library.options.default_locale
 
     # ------------------------------------------------------------------ per script
 
@@ -218,7 +217,7 @@ class _Linter:
                         yield _at(prompt.mark, message, "forbidden-phrase")
 
     def missing_audio(self) -> Iterator[Problem]:
-        required = self.library.settings.required_audio_locales
+        required = self.library.options.required_audio_locales
         if not required:
             return
         used = sorted({ref.key for s in self.library.scripts.values() for st in s.states.values() for ref in st.say})
@@ -238,22 +237,6 @@ class _Linter:
                     path = self.library.audio_path(prompt.locale, key)
                     message = f"prompt {key!r} has no audio for required locale {locale} (expected {path})"
                     yield _at(prompt.mark, message, "missing-audio")
-
-
-def entry_problems(library: ScriptLibrary, settings: Settings) -> list[str]:
-    """What is wrong with ``telephony.entries`` for this library: each entry must name one of its scripts
-    and a locale it knows. For start-up (``callcenter serve``), where a bad entry should stop the service
-    before the first call rather than send every caller of that entry down the fallback path."""
-    out = []
-    for name, entry in settings.telephony.entries.items():
-        key = f"telephony.entries.{name}"
-        if entry.script not in library.scripts:
-            out.append(f"{key}.script: unknown script {entry.script!r}")
-        try:
-            library.catalogues.chain(entry.locale)
-        except RenderError as exc:
-            out.append(f"{key}.locale: {exc}")
-    return out
 
 
 def _leaves(state: State) -> bool:

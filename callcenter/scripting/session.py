@@ -22,8 +22,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from callcenter.config import ServiceSettings, Settings
-from callcenter.logs import get_logger
+import structlog
+
 from callcenter.scripting import notes as ev
 from callcenter.scripting.catalogue import agent_variables
 from callcenter.scripting.durations import configured_durations
@@ -39,6 +39,7 @@ from callcenter.scripting.model import (
     Target,
     TransferAction,
 )
+from callcenter.scripting.options import CentreOptions
 from callcenter.scripting.protocol import (
     Answer,
     CancelTimer,
@@ -65,7 +66,7 @@ from callcenter.scripting.protocol import (
     Unhold,
 )
 
-log = get_logger(__name__)
+log = structlog.get_logger(__name__)
 
 ANSWER_TIMER = "answer"
 # R-14 item 8 「对不起,请稍等」: said before the fallback transfer when the catalogue has no fallback.apology.
@@ -88,27 +89,16 @@ RINGING, PROMPTS, LISTENING, TRANSFERRING, FALLBACK, IDLE, ENDED = (
 
 @dataclass(frozen=True, slots=True)
 class SessionConfig:
-    """What a session needs from the settings, as plain values (scripting imports nothing from telephony)."""
+    """What one session needs, as plain values; the edge fills it from the settings
+    (``callcenter.calls.runner.session_config``). ``answer_delay``: seconds from offer to answer, from the
+    ring cadence (``callcenter.calls.rings.cadence(...).answer_delay(rings)``)."""
 
     answer_delay: float = 0.0
     rings: int = 1
     default_group: str = "default"
-    durations: Mapping[str, float] = field(default_factory=lambda: configured_durations(ServiceSettings()))
+    durations: Mapping[str, float] = field(default_factory=lambda: configured_durations(CentreOptions()))
     chars_per_second: float = 4.0
     agent_label: str = "work_number"
-
-    @classmethod
-    def from_settings(cls, settings: Settings, *, answer_delay: float, group: str | None = None) -> SessionConfig:
-        """``answer_delay``: seconds from offer to answer, from the ring cadence
-        (``callcenter.calls.rings.cadence(...).answer_delay(rings)``)."""
-        return cls(
-            answer_delay=answer_delay,
-            rings=settings.telephony.answer_after_rings,
-            default_group=group or settings.telephony.default_group,
-            durations=configured_durations(settings.service),
-            chars_per_second=settings.scripts.speech_chars_per_second,
-            agent_label=settings.service.agent_label,
-        )
 
 
 class ScriptSession:
@@ -165,11 +155,11 @@ class ScriptSession:
         greeting names them (R-12); without it the id is the work number."""
         self.library = library
         self.call_id = call_id
-        self.locale = locale or library.settings.default_locale
+        self.locale = locale or library.options.default_locale
         library.catalogues.chain(self.locale)  # an unknown locale fails here, before the call is answered
         self.variables: dict[str, Any] = dict(variables or {})
         self._frozen: dict[str, Any] = {}  # the variables' hashable forms, made as prompts need them
-        self.config = config or SessionConfig(chars_per_second=library.settings.speech_chars_per_second)
+        self.config = config or SessionConfig(chars_per_second=library.options.speech_chars_per_second)
         self._agents = agents
         self.script = library.script(script)
         self.state = None

@@ -15,11 +15,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from callcenter.config import ServiceSettings
 from callcenter.scripting import notes as ev
 from callcenter.scripting.catalogue import prompt_variables
 from callcenter.scripting.errors import ScriptError
 from callcenter.scripting.library import ScriptLibrary
+from callcenter.scripting.options import CentreOptions
 from callcenter.scripting.protocol import (
     Answer,
     CancelTimer,
@@ -277,7 +277,7 @@ def simulate(
     """
     plan = parse_caller(callers)
     if variables is None:
-        variables = prompt_variables(ServiceSettings())
+        variables = prompt_variables(CentreOptions())
     session = ScriptSession(library, script, call_id=call_id, locale=locale, variables=variables, config=config)
     if answered is None:
         answered = session.script.kind == "situation"

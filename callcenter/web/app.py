@@ -20,7 +20,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from callcenter.errors import CallcenterError
+from callcenter.errors import USER_ERRORS
 from callcenter.logs import get_logger
 from callcenter.metrics.live import STALE_CALL
 from callcenter.metrics.windows import day_window
@@ -36,7 +36,7 @@ from callcenter.web.templating import templates
 log = get_logger(__name__)
 HERE = Path(__file__).parent
 
-def _status_for(exc: CallcenterError) -> int:
+def _status_for(exc: Exception) -> int:
     if isinstance(exc, NotAllowed | AccessDenied):
         return 403
     if isinstance(exc, RecordingNotFound | UnknownOrderError):
@@ -51,7 +51,7 @@ def _status_for(exc: CallcenterError) -> int:
 
 
 async def _callcenter_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, CallcenterError)
+    assert isinstance(exc, USER_ERRORS)
     status = _status_for(exc)
     if access.wants_json(request):
         return JSONResponse({"error": str(exc)}, status_code=status)
@@ -119,7 +119,7 @@ def create_app(ctx: WebContext) -> Starlette:
         routes=routes,
         middleware=middleware,
         lifespan=lifespan,
-        exception_handlers={CallcenterError: _callcenter_error, 404: _not_found},
+        exception_handlers={**dict.fromkeys(USER_ERRORS, _callcenter_error), 404: _not_found},
     )
     app.state.ctx = ctx
     app.state.templates = templates

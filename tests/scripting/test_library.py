@@ -18,12 +18,14 @@ from typing import Any
 import pytest
 
 from callcenter.calls.rings import cadence
-from callcenter.config import PROJECT_ROOT, STANDARD_PAUSE_SECONDS, Settings, load_settings
+from callcenter.calls.runner import session_config
+from callcenter.config import PROJECT_ROOT, Settings, load_settings
 from callcenter.scripting.catalogue import prompt_variables
 from callcenter.scripting.durations import configured_durations
 from callcenter.scripting.library import ScriptLibrary, load_library
 from callcenter.scripting.linter import lint
 from callcenter.scripting.model import ListenAction, TransferAction
+from callcenter.scripting.options import STANDARD_PAUSE_SECONDS
 from callcenter.scripting.session import SessionConfig
 from callcenter.scripting.simulate import simulate
 
@@ -164,10 +166,7 @@ def call_variables(
 
 def entry_config(settings: Settings, **durations: float) -> SessionConfig:
     """The session settings of a real entry: answer after the configured rings of the cadence (R-01)."""
-    ring = cadence(settings.telephony.ring_cadence)
-    config = SessionConfig.from_settings(
-        settings, answer_delay=ring.answer_delay(settings.telephony.answer_after_rings)
-    )
+    config = session_config(settings)
     if durations:
         config = dataclasses.replace(config, durations={**config.durations, **durations})
     return config
@@ -834,7 +833,7 @@ def test_every_prompt_is_used_by_a_script_and_every_key_is_grouped(standard_libr
 
 def test_the_library_lints_clean(base_settings):
     # The real directory (with whatever audio it has), loaded leniently so every problem is listed.
-    problems = lint(load_library(SCRIPTS, base_settings.scripts, strict=False), base_settings)
+    problems = lint(load_library(SCRIPTS, base_settings.scripts, strict=False), base_settings.service)
     assert [str(p) for p in problems] == []
 
 

@@ -21,7 +21,7 @@ PROMPTS = """
 
 def problems(settings: Settings, root: Path, **scripts: object) -> list[Problem]:
     s = settings_for(settings, root, **scripts)
-    return lint(load_library(root, s.scripts, strict=False), s)
+    return lint(load_library(root, s.scripts, strict=False), s.service)
 
 
 def rules(found: list[Problem]) -> set[str]:
@@ -171,8 +171,8 @@ def test_a_required_locale_nobody_knows(settings: Settings, write_library: Write
 def test_entry_problems_name_the_setting(settings: Settings) -> None:
     from dataclasses import replace
 
+    from callcenter.calls.entries import entry_problems
     from callcenter.config import EntrySettings
-    from callcenter.scripting.linter import entry_problems
 
     library = load_library(FIXTURES, settings.scripts)
     good = {"main": EntrySettings(script="ivr", locale="zh-sichuan")}
