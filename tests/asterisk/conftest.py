@@ -1,0 +1,147 @@
+"""The real-Asterisk suite: one Asterisk and one ``callcenter serve`` (both bridges) for the whole run.
+
+Runs when ``CALLCENTER_TEST_ASTERISK=<prefix>`` names an installed Asterisk 22 (``./run test-asterisk``);
+otherwise every test here is reported as not run, with the reason. The service is started the way an admin
+starts it (``callcenter serve --ari`` with a TOML file, the README's recipe), never imported into the tests'
+event loop, so what is proven is what a centre runs.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.asterisk.pbx import (
+    ARI_APP,
+    ARI_PASSWORD,
+    ARI_USER,
+    Asterisk,
+    AsteriskUnavailable,
+    find_asterisk,
+    free_port,
+    tools_missing,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Bridge:
+    """The running service and where it keeps what the tests read."""
+
+    pbx: Asterisk
+    folder: Path  # calls' caller-side files
+    rendered: Path  # prompt audio rendered from text
+    sounds: Path  # the library's recorded prompts
+    recordings: Path
+    database: str
+    log: Path
+    process: subprocess.Popen[bytes]
+
+
+def service_config(pbx: Asterisk, root: Path, web_port: int) -> str:
+    """The service's settings for this Asterisk: what README.md's FastAGI and ARI sections tell an admin."""
+    recordings = pbx.root / "spool" / "recording"  # ARI records under <astspooldir>/recording
+    return f"""\
+[telephony]
+agi_host = "127.0.0.1"
+agi_port = {pbx.ports.agi}
+ari_url = "http://127.0.0.1:{pbx.ports.http}/ari"
+ari_username = "{ARI_USER}"
+ari_password = "{ARI_PASSWORD}"
+ari_app = "{ARI_APP}"
+
+[scripts]
+rendered_audio_directory = "{root / 'prompt-audio'}"
+
+[database]
+url = "sqlite:///{root / 'callcenter.sqlite3'}"
+
+[recordings]
+root = "{recordings}"
+
+[metrics]
+reports_directory = "{root / 'reports'}"
+
+[web]
+host = "127.0.0.1"
+port = {web_port}
+secret_file = "{root / 'web-secret'}"
+"""
+
+
+@pytest.fixture(scope="session")
+def pbx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Asterisk]:
+    try:
+        prefix = find_asterisk()
+    except AsteriskUnavailable as exc:
+        pytest.skip(f"real-Asterisk suite not run: {exc}")
+    missing = tools_missing()
+    if missing:
+        pytest.fail(f"the real-Asterisk suite needs {', '.join(missing)} for its callers (apt-get install)")
+    asterisk = Asterisk(prefix, tmp_path_factory.mktemp("asterisk"))
+    asterisk.start()
+    try:
+        yield asterisk
+    finally:
+        asterisk.stop()
+
+
+def start_service(pbx: Asterisk, root: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    config = root / "callcenter.toml"
+    config.write_text(service_config(pbx, root, free_port()), encoding="utf-8")
+    log = root / "serve.log"
+    env = {**os.environ, "CALLCENTER_CONFIG": str(config)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "callcenter", "serve", "--ari"], cwd=REPO, env=env,
+        stdin=subprocess.DEVNULL, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"callcenter serve exited with {process.returncode}: {log.read_text()[-3000:]}")
+        if "serving the web pages" in log.read_text(errors="replace"):
+            return process, log
+        time.sleep(0.2)
+    process.terminate()
+    raise RuntimeError(f"callcenter serve did not start within 60 s: {log.read_text()[-3000:]}")
+
+
+def stop_service(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def bridge(pbx: Asterisk, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bridge]:
+    root = tmp_path_factory.mktemp("service")
+    process, log = start_service(pbx, root)
+    folder = root / "calls"
+    folder.mkdir()
+    running = Bridge(pbx, folder, root / "prompt-audio", REPO / "scripts" / "sounds",
+                     pbx.root / "spool" / "recording", f"sqlite:///{root / 'callcenter.sqlite3'}", log, process)
+    try:
+        yield running
+    finally:
+        stop_service(running.process)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The figures measured from the callers' recordings, for the record (closing notes, README)."""
+    from tests.asterisk.hearing import MEASURED
+
+    if MEASURED:
+        terminalreporter.section("measured from the callers' side")
+        for line in MEASURED:
+            terminalreporter.write_line(line)
