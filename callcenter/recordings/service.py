@@ -4,6 +4,8 @@
   row, file path for MixMonitor) and when it finishes (hash, pydub processing, retention floor).
 - QA page: :meth:`~RecordingService.list` with filters and paging, :meth:`~RecordingService.get`,
   :meth:`~RecordingService.open_for_playback` (writes the access ledger), holds, deletion, work-order links.
+- The pieces: ``intake`` (rows, processing, import copies), ``queries`` (rows to infos, QA filters),
+  ``access`` (roles and the ledger), ``retention`` and ``sweeper`` (what may be purged, and purging).
 - Every method opens its own short transaction; a refused attempt is written to the ledger in a transaction
   of its own before :class:`AccessDenied` is raised, so a caller's rollback cannot erase it (R-111, R-116).
 
@@ -12,19 +14,16 @@ All times are timezone-aware; the database keeps UTC.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from callcenter.calls import events as ev
 from callcenter.calls.timeline import Timeline
@@ -47,29 +46,34 @@ from callcenter.recordings.access import (
 from callcenter.recordings.errors import (
     AccessDenied,
     RecordingError,
-    RecordingNotFound,
     RecordingRefused,
     RetentionHold,
 )
+from callcenter.recordings.intake import copy_without_overwrite, file_sha256, insert_row, process_file, store_result
 from callcenter.recordings.models import (
-    CORRUPT,
-    EMPTY,
     PURGED,
     PURGING,
-    READY,
     RECORDING,
     Recording,
     RecordingWorkOrder,
 )
-from callcenter.recordings.processing import ProcessingOptions, ProcessingResult, extension_for, process_recording
+from callcenter.recordings.processing import ProcessingOptions
+from callcenter.recordings.queries import (
+    aware,
+    filter_conditions,
+    get_row,
+    get_row_by_call,
+    info_of,
+    infos_of,
+    linked_orders,
+    order_facts_of,
+)
 from callcenter.recordings.retention import (
-    OrderFactsLike,
     OrderFactsSource,
     RetentionDecision,
     RetentionPolicy,
     decide,
     default_order_facts,
-    normalised,
     purge_allowed_from,
 )
 from callcenter.recordings.sweeper import Sweeper
@@ -82,7 +86,6 @@ from callcenter.recordings.views import (
     RecordingInfo,
     RecordingPage,
     as_utc,
-    info_from_row,
 )
 from callcenter.store import session_scope
 
@@ -102,21 +105,6 @@ __all__ = [
 
 MAX_PER_PAGE = 200
 ORDER_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
-
-
-def _aware(at: datetime, what: str) -> datetime:
-    if at.tzinfo is None:
-        raise RecordingError(f"{what} must carry a time zone (got {at.isoformat()})")
-    return at.astimezone(UTC)
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a stored file, read in 1 MiB blocks (R-116: the checksum that shows tampering)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class RecordingService:
@@ -179,14 +167,15 @@ class RecordingService:
         """Create the row of a recording about to be written; see :meth:`register_recording`."""
         layout.check_call_id(call_id)
         fmt = layout.check_extension(format or self.settings.recordings.format)
-        started_at = _aware(started_at, "started_at")
+        started_at = aware(started_at, "started_at")
         self.ensure_space(call_id)
         rel = layout.relative_path(call_id, started_at, fmt, self.policy.tz)
         target = layout.resolve(self.root, rel)
         target.parent.mkdir(parents=True, exist_ok=True)
         with session_scope(self.url) as s:
-            row = self._insert_row(s, call_id, started_at, fmt, str(rel), agent, caller)
-            info = self._info(s, row)
+            row = insert_row(s, call_id, started_at, fmt, str(rel), agent, caller, created_at=self.clock(),
+                             policy=self.policy)
+            info = info_of(s, row, self.order_facts)
         log.info("recording started", call_id=call_id, path=str(rel))
         return _with_file(info, target)
 
@@ -196,14 +185,15 @@ class RecordingService:
         """Hash and process a finished recording (never raises for bad audio: status corrupt/empty + reason).
         ``agent``: who took the call, when it was not known as the recording started (the IVR records from the
         answer, before any agent); QA filters recordings by it."""
-        ended_at = _aware(ended_at, "ended_at") if ended_at is not None else None
+        ended_at = aware(ended_at, "ended_at") if ended_at is not None else None
         with session_scope(self.url) as s:
-            row = self._row_by_call(s, call_id)
+            row = get_row_by_call(s, call_id)
             if row.status != RECORDING:  # finished twice (adapter retry): the first result stands
-                return self._info(s, row)
+                return info_of(s, row, self.order_facts)
             row_id, rel, fmt, started_at = row.id, row.path, row.format, as_utc(row.started_at)
         source = layout.resolve(self.root, rel)
-        result, browser_rel, compressed_rel = self._process(source, rel, fmt)
+        result, browser_rel, compressed_rel = process_file(source, rel, fmt, self.options, self.root,
+                                                        room_for_copies=self._space_for_copies())
         end = ended_at
         if end is None:
             seconds = result.analysis.duration_seconds if result.analysis else 0.0
@@ -211,13 +201,13 @@ class RecordingService:
         original = source.stat().st_size if source.exists() else None
         with session_scope(self.url) as s:
             row = s.get_one(Recording, row_id)
-            self._store_result(row, result, source, browser_rel, compressed_rel, original)
+            store_result(row, result, source, browser_rel, compressed_rel, original, self.options)
             row.ended_at = end
             row.disposition = disposition or row.disposition
             row.agent = row.agent or agent
             row.retain_until = purge_allowed_from(end, self.policy.retention_days, self.policy.tz)
             s.flush()
-            info = self._info(s, row)
+            info = info_of(s, row, self.order_facts)
         if compressed_rel is not None and result.compressed_path is not None:
             source.unlink(missing_ok=True)  # the row points at the verified compressed copy now
         log.info("recording finished", call_id=call_id, status=info.status, reason=info.status_reason,
@@ -245,17 +235,18 @@ class RecordingService:
         fmt = layout.check_extension(source.suffix or "?")
         for number in order_numbers:
             _check_order_number(number)
-        started_at = _aware(started_at, "--at") if started_at else self.clock()
+        started_at = aware(started_at, "--at") if started_at else self.clock()
         self.ensure_space(call_id, need=source.stat().st_size)
         rel = layout.relative_path(call_id, started_at, fmt, self.policy.tz)
         target = layout.resolve(self.root, rel)
         with session_scope(self.url) as s:
             if s.scalar(select(Recording.id).where(Recording.call_id == call_id)) is not None:
                 raise RecordingError(f"call {call_id} already has a recording")
-        _copy_without_overwrite(source, target)
+        copy_without_overwrite(source, target)
         try:
             with session_scope(self.url) as s:
-                self._insert_row(s, call_id, started_at, fmt, str(rel), agent, caller)
+                insert_row(s, call_id, started_at, fmt, str(rel), agent, caller, created_at=self.clock(),
+                           policy=self.policy)
         except RecordingError:
             target.unlink(missing_ok=True)  # our own fresh copy: the row that owns the call id is someone else's
             raise
@@ -264,7 +255,7 @@ class RecordingService:
             self.link_work_order(info.id, number, by=by)
         if order_numbers:
             with session_scope(self.url) as s:
-                info = _with_file(self._info(s, self._row(s, info.id)), info.file or target)
+                info = _with_file(info_of(s, get_row(s, info.id), self.order_facts), info.file or target)
         return info
 
     def ensure_space(self, call_id: str, need: int = 0) -> None:
@@ -300,14 +291,14 @@ class RecordingService:
         unknown = set(filters.flags) - set(FLAGS)
         if unknown:
             raise RecordingError(f"unknown flag(s) {', '.join(sorted(unknown))}; expected {', '.join(FLAGS)}")
-        conditions = self._conditions(actor, filters)
+        conditions = filter_conditions(actor, filters)
         with session_scope(self.url) as s:
             total = s.scalar(select(func.count()).select_from(Recording).where(*conditions)) or 0
             rows = list(s.scalars(
                 select(Recording).where(*conditions).order_by(Recording.started_at.desc(), Recording.id.desc())
                 .offset((page - 1) * per_page).limit(per_page)
             ))
-            infos = self._infos(s, rows)
+            infos = infos_of(s, rows, self.order_facts)
         # The cached flag may lag a work order that became confidential: the live facts decide (R-82).
         visible = tuple(i for i in infos if actor.sees_confidential or not i.confidential)
         return RecordingPage(visible, total - (len(infos) - len(visible)), page, per_page)
@@ -315,14 +306,14 @@ class RecordingService:
     def get(self, actor: Actor, recording_id: int) -> RecordingInfo:
         """One recording's metadata and analysis; a refusal is ledgered and raised as :class:`AccessDenied`."""
         with session_scope(self.url) as s:
-            info = self._info(s, self._row(s, recording_id))
+            info = info_of(s, get_row(s, recording_id), self.order_facts)
         self._check(actor, LIST, info)
         return info
 
     def get_by_call(self, actor: Actor, call_id: str) -> RecordingInfo:
         """Like :meth:`get`, by call id."""
         with session_scope(self.url) as s:
-            recording_id = self._row_by_call(s, call_id).id
+            recording_id = get_row_by_call(s, call_id).id
         return self.get(actor, recording_id)
 
     def open_for_playback(self, actor: Actor, recording_id: int, *, purpose: str,
@@ -336,7 +327,7 @@ class RecordingService:
         if not purpose or not purpose.strip():
             raise RecordingError("a purpose is required to play or download a recording (R-111)")
         with session_scope(self.url) as s:
-            info = self._info(s, self._row(s, recording_id))
+            info = info_of(s, get_row(s, recording_id), self.order_facts)
         self._check(actor, action, info)
         rel = info.path if download or not info.browser_format else self._browser_rel(recording_id)
         path = layout.resolve(self.root, rel)
@@ -363,7 +354,7 @@ class RecordingService:
         if not reason or not reason.strip():
             raise RecordingError("a reason is required to delete a recording")
         with session_scope(self.url) as s:
-            info = self._info(s, self._row(s, recording_id))
+            info = info_of(s, get_row(s, recording_id), self.order_facts)
         self._check(actor, DELETE, info)
         if info.status in (PURGING, PURGED):
             raise RecordingError(f"recording {recording_id} (call {info.call_id}) is already purged")
@@ -379,29 +370,29 @@ class RecordingService:
         """Link a recording to a work order by number (idempotent); its confidentiality follows the order's."""
         _check_order_number(order_number)
         with session_scope(self.url) as s:
-            row = self._row(s, recording_id)
+            row = get_row(s, recording_id)
             exists = s.scalar(select(RecordingWorkOrder.id).where(
                 RecordingWorkOrder.recording_id == row.id, RecordingWorkOrder.order_number == order_number))
             if exists is None:
                 s.add(RecordingWorkOrder(recording_id=row.id, order_number=order_number, linked_at=self.clock(),
                                          linked_by=by[:64]))
                 s.flush()
-            info = self._info(s, row)
+            info = info_of(s, row, self.order_facts)
         log.info("recording linked to work order", recording_id=recording_id, order=order_number)
         return info
 
     def link_call(self, call_id: str, order_number: str, *, by: str) -> RecordingInfo:
         """:meth:`link_work_order` by call id (what the tickets side knows when it opens an order from a call)."""
         with session_scope(self.url) as s:
-            recording_id = self._row_by_call(s, call_id).id
+            recording_id = get_row_by_call(s, call_id).id
         return self.link_work_order(recording_id, order_number, by=by)
 
     def retention(self, recording_id: int) -> RetentionDecision:
         """Every retention rule applied to one recording with today's work-order facts (``show``, QA page)."""
         with session_scope(self.url) as s:
-            row = self._row(s, recording_id)
-            numbers = self._orders(s, [row.id]).get(row.id, [])
-            facts = self._facts(s, numbers)
+            row = get_row(s, recording_id)
+            numbers = linked_orders(s, [row.id]).get(row.id, [])
+            facts = order_facts_of(s, numbers, self.order_facts)
             return decide(ended_at=as_utc(row.ended_at), linked_orders=numbers, facts=facts,
                           legal_hold=row.legal_hold, policy=self.policy)
 
@@ -412,72 +403,17 @@ class RecordingService:
 
     # ============================================================================ internals
 
-    def _insert_row(self, s: Session, call_id: str, started_at: datetime, fmt: str, rel: str,
-                    agent: str | None, caller: str | None) -> Recording:
-        row = Recording(
-            call_id=call_id, agent=agent, caller=caller, started_at=started_at, format=fmt, path=rel,
-            status=RECORDING, confidential=False, legal_hold=False, created_at=self.clock(),
-            # A lower bound until the call ends; a row never finished is re-reviewed, never purged (no end time).
-            retain_until=purge_allowed_from(started_at, self.policy.retention_days, self.policy.tz),
-        )
-        s.add(row)
-        try:
-            s.flush()
-        except IntegrityError:
-            raise RecordingError(f"call {call_id} already has a recording") from None
-        return row
-
-    def _process(self, source: Path, rel: str, fmt: str) -> tuple[ProcessingResult, str | None, str | None]:
-        """Run processing; derived copies only while the disk stays above its floor (they can be rebuilt)."""
-        browser_ext = extension_for(self.options.browser_format)
-        wants_copies = self._space_for_copies()
-        browser_rel = None
-        if browser_ext == fmt:
-            browser_rel = rel
-        elif wants_copies:
-            browser_rel = str(layout.with_extension(rel, browser_ext))
-        compressed_rel = None
-        if self.options.compressed_format and wants_copies:
-            ext = extension_for(self.options.compressed_format)
-            compressed_rel = None if ext == fmt else str(layout.with_extension(rel, ext))
-        result = process_recording(
-            source,
-            self.options,
-            browser_target=layout.resolve(self.root, browser_rel) if browser_rel and browser_rel != rel else None,
-            compressed_target=layout.resolve(self.root, compressed_rel) if compressed_rel else None,
-        )
-        if not wants_copies and result.status == READY:
-            result = _with_warning(result, "replay copy not written: disk below recordings.min_free_bytes")
-        return result, browser_rel, compressed_rel
-
     def _space_for_copies(self) -> bool:
         try:
             return int(self.disk_usage(self.root).free) >= self.settings.recordings.min_free_bytes
         except OSError:
             return False
 
-    def _store_result(self, row: Recording, result: ProcessingResult, source: Path, browser_rel: str | None,
-                      compressed_rel: str | None, original: int | None) -> None:
-        row.status = result.status
-        row.status_reason = result.reason or ("; ".join(result.warnings) or None)
-        if result.analysis is not None:
-            row.analysis = result.analysis.as_dict()
-            row.duration_seconds = result.analysis.duration_seconds
-            row.silence_ratio = result.analysis.silence_ratio
-        if browser_rel is not None and (browser_rel == row.path or result.browser_path is not None):
-            row.browser_path, row.browser_format = browser_rel, self.options.browser_format
-        if compressed_rel is not None and result.compressed_path is not None:
-            row.path, row.format = compressed_rel, extension_for(self.options.compressed_format)
-            row.original_bytes = original
-            row.bytes, row.sha256 = result.compressed_bytes, file_sha256(result.compressed_path)
-        elif source.exists():
-            row.bytes, row.sha256 = original, file_sha256(source)
-
     def _set_hold(self, actor: Actor, recording_id: int, hold: bool, reason: str) -> RecordingInfo:
         if not reason or not reason.strip():
             raise RecordingError("a reason is required to place or release a legal hold")
         with session_scope(self.url) as s:
-            info = self._info(s, self._row(s, recording_id))
+            info = info_of(s, get_row(s, recording_id), self.order_facts)
         self._check(actor, HOLD, info)
         verb = "hold" if hold else "release"
         with session_scope(self.url) as s:
@@ -498,7 +434,7 @@ class RecordingService:
         log.warning("recording legal hold " + ("placed" if hold else "released"), recording_id=recording_id,
                     by=actor.name, reason=reason.strip())
         with session_scope(self.url) as s:
-            return self._info(s, self._row(s, recording_id))
+            return info_of(s, get_row(s, recording_id), self.order_facts)
 
     def _check(self, actor: Actor, action: str, info: RecordingInfo) -> None:
         why = refusal(actor, action, agent=info.agent, confidential=info.confidential)
@@ -513,93 +449,16 @@ class RecordingService:
                 s, [LedgerRecord(actor.name, actor.role, action, recording_id, allowed, detail, self.clock())]
             )[0]
 
-    def _conditions(self, actor: Actor, f: RecordingFilter) -> list[Any]:
-        c: list[Any] = []
-        if actor.own_calls_only:
-            c.append(Recording.agent.in_(actor.agent_names))
-        if not actor.sees_confidential:
-            c.append(Recording.confidential.is_(False))
-        if f.agent is not None:
-            c.append(Recording.agent == f.agent)
-        if f.since is not None:
-            c.append(Recording.started_at >= _aware(f.since, "since"))
-        if f.until is not None:
-            c.append(Recording.started_at < _aware(f.until, "until"))
-        if f.disposition is not None:
-            c.append(Recording.disposition == f.disposition)
-        if f.work_order is not None:
-            c.append(Recording.id.in_(select(RecordingWorkOrder.recording_id)
-                                      .where(RecordingWorkOrder.order_number == f.work_order)))
-        if not f.include_purged:
-            c.append(Recording.status.not_in((PURGING, PURGED)))
-        flag_conditions = {
-            "held": Recording.legal_hold.is_(True),
-            "confidential": Recording.confidential.is_(True),
-            "corrupt": Recording.status == CORRUPT,
-            "empty": Recording.status == EMPTY,
-            "silent": Recording.silence_ratio >= SILENT_SHARE,
-            "unprocessed": Recording.status == RECORDING,
-        }
-        c.extend(flag_conditions[flag] for flag in sorted(f.flags))
-        return c
-
-    def _row(self, s: Session, recording_id: int) -> Recording:
-        row = s.get(Recording, recording_id)
-        if row is None:
-            raise RecordingNotFound(f"no recording with id {recording_id}")
-        return row
-
-    def _row_by_call(self, s: Session, call_id: str) -> Recording:
-        row = s.scalar(select(Recording).where(Recording.call_id == call_id))
-        if row is None:
-            raise RecordingNotFound(f"no recording for call {call_id!r}")
-        return row
-
     def _browser_rel(self, recording_id: int) -> str:
         with session_scope(self.url) as s:
-            row = self._row(s, recording_id)
+            row = get_row(s, recording_id)
             return row.browser_path or row.path
-
-    def _orders(self, s: Session, ids: Iterable[int]) -> dict[int, list[str]]:
-        out: dict[int, list[str]] = {}
-        for rid, number in s.execute(select(RecordingWorkOrder.recording_id, RecordingWorkOrder.order_number)
-                                     .where(RecordingWorkOrder.recording_id.in_(list(ids)))
-                                     .order_by(RecordingWorkOrder.id)):
-            out.setdefault(rid, []).append(number)
-        return out
-
-    def _facts(self, s: Session, numbers: Sequence[str]) -> dict[str, OrderFactsLike]:
-        if not numbers:
-            return {}
-        return {f.number: normalised(f) for f in self.order_facts(s, sorted(set(numbers)))}
-
-    def _info(self, s: Session, row: Recording) -> RecordingInfo:
-        return self._infos(s, [row])[0]
-
-    def _infos(self, s: Session, rows: Sequence[Recording]) -> list[RecordingInfo]:
-        """Rows to infos; a linked confidential order makes the recording confidential, cached on the row."""
-        orders = self._orders(s, [r.id for r in rows])
-        facts = self._facts(s, [n for ns in orders.values() for n in ns])
-        out = []
-        for r in rows:
-            numbers = tuple(orders.get(r.id, ()))
-            confidential = bool(r.confidential) or any(facts[n].confidential for n in numbers if n in facts)
-            if confidential and not r.confidential:
-                r.confidential = True  # R-82: once confidential, the listing filter must hide it too
-            out.append(info_from_row(r, numbers, confidential))
-        return out
 
 
 def _with_file(info: RecordingInfo, file: Path) -> RecordingInfo:
     from dataclasses import replace
 
     return replace(info, file=file)
-
-
-def _with_warning(result: ProcessingResult, warning: str) -> ProcessingResult:
-    from dataclasses import replace
-
-    return replace(result, warnings=(*result.warnings, warning))
 
 
 def _check_order_number(number: str) -> str:
