@@ -154,6 +154,28 @@ def check_entries(settings: Settings) -> None:
         raise ConfigError("; ".join(problems))
 
 
+def check_prompt_audio(settings: Settings) -> None:
+    """Refuse to start when prompts a caller can reach could not be heard: every prompt without a recording
+    (the per-call greeting always, R-04) is rendered from its text, so the renderer must work here."""
+    from callcenter.scripting.library import load_library
+    from callcenter.voice import PromptVoice, VoiceUnavailable
+
+    library = load_library(settings.scripts.directory, settings.scripts)
+    # The per-call ones first: no recording can ever stand in for them.
+    unrecorded = [key for _, key in sorted({(not prompt.per_call, key)
+                                            for locale, prompts in library.catalogues.prompts.items()
+                                            for key, prompt in prompts.items()
+                                            if prompt.per_call or (locale, key) not in library.audio})]
+    if not unrecorded:
+        return
+    try:
+        PromptVoice(settings.scripts.directory / "sounds", settings.scripts.rendered_audio_directory).check()
+    except VoiceUnavailable as exc:
+        shown = ", ".join(unrecorded[:5]) + (f" and {len(unrecorded) - 5} more" if len(unrecorded) > 5 else "")
+        raise ServeError(f"{len(unrecorded)} prompts have no recording and cannot be rendered ({exc}): "
+                         f"callers would hear silence for {shown}") from None
+
+
 async def start_service(
     settings: Settings,
     *,
@@ -174,6 +196,7 @@ async def start_service(
     from callcenter.web.control import AriCallControl
 
     await asyncio.to_thread(check_entries, settings)
+    await asyncio.to_thread(check_prompt_audio, settings)
     await asyncio.to_thread(ensure_schema, settings.database.url)
     timeline = Timeline(settings.database.url)
     pool = AgentPool()

@@ -65,12 +65,20 @@ class PromptVoice:
             if await asyncio.to_thread(wav.is_file):
                 self._ready.add(stem)
                 return stem
-            pending = asyncio.ensure_future(asyncio.to_thread(self._render, play.text, voice_for(play.locale), wav))
+            pending = asyncio.ensure_future(asyncio.to_thread(self._render_safely, play.text, play.locale, wav))
             self._pending[stem] = pending
             pending.add_done_callback(lambda _done: self._pending.pop(stem, None))
         await asyncio.shield(pending)
         self._ready.add(stem)
         return stem
+
+    def _render_safely(self, text: str, locale: str, wav: Path) -> None:
+        try:
+            self._render(text, voice_for(locale), wav)
+        except PromptAudioError:
+            raise
+        except Exception as exc:  # no folder, no ffmpeg, a bad file: every failure is "not played", with why
+            raise PromptAudioError(f"rendering {wav.name}: {exc}") from None
 
     def check(self) -> None:
         """Render one sentence into a scratch folder: proves that prompts without a recording can be heard."""

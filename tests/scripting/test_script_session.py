@@ -356,6 +356,17 @@ def test_a_release_that_is_allowed_stops_what_plays(library: ScriptLibrary) -> N
     assert session.handle(SpeechStarted(at=6.0)) == []
 
 
+def test_a_closing_phrase_that_was_not_played_is_not_counted_as_said(library: ScriptLibrary) -> None:
+    """R-48: the agent may release after the closing phrase; a prompt Asterisk could not play was not heard."""
+    failed = ScriptSession(library, "closing", call_id="c8")
+    play = failed.start(answered=True)[1]
+    failed.handle(PlaybackFinished(play.playback_id, at=0.1, error="sound:/x/closing.thanks: failed"))
+    played = ScriptSession(library, "closing", call_id="c9")
+    play = played.start(answered=True)[1]
+    played.handle(PlaybackFinished(play.playback_id, at=3.25))
+    assert (failed.closing_said, played.closing_said) == (False, True)
+
+
 def test_a_release_while_a_prompt_plays_stops_it(library: ScriptLibrary) -> None:
     session = ScriptSession(library, "closing", call_id="c7")
     session.closing_said = True  # as if an earlier closing run had been spoken

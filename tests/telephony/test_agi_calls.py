@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import wave
+from dataclasses import replace
 
 import pytest
 
@@ -100,6 +101,20 @@ async def test_speaking_caller_is_not_hung_up(settings) -> None:
     hangup = _first(events, "call.hangup")
     assert hangup.data["by"] == "caller" and hangup.data["disposition"] != "silent"
     assert result.hung_up_by == "caller" and "HANGUP" not in result.commands()
+
+
+async def test_a_prompt_that_cannot_be_played_is_an_error_and_the_call_goes_on(settings, tmp_path) -> None:
+    """A prompt without audio (here nowhere to render it) is prompt.failed, never prompt.finished: it was not
+    heard. The silent-call sequence still runs its windows and releases the caller (R-15)."""
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    settings = replace(settings, scripts=replace(settings.scripts, rendered_audio_directory=blocked / "audio"))
+    async with running_bridge(settings, _pool()) as bridge:
+        _, events = await _call(bridge, SimCaller(args=("silent",)))
+    failed = [e.data for e in events if e.type == "prompt.failed"]
+    assert failed[0]["key"] == "greeting.standard" and "a-file" in failed[0]["error"]
+    assert "greeting.standard" not in [e.data["key"] for e in events if e.type == "prompt.finished"]
+    assert [e.data["step"] for e in events if e.type == "silence.window"] == [1, 2, 3]
 
 
 async def test_dtmf_menu_routes_the_caller(settings) -> None:

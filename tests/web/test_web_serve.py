@@ -92,3 +92,16 @@ async def test_an_entry_naming_an_unknown_script_stops_the_start(web_settings: S
     bad = replace(web_settings, telephony=replace(web_settings.telephony, entries=entries))
     with pytest.raises(ConfigError, match=r"telephony\.entries\.main\.script: unknown script 'nope'"):
         await start_service(bad, agi=False, reports=False)
+
+
+
+async def test_serve_refuses_to_start_when_unrecorded_prompts_cannot_be_rendered(
+    web_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """R-04: the per-call greeting has no recording; if it cannot be rendered either (no espeak-ng here), no
+    caller would hear it, so the service does not start."""
+    from callcenter.cli.serve import ServeError
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(ServeError, match=r"cannot be rendered \(espeak-ng is not installed.*greeting\.standard"):
+        await start_service(web_settings, agi=False, reports=False)

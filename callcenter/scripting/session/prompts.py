@@ -57,8 +57,8 @@ class Prompts(SessionState):
                 self.phase = TRANSFERRING
                 self._out.append(Transfer(self.config.default_group))
             return
-        if self.script.closing:
-            self.closing_said = True  # the closing phrase has been spoken
+        if self.script.closing and not event.error:
+            self.closing_said = True  # the closing phrase has been spoken (one not played was not said)
         if self._queue:
             self._play_next()
             return
