@@ -24,12 +24,16 @@ SILENCE_DBFS = -50
 MIN_GAP_MS = 400
 MATCH_SECONDS = 0.08
 FRAME_MS = 50
-HEAD_MS, TAIL_MS = 2000, 1000
+PIECE_MS = 1000
 # A stretch's detected start may be off its prompt's first frame by this much either way (the onset is soft;
 # the caller's recording starts a few ms after the answer, so a greeting played at once loses its first frames).
 SHIFT_MS = 200
 # How closely a stretch's loudness contour must follow the prompts' (Pearson correlation) to be them.
-MIN_LIKENESS = 0.6
+MIN_LIKENESS = 0.65
+# ... and every second of it at least this (a pause, a tail of silence, correlates poorly on its own).
+MIN_PIECE = 0.3
+MIN_SHORT_LIKENESS = 0.85
+NEAR = 0.1
 # Sound left after the last prompt found, shorter than this, is the tail of that prompt.
 REST_MS = 300
 # What the suite measured, printed at its end (tests/asterisk/conftest.py).
@@ -135,29 +139,20 @@ def likeness(a: tuple[float, ...], b: tuple[float, ...]) -> float:
 
 
 def made_of(audio: AudioSegment, prompts: list[Prompt]) -> tuple[tuple[str, float], ...]:
-    """The prompts this stretch (with SHIFT_MS of context before it) is, read from its start. At each point,
-    the longest prompt whose head (its first HEAD_MS) and tail (its last TAIL_MS) both follow the heard
-    contour (likeness at least MIN_LIKENESS, each laid on within SHIFT_MS: a bridge's mixing drifts a prompt by
-    up to 1 %); ``"?"`` for sound that is no prompt (a prompt cut short, music, speech), skipped a frame at a
-    time. Each prompt with its start, seconds into the stretch."""
+    """The prompts this stretch (with SHIFT_MS of context before it) is, read from its start: at each point the
+    longest prompt that :func:`follows` the heard contour; ``"?"`` for sound that is no prompt (a prompt cut
+    short, music, speech), skipped a frame at a time. Each prompt with its start, seconds into the stretch."""
     heard = contour(audio)
     keys: list[tuple[str, float]] = []
     pos = 0
-    shifts = range(-SHIFT_MS // FRAME_MS, SHIFT_MS // FRAME_MS + 1)
-    while len(heard) - pos - SHIFT_MS // FRAME_MS > REST_MS // FRAME_MS:
-        best: tuple[int, int, Prompt] | None = None
-        for prompt in prompts:
-            n = len(prompt.contour)
-            head, tail = prompt.contour[:HEAD_MS // FRAME_MS], prompt.contour[-TAIL_MS // FRAME_MS:]
-            at = max(shifts, key=lambda d: likeness(heard[max(0, pos + SHIFT_MS // FRAME_MS + d):], head))
-            begin = max(0, pos + SHIFT_MS // FRAME_MS + at)
-            if begin + n > len(heard) + SHIFT_MS // FRAME_MS or likeness(heard[begin:], head) < MIN_LIKENESS:
-                continue
-            end = begin + n - len(tail)
-            if max(likeness(heard[max(0, end + d):], tail) for d in shifts) < MIN_LIKENESS:
-                continue
-            if best is None or n > best[0]:  # the longest: ivr.welcome's words open greeting.standard too
-                best = (n, begin, prompt)
+    lead = SHIFT_MS // FRAME_MS
+    while len(heard) - pos - lead > REST_MS // FRAME_MS:
+        found = [(score, begin, p) for p in prompts
+                 for score, begin in [follows(heard, pos, p.contour)] if begin is not None]
+        top = max((score for score, _, _ in found), default=0.0)
+        # Of those nearly as alike as the best, the longest: ivr.welcome's words open greeting.standard too.
+        near = [(len(p.contour), begin, p) for score, begin, p in found if score >= top - NEAR]
+        best = max(near, key=lambda item: item[0], default=None)
         if best is None:
             if not keys or keys[-1][0] != "?":
                 keys.append(("?", pos * FRAME_MS / 1000))
@@ -165,8 +160,40 @@ def made_of(audio: AudioSegment, prompts: list[Prompt]) -> tuple[tuple[str, floa
             continue
         n, begin, prompt = best
         keys.append((prompt.key, (begin * FRAME_MS - SHIFT_MS) / 1000))
-        pos = begin + n - SHIFT_MS // FRAME_MS
+        pos = begin + n - lead
     return tuple(keys)
+
+
+def follows(heard: tuple[float, ...], pos: int, prompt: tuple[float, ...]) -> tuple[float, int | None]:
+    """Where the prompt begins if the heard contour, from about ``pos + SHIFT_MS`` on, is that prompt: each
+    second of it laid on within SHIFT_MS of where the seconds before it ended (a bridge's mixing drifts a prompt
+    by up to 1 %), like it on average (MIN_LIKENESS) and in every piece (MIN_PIECE); with that average.
+    (0.0, None) otherwise."""
+    lead = SHIFT_MS // FRAME_MS
+    piece = PIECE_MS // FRAME_MS
+    if pos + len(prompt) > len(heard) + lead:
+        return 0.0, None
+    shifts = range(-lead, lead + 1)
+    scores = []
+    begin = None
+    at = pos + lead
+    for i in range(0, len(prompt), piece):
+        part = prompt[i:i + piece]
+        if len(part) < 5:
+            break
+        score, d = max((likeness(heard[max(0, at + d):at + d + len(part)], part), d) for d in shifts)
+        if score < MIN_PIECE:
+            return 0.0, None
+        scores.append(score)
+        if begin is None:
+            begin = max(0, at + d)
+            shifts = range(-2, 3)  # after the first second: only drift, 100 ms either way per second
+        at = at + d + len(part)
+    # A contour of a second or two is like many things by chance: a short prompt must be closer.
+    needed = MIN_LIKENESS if len(scores) >= 3 else MIN_SHORT_LIKENESS
+    if begin is None or sum(scores) / len(scores) < needed:
+        return 0.0, None
+    return sum(scores) / len(scores), begin
 
 
 def wait_until_hung_up(call: Path, timeout: float) -> None:

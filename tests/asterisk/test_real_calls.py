@@ -23,6 +23,7 @@ BRIDGES = {"agi": "callcenter", "ari": "callcenter-ari"}
 WINDOW, WINDOW_TOLERANCE = 5.0, 0.1
 RING_PERIOD = 5.0  # the cn cadence: 1 s ring + 4 s silence
 DIGIT_AT = 25  # seconds after the answer: during the main menu's second round
+CROWD = 10  # quiet callers per bridge placed together with the rest: 20 at once, plus the 8 above
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ def scenarios(folder: Path) -> dict[str, Scenario]:
         "nomedia": Scenario("silent", "nomedia"),
         "mandarin": Scenario("silent", "speaks", {"QUIET": silence_files(10), "SPEECH": str(speech.with_suffix(""))}),
         "menu_digit": Scenario("main", "dtmf", {"QUIET": silence_files(DIGIT_AT), "DIGIT": "2"}),
+        **{f"crowd{i}": Scenario("silent", "quiet") for i in range(CROWD)},
     }
 
 
@@ -58,6 +60,8 @@ def calls(bridge: Bridge) -> dict[tuple[str, str], Heard]:
     prompts = known_prompts(bridge.sounds, bridge.rendered)
     heard = {key: hear(call, at, prompts) for key, (call, at) in placed.items()}
     for (kind, name), h in sorted(heard.items()):
+        if name.startswith("crowd"):
+            continue
         MEASURED.append(f"{kind} {name}: rang {h.ring_seconds:.2f} s; heard {h.prompts()}; windows {h.windows()}")
     return heard
 
@@ -97,3 +101,18 @@ def test_a_key_at_the_main_menu_is_acted_on(calls: dict[tuple[str, str], Heard],
     assert heard.prompts()[:2] == ["ivr.welcome", "ivr.menu"], heard
     (transfer,) = heard.started("ivr.transfer")
     assert 0 < transfer - DIGIT_AT < 1.5, heard  # the 250 ms tone, then the next prompt at once
+
+
+def test_twenty_callers_at_once_each_get_exact_windows(calls: dict[tuple[str, str], Heard]) -> None:
+    """28 calls at once (20 quiet callers, 10 per bridge, beside the 8 others): every one answered within three
+    rings, hears greeting, S2, S3, and every window is 5.0 ± 0.1 s."""
+    crowd = {key: h for key, h in calls.items() if key[1].startswith("crowd")}
+    assert len(crowd) == 2 * CROWD
+    windows = [w for h in crowd.values() for w in h.windows()]
+    MEASURED.append(f"crowd of {len(crowd)}: rang {min(h.ring_seconds for h in crowd.values()):.2f}-"
+                    f"{max(h.ring_seconds for h in crowd.values()):.2f} s; windows {min(windows):.3f}-"
+                    f"{max(windows):.3f} s over {len(windows)}")
+    for (kind, name), heard in crowd.items():
+        assert heard.ring_seconds < 3 * RING_PERIOD, (kind, name)
+        assert heard.heard_as(["greeting.standard", "silent.s2", "silent.s3"]), (kind, name, heard)
+    assert all(abs(w - WINDOW) <= WINDOW_TOLERANCE for w in windows), sorted(windows)
