@@ -257,7 +257,7 @@ def load_settings(
             continue
         section, _, name = key[len(ENV_PREFIX) :].lower().partition("__")
         raw.setdefault(section, {})[name] = value
-    settings = _build(Settings, raw, "")
+    settings: Settings = _build(Settings, raw, "")
     _check(settings)
     return settings
 
@@ -282,7 +282,7 @@ def _coerce(tp: typing.Any, value: object, key: str) -> object:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
             raise ConfigError(f"{key}: expected a table")
-        return _build(tp, value, f"{key}.")
+        return _build(typing.cast(type, tp), value, f"{key}.")
     if origin is typing.Union or origin is types.UnionType:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         return _coerce(args[0], value, key)

@@ -71,6 +71,23 @@ class Clock(Protocol):
     def call_later(self, delay: float, callback: Callable[[], None]) -> TimerHandle: ...
 
 
+class DrivenSession(Protocol):
+    """What the driver needs of a session: a :class:`ScriptSession`, or an adapter's wrapper around one."""
+
+    @property
+    def finished(self) -> bool: ...
+
+    @property
+    def disposition(self) -> str | None: ...
+
+    @property
+    def released_by(self) -> str | None: ...
+
+    def start(self, *, answered: bool = False, at: float = 0.0) -> list[Command]: ...
+
+    def handle(self, event: Event) -> list[Command]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class CallOutcome:
     call_id: str
@@ -125,7 +142,7 @@ def open_session(
 
 async def run_call(
     channel: Channel,
-    session: ScriptSession,
+    session: DrivenSession,
     timeline: Timeline,
     *,
     answered: bool = False,
@@ -152,7 +169,7 @@ async def run_call(
 
 class _CallRun:
     def __init__(
-        self, channel: Channel, session: ScriptSession, timeline: Timeline, clock: Clock, started_at: datetime | None
+        self, channel: Channel, session: DrivenSession, timeline: Timeline, clock: Clock, started_at: datetime | None
     ) -> None:
         self.channel = channel
         self.session = session

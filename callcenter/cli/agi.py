@@ -16,7 +16,7 @@ import argparse
 from callcenter.config import Settings
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("agi", help="run one call as a classic AGI script on stdin/stdout (Asterisk AGI())")
     p.add_argument("entry", nargs="?", default=None, help="entry point of telephony.entries (default: agi_arg_1)")
     p.set_defaults(handler=_run)

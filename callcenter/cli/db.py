@@ -7,7 +7,7 @@ import argparse
 from callcenter.config import Settings
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("db", help="database schema")
     dsub = p.add_subparsers(dest="db_command", required=True)
     up = dsub.add_parser("upgrade", help="apply every pending migration")

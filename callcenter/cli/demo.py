@@ -43,7 +43,7 @@ DEMO_ACCOUNTS: tuple[tuple[str, str, str, str, int | None, bool], ...] = (
 SURNAMES = "王李张刘陈杨黄赵吴周"
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("demo", help="the service with a simulated Asterisk and live calls (Ctrl-C stops it)")
     p.add_argument("--port", type=int, help="web port (default: web.port)")
     p.add_argument("--calls", type=int, default=0, help="stop after this many calls (default: until Ctrl-C)")

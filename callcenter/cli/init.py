@@ -25,7 +25,7 @@ class InitError(CallcenterError):
     """The data folder cannot be made (a config file already there, or a folder that cannot be written)."""
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("init", help="make a data folder (callcenter.toml, database, recordings, reports, scripts)")
     p.add_argument("directory", type=Path, help="the data folder to make (created if missing)")
     p.set_defaults(handler=_init)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 MANIFEST = ".generated.json"
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("prompts", help="prompt audio")
     psub = p.add_subparsers(dest="prompts_command", required=True)
     build = psub.add_parser("build", help="synthesise audio for every prompt that has none (espeak-ng)")

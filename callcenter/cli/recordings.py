@@ -18,7 +18,7 @@ from callcenter.config import Settings
 from callcenter.errors import CallcenterError
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("recordings", help="call recordings: import, list, retention sweep, access ledger")
     rsub = p.add_subparsers(dest="recordings_command", required=True)
 

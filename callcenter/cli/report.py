@@ -22,7 +22,7 @@ class ReportArgumentError(CallcenterError):
     """A command-line argument of ``callcenter report`` that cannot be used."""
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("report", help="service metrics and reports (R-122..R-130)")
     p.add_argument("--from", dest="start", required=True, help="window start, ISO date or time (local if no offset)")
     p.add_argument("--to", dest="end", required=True, help="window end (exclusive), ISO date or time")

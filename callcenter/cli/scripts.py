@@ -13,7 +13,7 @@ from typing import Any
 from callcenter.config import Settings
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("scripts", help="lint, render and simulate the standard scripts (话术)")
     ssub = p.add_subparsers(dest="scripts_command", required=True)
 

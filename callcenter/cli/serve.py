@@ -37,7 +37,7 @@ class ServeError(CallcenterError):
     """The service cannot start as configured (a port in use, a bad endpoint template)."""
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("serve", help="run the service: FastAGI, ARI (--ari), web pages, reports")
     p.add_argument("--ari", action="store_true", help="connect the ARI application to telephony.ari_url")
     p.add_argument("--no-agi", action="store_true", help="do not listen for FastAGI")
@@ -133,7 +133,7 @@ async def serve_web(app: Any, host: str, port: int) -> tuple[Any, asyncio.Task[A
     bound = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False, ws="websockets-sansio")
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
     task = asyncio.create_task(server.serve(sockets=[sock]), name="web")
     while not server.started:
         if task.done():

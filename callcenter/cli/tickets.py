@@ -21,7 +21,7 @@ from callcenter.config import Settings
 Handler = Callable[[argparse.Namespace, Settings], int]
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("tickets", help="work orders (工单) and their SLA deadlines")
     tsub = p.add_subparsers(dest="tickets_command", required=True)
 
@@ -115,7 +115,7 @@ def _due(args: argparse.Namespace, settings: Settings) -> int:
     tz = settings.service.tz
     data = {"category": args.category, "major": args.major, "accepted_at": iso(at, tz),
             "policy": settings.tickets.policy, "deadlines": [d.as_json(tz) for d in deadlines]}
-    _emit(args, data, lambda: _deadlines_text(data["deadlines"]))  # type: ignore[arg-type]
+    _emit(args, data, lambda: _deadlines_text(data["deadlines"]))
     return 0
 
 

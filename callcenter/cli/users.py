@@ -8,7 +8,7 @@ import secrets
 from callcenter.config import Settings
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("users", help="web accounts (agent, qa, supervisor, admin)")
     usub = p.add_subparsers(dest="users_command", required=True)
     add = usub.add_parser("add", help="create an account")

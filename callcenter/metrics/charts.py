@@ -34,7 +34,7 @@ def _nice_top(value: float) -> float:
     """The smallest 1, 2, 2.5 or 5 × 10^k at or above ``value``, for round gridlines."""
     if value <= 0:
         return 1.0
-    scale = 10 ** math.floor(math.log10(value))
+    scale: float = 10.0 ** math.floor(math.log10(value))
     for step in (1.0, 2.0, 2.5, 5.0, 10.0):
         if value <= step * scale:
             return step * scale

@@ -60,7 +60,7 @@ def window_events(timeline: Timeline, window: Window) -> list[TimelineEvent]:
     except SQLAlchemyError as exc:
         where = timeline.url.split("@")[-1]
         raise TimelineReadError(
-            f"cannot read the call timeline at {where} ({type(exc.orig or exc).__name__}); "
+            f"cannot read the call timeline at {where} ({type(getattr(exc, 'orig', None) or exc).__name__}); "
             "is the database up and migrated (callcenter db upgrade)?"
         ) from None
 

@@ -122,7 +122,7 @@ class CallSummary:
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for name in self.__slots__:  # type: ignore[attr-defined]
+        for name in self.__slots__:
             if name.startswith("_"):
                 continue
             value = getattr(self, name)

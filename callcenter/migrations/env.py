@@ -1,5 +1,7 @@
 """Alembic environment: runs each package's migration branch against the configured URL."""
 
+import typing
+
 from alembic import context
 from sqlalchemy import pool
 
@@ -19,7 +21,7 @@ def run() -> None:
     if connectable is None:
         from sqlalchemy import create_engine
 
-        connectable = create_engine(url, poolclass=pool.NullPool)
+        connectable = create_engine(typing.cast(str, url), poolclass=pool.NullPool)
     with connectable.connect() as connection:
         context.configure(
             connection=connection,

@@ -28,6 +28,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
@@ -142,7 +143,7 @@ def append_ledger(session: Session, records: Sequence[LedgerRecord]) -> list[int
         raise LedgerError("the access ledger has no head row: run `callcenter db upgrade`")
     last_seq, prev = int(row[0]), str(row[1])
     first = last_seq - len(records) + 1
-    rows = []
+    rows: list[dict[str, Any]] = []
     for offset, rec in enumerate(records):
         seq = first + offset
         digest = entry_hash(prev, seq, rec)

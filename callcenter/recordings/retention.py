@@ -82,7 +82,7 @@ def default_order_facts() -> OrderFactsSource:
     """The work-order store's facts (:func:`callcenter.tickets.service.linked_order_facts`); tests pass fakes."""
     from callcenter.tickets.service import linked_order_facts
 
-    return linked_order_facts  # type: ignore[return-value]
+    return linked_order_facts
 
 
 @dataclass(frozen=True)

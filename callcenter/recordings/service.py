@@ -21,9 +21,9 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 
 from callcenter.calls import events as ev
 from callcenter.calls.timeline import Timeline
@@ -126,7 +126,7 @@ class RecordingService:
         self.timeline = timeline
         self.disk_usage = disk_usage
         # SQLite compares timestamps as text: every instant sent to the database must be in UTC.
-        self.clock = lambda: clock().astimezone(UTC)
+        self.clock: Callable[[], datetime] = lambda: clock().astimezone(UTC)
         self.policy = RetentionPolicy.from_settings(settings)
         r = settings.recordings
         self.options = ProcessingOptions(
@@ -419,12 +419,12 @@ class RecordingService:
         with session_scope(self.url) as s:
             # Guarded: the sweeper marks "purging" only without a hold, and a hold never lands on a purge in
             # progress, so exactly one of the two wins on a race.
-            changed = s.execute(
+            changed = cast("CursorResult[Any]", s.execute(
                 update(Recording)
                 .where(Recording.id == recording_id, Recording.status.not_in((PURGING, PURGED)))
                 .values(legal_hold=hold, hold_reason=reason.strip() if hold else None,
                         hold_by=actor.name if hold else None, hold_at=self.clock() if hold else None)
-            ).rowcount
+            )).rowcount
             if changed:
                 append_ledger(s, [LedgerRecord(actor.name, actor.role, HOLD, recording_id, True,
                                                f"{verb}: {reason.strip()}", self.clock())])

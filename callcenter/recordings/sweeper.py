@@ -24,9 +24,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, false, func, insert, or_, select, update
+from sqlalchemy import CursorResult, Table, and_, bindparam, false, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from callcenter.config import Settings
@@ -128,7 +128,7 @@ class Sweeper:
         self.order_facts = order_facts
         self.actor = actor
         # SQLite compares timestamps as text: every instant sent to the database must be in UTC.
-        self.clock = lambda: clock().astimezone(UTC)
+        self.clock: Callable[[], datetime] = lambda: clock().astimezone(UTC)
         self.unlink = unlink
         self.checkpoint = checkpoint or (lambda _step, _ids: None)
 
@@ -160,12 +160,12 @@ class Sweeper:
         now = now.astimezone(UTC)
         token = str(uuid.uuid4())
         with session_scope(self.url) as s:
-            claimed = s.execute(
+            claimed = cast("CursorResult[Any]", s.execute(
                 update(Recording)
                 .where(Recording.id == recording_id, Recording.status != PURGED, Recording.legal_hold.is_(False),
                        self._claimable())
                 .values(purge_claim=token, purge_claimed_at=self.clock())
-            ).rowcount
+            )).rowcount
         report = SweepReport(dry_run=False)
         if not claimed:
             with session_scope(self.url) as s:
@@ -245,7 +245,7 @@ class Sweeper:
             stay = [r for r in rows if r.id not in set(go)]
             if stay:
                 s.execute(
-                    update(Recording.__table__)
+                    update(cast("Table", Recording.__table__))
                     .where(Recording.__table__.c.id == bindparam("rid"))
                     .values(retain_until=bindparam("review"), purge_claim=None, purge_claimed_at=None),
                     [{"rid": r.id, "review": _next_review(decisions[r.id], now)} for r in stay],

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from callcenter.recordings.models import CORRUPT, EMPTY, RECORDING, Recording
 
@@ -133,6 +133,10 @@ class Playback:
     ledger_seq: int
 
 
+@overload
+def as_utc(at: datetime) -> datetime: ...
+@overload
+def as_utc(at: None) -> None: ...
 def as_utc(at: datetime | None) -> datetime | None:
     """UTC-aware (SQLite hands timestamps back naive; they were written as UTC)."""
     if at is None:

@@ -88,7 +88,7 @@ class Prompt:
 
     def _render(self, variables: Mapping[str, Any]) -> str:
         try:
-            return self.template.render(variables)
+            return str(self.template.render(variables))
         except TemplateError as exc:
             raise RenderError(
                 f"prompt {self.key!r} ({self.locale}): {exc.message or exc}",

@@ -63,7 +63,9 @@ class SimulationError(ScriptError):
 class Driven(Protocol):
     """What the simulator drives: a :class:`ScriptSession`, or the benchmark's hand-written baseline."""
 
-    finished: bool
+    @property
+    def finished(self) -> bool: ...
+
     scripts_finished: int
     disposition: str | None
     released_by: str | None
@@ -196,40 +198,39 @@ class Simulator:
     def _perform(self, call: SimCall, commands: list[Command]) -> None:
         t = self.now
         for command in commands:
-            kind = type(command)
-            if kind is Play:
+            if type(command) is Play:
                 call.playing[command.playback_id] = command.key
                 self._push(t + command.duration, call, PlaybackFinished(command.playback_id, at=t + command.duration))
                 call.log(t, "say", key=command.key, text=command.text, duration=command.duration)
-            elif kind is StartTimer:
+            elif type(command) is StartTimer:
                 self._push(t + command.seconds, call, TimerFired(command.name, at=t + command.seconds))
-            elif kind is CancelTimer:
+            elif type(command) is CancelTimer:
                 call.cancelled.add(command.name)
-            elif kind is StopPlayback:
+            elif type(command) is StopPlayback:
                 key = call.playing.pop(command.playback_id, None)
                 if key is not None:
                     call.log(t, "stop", key=key)
-            elif kind is Note:
+            elif type(command) is Note:
                 self._note(call, t, command)
-            elif kind is Listen:
+            elif type(command) is Listen:
                 call.log(t, "listen", seconds=command.seconds)
-            elif kind is Transfer:
+            elif type(command) is Transfer:
                 self._script_end(call, t)
                 call.log(t, "transfer", group=command.group)
                 agent = SIM_AGENT if call.plan.transfer == "answered" else None
                 self._push(t, call, TransferResult(call.plan.transfer, agent, at=t))
-            elif kind is Hangup:
+            elif type(command) is Hangup:
                 self._end(call, call.session.released_by or "system")
                 return
-            elif kind is Ring:
+            elif type(command) is Ring:
                 call.log(t, "ring")
-            elif kind is Answer:
+            elif type(command) is Answer:
                 call.log(t, "answer")
-            elif kind is StartRecording:
+            elif type(command) is StartRecording:
                 call.log(t, "record")
-            elif kind is Hold:
+            elif type(command) is Hold:
                 call.log(t, "hold")
-            elif kind is Unhold:
+            elif type(command) is Unhold:
                 call.log(t, "unhold")
         self._script_end(call, t)
 

@@ -108,7 +108,7 @@ class AriServer:
         config = uvicorn.Config(self.app, log_level="warning", ws="websockets-sansio", lifespan="off",
                                 access_log=False, ws_ping_interval=None, ws_per_message_deflate=False)
         self._server = uvicorn.Server(config)
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
         while not self._server.started:
             if self._task.done():

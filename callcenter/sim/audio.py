@@ -87,7 +87,7 @@ def caller_segments(caller: SimCaller, shift: float, end: float) -> list[Segment
     return out
 
 
-def render(segments: Iterable[Segment], seconds: float) -> array:
+def render(segments: Iterable[Segment], seconds: float) -> array[int]:
     """The recording's samples (signed 16-bit, native order): ``seconds`` long, the segments in place."""
     if not math.isfinite(seconds) or seconds < 0:
         raise SimulatorError(f"recording length {seconds!r} must be a finite number of seconds >= 0")
@@ -119,7 +119,7 @@ def write_recording(path: Path, segments: Iterable[Segment], seconds: float) -> 
 # ---------------------------------------------------------------------- placing and mixing
 
 
-def _place(buf: array, at: int, samples: array, placed: list[tuple[int, int]]) -> None:
+def _place(buf: array[int], at: int, samples: array[int], placed: list[tuple[int, int]]) -> None:
     """Copy ``samples`` into ``buf`` at ``at``; where an earlier segment already sounds, add (clipped)."""
     end = at + len(samples)
     overlaps = sorted((max(a, at), min(b, end)) for a, b in placed if a < end and b > at)
@@ -147,7 +147,7 @@ def _union(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
-def _samples(seg: Segment, at: int, count: int) -> array:
+def _samples(seg: Segment, at: int, count: int) -> array[int]:
     """``count`` samples of the segment's sound. Synthetic loops start at a point given by the segment's
     position, so two utterances of one call do not begin identically (still deterministic)."""
     if seg.sound is Sound.PROMPT and seg.file is not None:
@@ -161,7 +161,7 @@ def _samples(seg: Segment, at: int, count: int) -> array:
     return (loop * reps)[offset:offset + count] if reps > 1 else loop[offset:offset + count]
 
 
-def _prompt_file(path: Path) -> array | None:
+def _prompt_file(path: Path) -> array[int] | None:
     try:
         stat = path.stat()
     except OSError:
@@ -170,7 +170,7 @@ def _prompt_file(path: Path) -> array | None:
 
 
 @lru_cache(maxsize=256)
-def _read_prompt(path: Path, _mtime_ns: int, _size: int) -> array | None:
+def _read_prompt(path: Path, _mtime_ns: int, _size: int) -> array[int] | None:
     """A prompt file as 8 kHz mono 16-bit samples (cached per file version); None if it is no readable WAV."""
     try:
         with wave.open(str(path), "rb") as w:
@@ -194,7 +194,7 @@ def _read_prompt(path: Path, _mtime_ns: int, _size: int) -> array | None:
 
 
 @cache
-def _loop(sound: Sound) -> array:
+def _loop(sound: Sound) -> array[int]:
     if sound is Sound.PROMPT:
         return _voice(seed=11, pitch=215.0, syllables_per_second=4.5, peak=_PROMPT_PEAK)
     if sound is Sound.SPEECH:
@@ -204,7 +204,7 @@ def _loop(sound: Sound) -> array:
     return _music(peak=_MUSIC_PEAK)
 
 
-def _voice(*, seed: int, pitch: float, syllables_per_second: float, peak: int) -> array:
+def _voice(*, seed: int, pitch: float, syllables_per_second: float, peak: int) -> array[int]:
     """Speech-like: words of 1-5 syllables, each a voiced tone (harmonics 1-4, vowel-like weights) whose
     pitch glides, under a rise-and-fall envelope; short gaps between syllables, longer ones between words."""
     rng = random.Random(seed)
@@ -233,7 +233,7 @@ def _voice(*, seed: int, pitch: float, syllables_per_second: float, peak: int) -
     return out
 
 
-def _noise(*, seed: int, peak: int) -> array:
+def _noise(*, seed: int, peak: int) -> array[int]:
     """Band-limited noise (~300-3000 Hz, a telephone line's band): white noise through a one-pole low-pass
     and a one-pole high-pass, with a slow level wander so it is not a flat block."""
     rng = random.Random(seed)
@@ -251,7 +251,7 @@ def _noise(*, seed: int, peak: int) -> array:
     return array("h", (int(v * peak / top) for v in values))
 
 
-def _music(*, peak: int) -> array:
+def _music(*, peak: int) -> array[int]:
     """A soft tune for music on hold: a repeating phrase of notes, each a tone with its octave, faded in/out."""
     notes = (523.25, 659.25, 783.99, 659.25, 587.33, 698.46, 880.0, 698.46)  # C5 E5 G5 E5 D5 F5 A5 F5
     length = int(0.4 * SAMPLE_RATE)

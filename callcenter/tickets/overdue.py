@@ -16,9 +16,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import CursorResult, Select, select, update
 from sqlalchemy.orm import Session
 
 from callcenter.logs import get_logger
@@ -46,15 +46,16 @@ def escalate_overdue(session: Session, now: datetime, *, batch: int = BATCH) -> 
     candidates = session.execute(overdue_candidates(now, batch)).all()
     done = []
     for deadline_id, order_id, name, due_at, number in candidates:
-        claimed = session.execute(
+        claimed = cast("CursorResult[Any]", session.execute(
             update(WorkOrderDeadline)
             .where(WorkOrderDeadline.id == deadline_id, WorkOrderDeadline.escalated_at.is_(None),
                    WorkOrderDeadline.met_at.is_(None))
             .values(escalated_at=now)
             .execution_options(synchronize_session=False)
-        ).rowcount
+        )).rowcount
         if not claimed:
             continue  # another scheduler got it first, or it was met meanwhile
+        assert due_at is not None  # the query asked for due_at < now
         overdue_by = int((now - due_at).total_seconds())
         session.add(WorkOrderHistory(
             order_id=order_id, at=now, actor=ESCALATION_ACTOR, action="escalated",
@@ -66,7 +67,7 @@ def escalate_overdue(session: Session, now: datetime, *, batch: int = BATCH) -> 
     return done
 
 
-def overdue_candidates(now: datetime, batch: int = BATCH) -> Select[Any]:
+def overdue_candidates(now: datetime, batch: int = BATCH) -> Select[int, int, str, datetime | None, str]:
     """Unmet, unescalated deadlines due before ``now``, oldest first (the partial index on unmet deadlines)."""
     return (
         select(WorkOrderDeadline.id, WorkOrderDeadline.order_id, WorkOrderDeadline.name, WorkOrderDeadline.due_at,

@@ -64,7 +64,7 @@ def overdue_page(
     return list(dict.fromkeys(session.scalars(stmt)))[:limit]
 
 
-def overdue_order_ids(now: datetime) -> Select[tuple[int]]:
+def overdue_order_ids(now: datetime) -> Select[int]:
     """Orders with a deadline due before ``now`` and not met: served by the partial index on open deadlines."""
     return select(WorkOrderDeadline.order_id).where(
         WorkOrderDeadline.met_at.is_(None), WorkOrderDeadline.due_at < now

@@ -31,6 +31,7 @@ def sla_outcomes(
     )
     out = []
     for number, name, due_at, met_at in session.execute(stmt):
+        assert due_at is not None  # the query asked for due_at >= start
         if met_at is not None:
             met: bool | None = met_at <= due_at
         else:

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
@@ -22,8 +22,10 @@ from callcenter.tickets.errors import StaleOrderError, UnknownOrderError
 from callcenter.tickets.models import WorkOrder, WorkOrderHistory
 from callcenter.tickets.views import OrderView, Viewer, view_of
 
+_Query = TypeVar("_Query", bound="Select[*tuple[Any, ...]]")
 
-def visible(stmt: Select[Any], viewer: Viewer) -> Select[Any]:
+
+def visible(stmt: _Query, viewer: Viewer) -> _Query:
     """R-82: the confidentiality filter every query of this module goes through."""
     if viewer.can_see_confidential:
         return stmt
@@ -36,7 +38,7 @@ def eager_loads() -> tuple[Any, ...]:
 
 def load_order(session: Session, number: str, viewer: Viewer) -> WorkOrder:
     stmt = visible(select(WorkOrder), viewer).where(WorkOrder.number == number).options(*eager_loads())
-    order = session.scalars(stmt).one_or_none()
+    order: WorkOrder | None = session.scalars(stmt).one_or_none()
     if order is None:
         raise UnknownOrderError(f"work order {number!r} does not exist")
     return order
@@ -71,5 +73,6 @@ def touch(order: WorkOrder, at: datetime) -> None:
     order.updated_at = max(at, order.updated_at)
 
 
-def append_history(session: Session, order: WorkOrder, at: datetime, actor: str, action: str, changes: dict) -> None:
+def append_history(session: Session, order: WorkOrder, at: datetime, actor: str, action: str,
+                   changes: dict[str, Any]) -> None:
     session.add(WorkOrderHistory(order_id=order.id, at=at, actor=actor, action=action, changes=changes))

@@ -9,7 +9,7 @@ the id filter removes the overlap, so a dropped connection resumes without losin
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Any
 
@@ -28,7 +28,7 @@ def message(event: TimelineEvent) -> dict[str, Any]:
     return {"kind": "event", **event.as_dict()}
 
 
-async def in_order(timeline: Timeline, after: int) -> AsyncIterator[TimelineEvent | None]:
+async def in_order(timeline: Timeline, after: int) -> AsyncGenerator[TimelineEvent | None, None]:
     """Every durable event with ``id > after`` and then every new one, each once and in id order. Yields
     ``None`` once, between the replay and the live part (the page shows when it has caught up)."""
     queue = timeline.subscribe()

@@ -67,7 +67,7 @@ def recordings(ctx: WebContext) -> RecordingService:
     service = ctx.extras.get("recordings")
     if service is None:
         service = ctx.extras["recordings"] = RecordingService(ctx.settings, timeline=ctx.timeline)
-    return service  # type: ignore[no-any-return]
+    return service
 
 
 def _tickets(ctx: WebContext) -> dict[str, PlayTicket]:

@@ -17,11 +17,11 @@ ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 TS = sa.DateTime(timezone=True)
 
 
-def _id() -> sa.Column:
+def _id() -> sa.Column[int]:
     return sa.Column("id", ID, primary_key=True, autoincrement=True)
 
 
-def _order_fk() -> sa.Column:
+def _order_fk() -> sa.Column[int]:
     return sa.Column("order_id", ID, sa.ForeignKey("work_orders.id", ondelete="CASCADE"), nullable=False)
 
 

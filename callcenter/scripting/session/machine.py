@@ -143,7 +143,8 @@ class ScriptSession(Prompts, Listening, Handover, Ending):
     def _guarded(self, step: Callable[..., None], *args: Any) -> list[Command]:
         # Commands are collected as they are decided, so a failure half-way keeps what was already
         # decided (a cancelled timer, a stopped prompt) and adds the safe path after it.
-        self._out = out = []
+        out: list[Command] = []
+        self._out = out
         try:
             step(self, *args)
         except Exception as exc:  # a script error must never leave the call hanging
@@ -186,8 +187,8 @@ class ScriptSession(Prompts, Listening, Handover, Ending):
                 target: Target | None = state.on_max
             else:
                 target = self._start_state(state)
-                if target is None:
-                    return
+            if target is None:
+                return
             next_state = self._resolve(target)
             if next_state is None:
                 return

@@ -96,9 +96,11 @@ class AGITransport(Protocol):
     """What the channel needs from a FastAGI connection or the classic-AGI (pyst2) transport."""
 
     env: dict[str, str]
-    hung_up: bool
     last_ms: float
     on_hangup: Callable[[str], None] | None
+
+    @property
+    def hung_up(self) -> bool: ...
 
     async def execute(self, name: str, *args: object, limit: float | None = None) -> Reply: ...
 

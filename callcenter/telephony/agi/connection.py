@@ -151,9 +151,10 @@ class AGIConnection(asyncio.Protocol):
             return
         buffer = self._buffer + data if self._buffer else data
         if self._in_env:
-            buffer = self._environment(buffer)
-            if buffer is None:
+            rest = self._environment(buffer)
+            if rest is None:
                 return
+            buffer = rest
         start = 0
         while True:
             end = buffer.find(b"\n", start)
