@@ -676,6 +676,10 @@ class AriSimulator:
             return
         app = self._app_of(playback.target_uri)
         if playback.seconds is None:
+            # As Asterisk 22.10.1 does (tests/sim/fixtures/ari_asterisk_22.yaml): a media that cannot be opened
+            # is still announced as playing, then ends at once in state "failed"; the caller hears nothing.
+            playback.state = "playing"
+            self._publish(app, "PlaybackStarted", playback=playback.snapshot())
             playback.state = "failed"
             self._publish(app, "PlaybackFinished", playback=playback.snapshot())
             self._next_playback(playback)

@@ -76,9 +76,10 @@ def free_port() -> int:
 class Ports:
     http: int = field(default_factory=free_port)
     agi: int = field(default_factory=free_port)
+    probe: int = field(default_factory=free_port)  # tests/asterisk/agi_probe.py
 
 
-def dialplan(agi_port: int) -> str:
+def dialplan(agi_port: int, probe_port: int) -> str:
     """The dialplan of the README's recipe plus the simulated callers' side."""
     return f"""\
 [general]
@@ -91,6 +92,11 @@ exten => main,1,NoOp(hotline over FastAGI)
  same => n,AGI(agi://127.0.0.1:{agi_port}/${{ENTRY}})
  same => n,Hangup()
 exten => _[0-9*#],1,Hangup()
+
+; ---- the transcript probe (tests/asterisk/agi_probe.py) ------------------------------------------------
+[probe]
+exten => main,1,AGI(agi://127.0.0.1:{probe_port}/probe)
+ same => n,Hangup()
 
 [callcenter-ari]
 exten => main,1,NoOp(hotline over ARI)
@@ -166,7 +172,7 @@ transmit_silence = yes
         "musiconhold.conf": f"[default]\nmode = files\ndirectory = {moh_folder(prefix)}\n",
         "websocket_client.conf": "",
         "acl.conf": "", "udptl.conf": "[general]\n", "ccss.conf": "[general]\n",
-        "extensions.conf": dialplan(ports.agi),
+        "extensions.conf": dialplan(ports.agi, ports.probe),
         "indications.conf": "[general]\ncountry = cn\n[cn]\ndescription = China\nringcadence = 1000,4000\n"
         "dial = 450\nbusy = 450/350,0/350\nring = 450/1000,0/4000\ncongestion = 450/700,0/700\n"
         "callwaiting = 450/400,0/4000\ndialrecall = 450\nrecord = 950/400,0/10000\n",
@@ -260,6 +266,16 @@ class Asterisk:
             params={"endpoint": f"Local/main@{bridge}/n", "context": "caller", "extension": scenario,
                     "priority": "1", "timeout": "60"},
             json=body, auth=(ARI_USER, ARI_PASSWORD), timeout=10,
+        )
+        reply.raise_for_status()
+        return str(reply.json()["id"])
+
+    def originate_into_app(self, *, app: str, scenario: str, call: Path) -> str:
+        """A caller (``scenario``) whose other half enters the ARI application ``app`` directly."""
+        reply = httpx.post(
+            f"http://127.0.0.1:{self.ports.http}/ari/channels",
+            params={"endpoint": f"Local/{scenario}@caller/n", "app": app, "timeout": "30"},
+            json={"variables": {"__CALL": str(call)}}, auth=(ARI_USER, ARI_PASSWORD), timeout=10,
         )
         reply.raise_for_status()
         return str(reply.json()["id"])
