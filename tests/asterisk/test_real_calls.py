@@ -34,7 +34,8 @@ class Scenario:
 
 
 def scenarios(folder: Path) -> dict[str, Scenario]:
-    speech = espeak_wav("你好,我想查一下我上个月的账单。", folder / "mandarin.wav")
+    # A caller's first words, then a sentence: "喂,你好。" ends with a 315 ms pause before the question.
+    speech = espeak_wav("喂,你好。我想查一下我上个月的账单。", folder / "mandarin.wav")
     return {
         "quiet": Scenario("silent", "quiet"),
         "nomedia": Scenario("silent", "nomedia"),

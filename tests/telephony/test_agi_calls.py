@@ -15,6 +15,7 @@ from callcenter.calls.agents import Agent, AgentPool, AgentState
 from callcenter.scripting.library import load_library
 from callcenter.sim.agi import AGIPeer
 from callcenter.sim.ari_parties import SimAgent, SimCaller
+from callcenter.telephony.agi.channel import TALK_MIN_MS, TALK_SILENCE_MS
 from callcenter.voice import PromptVoice, synthesise, voice_for
 from tests.telephony.agi_peer import call_events, running_bridge
 
@@ -81,7 +82,7 @@ async def test_silent_caller_gets_the_exact_silent_call_sequence(settings) -> No
     assert result.hung_up_by == "agi"
     commands = result.commands()
     assert commands[:3] == ["EXEC Ringing", "ANSWER", commands[2]] and commands[2].startswith("EXEC MixMonitor ")
-    assert commands.count("EXEC BackgroundDetect silence/5,500,100") == 3
+    assert commands.count(f"EXEC BackgroundDetect silence/5,{TALK_SILENCE_MS},{TALK_MIN_MS}") == 3
     assert commands[-1] == "HANGUP"
 
 
@@ -310,7 +311,7 @@ async def test_without_backgrounddetect_windows_fall_back_to_wait_for_digit(sett
         result = await asyncio.wait_for(peer.run(bridge["host"], bridge["port"]), 30)
         events = await call_events(bridge["timeline"], result.uniqueid)
     commands = result.commands()
-    assert commands.count("EXEC BackgroundDetect silence/8,500,100") == 1  # tried once, then not again
+    assert commands.count(f"EXEC BackgroundDetect silence/8,{TALK_SILENCE_MS},{TALK_MIN_MS}") == 1  # tried once, then not again
     assert "WAIT FOR DIGIT 8000" in commands
     assert _first(events, "dtmf").data == {"digit": "3"}
     assert "suggestion" in [e.data["state"] for e in events if e.type == "script.state"]
