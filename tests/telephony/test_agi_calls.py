@@ -311,7 +311,8 @@ async def test_without_backgrounddetect_windows_fall_back_to_wait_for_digit(sett
         result = await asyncio.wait_for(peer.run(bridge["host"], bridge["port"]), 30)
         events = await call_events(bridge["timeline"], result.uniqueid)
     commands = result.commands()
-    assert commands.count(f"EXEC BackgroundDetect silence/8,{TALK_SILENCE_MS},{TALK_MIN_MS}") == 1  # tried once, then not again
+    # tried once, then not again
+    assert commands.count(f"EXEC BackgroundDetect silence/8,{TALK_SILENCE_MS},{TALK_MIN_MS}") == 1
     assert "WAIT FOR DIGIT 8000" in commands
     assert _first(events, "dtmf").data == {"digit": "3"}
     assert "suggestion" in [e.data["state"] for e in events if e.type == "script.state"]
