@@ -30,6 +30,9 @@ from tests.asterisk.pbx import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
+# Agent accounts, seats of the default group: 8001 never answers (tests/asterisk/pbx.py), 8002 does.
+SEATS = ("8001", "8002")
+AGENT_PASSWORD = "agent-test-1"
 
 
 @dataclass
@@ -37,6 +40,7 @@ class Bridge:
     """The running service and where it keeps what the tests read."""
 
     pbx: Asterisk
+    web: str  # the service's web address
     folder: Path  # calls' caller-side files
     rendered: Path  # prompt audio rendered from text
     sounds: Path  # the library's recorded prompts
@@ -74,6 +78,8 @@ reports_directory = "{root / 'reports'}"
 host = "127.0.0.1"
 port = {web_port}
 secret_file = "{root / 'web-secret'}"
+# The seats of the agent accounts (SEATS): Local channels into the test dialplan's [agents].
+agent_endpoint = "Local/{{work_number}}@agents/n"
 """
 
 
@@ -94,11 +100,16 @@ def pbx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Asterisk]:
         asterisk.stop()
 
 
-def start_service(pbx: Asterisk, root: Path) -> tuple[subprocess.Popen[bytes], Path]:
+def start_service(pbx: Asterisk, root: Path, web_port: int | None = None) -> tuple[subprocess.Popen[bytes], Path]:
     config = root / "callcenter.toml"
-    config.write_text(service_config(pbx, root, free_port()), encoding="utf-8")
+    if not config.exists():
+        config.write_text(service_config(pbx, root, web_port or free_port()), encoding="utf-8")
     log = root / "serve.log"
     env = {**os.environ, "CALLCENTER_CONFIG": str(config)}
+    for seat in SEATS:  # agent accounts exist before serve makes them seats (an existing one is kept)
+        subprocess.run([sys.executable, "-m", "callcenter", "users", "add", seat, "--role", "agent",
+                        "--work-number", seat, "--password", AGENT_PASSWORD], cwd=REPO, env=env,
+                       capture_output=True, check=False)
     process = subprocess.Popen(
         [sys.executable, "-m", "callcenter", "serve", "--ari"], cwd=REPO, env=env,
         stdin=subprocess.DEVNULL, stdout=log.open("ab"), stderr=subprocess.STDOUT,
@@ -126,10 +137,11 @@ def stop_service(process: subprocess.Popen[bytes]) -> None:
 @pytest.fixture(scope="session")
 def bridge(pbx: Asterisk, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bridge]:
     root = tmp_path_factory.mktemp("service")
-    process, log = start_service(pbx, root)
+    web_port = free_port()
+    process, log = start_service(pbx, root, web_port)
     folder = root / "calls"
     folder.mkdir()
-    running = Bridge(pbx, folder, root / "prompt-audio", REPO / "scripts" / "sounds",
+    running = Bridge(pbx, f"http://127.0.0.1:{web_port}", folder, root / "prompt-audio", REPO / "scripts" / "sounds",
                      pbx.root / "spool" / "recording", f"sqlite:///{root / 'callcenter.sqlite3'}", log, process)
     try:
         yield running

@@ -83,12 +83,15 @@ class Ports:
     probe: int = field(default_factory=free_port)  # tests/asterisk/agi_probe.py
 
 
-def dialplan(agi_port: int, probe_port: int) -> str:
-    """The dialplan of the README's recipe plus the simulated callers' side."""
+def dialplan(agi_port: int, probe_port: int, agents: Path) -> str:
+    """The dialplan of the README's recipe plus the simulated callers' and agents' sides."""
     return f"""\
 [general]
 static=yes
 writeprotect=yes
+
+[globals]
+AGENTS={agents}
 
 ; ---- the bridge's side: what README.md tells an admin to write --------------------------------------
 [callcenter]
@@ -96,6 +99,23 @@ exten => main,1,NoOp(hotline over FastAGI)
  same => n,AGI(agi://127.0.0.1:{agi_port}/${{ENTRY}})
  same => n,Hangup()
 exten => _[0-9*#],1,Hangup()
+
+; ---- agent seats (tests only): web.agent_endpoint = Local/{{work_number}}@agents/n ------------------------
+; 8001 rings and never answers; any other seat answers at once, says AGENTS/agent-speech, listens 12 s and
+; hangs up. Each notes when it began ringing, answered and was hung up, and records what it heard.
+[agents]
+exten => _X.,1,Set(SEAT=${{EXTEN}})
+ same => n,System(echo ringing ${{FILTER(0-9.,${{SHELL(date +%s.%N)}})}} >> ${{AGENTS}}/${{SEAT}}.clock)
+ same => n,GotoIf($["${{EXTEN}}" = "8001"]?never)
+ same => n,Answer()
+ same => n,MixMonitor(${{AGENTS}}/${{SEAT}}-mix.wav,r(${{AGENTS}}/${{SEAT}}-heard.wav))
+ same => n,System(echo answered ${{FILTER(0-9.,${{SHELL(date +%s.%N)}})}} >> ${{AGENTS}}/${{SEAT}}.clock)
+ same => n,Playback(${{AGENTS}}/agent-speech)
+ same => n,Playback(silence/10&silence/2)
+ same => n,Hangup()
+ same => n(never),Ringing()
+ same => n,Wait(120)
+exten => h,1,System(echo hangup ${{FILTER(0-9.,${{SHELL(date +%s.%N)}})}} >> ${{AGENTS}}/${{SEAT}}.clock)
 
 ; ---- the transcript probe (tests/asterisk/agi_probe.py) ------------------------------------------------
 [probe]
@@ -144,7 +164,7 @@ exten => dtmf,1,Gosub(caller,begin,1)
 def write_config(root: Path, prefix: Path, ports: Ports) -> Path:
     """Every file this Asterisk reads, under ``root``; returns the asterisk.conf path."""
     etc = root / "etc"
-    for sub in ("etc", "lib", "spool", "run", "log", "agi"):
+    for sub in ("etc", "lib", "spool", "run", "log", "agi", "agents"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     data = prefix / "var" / "lib" / "asterisk"
     files = {
@@ -176,7 +196,7 @@ transmit_silence = yes
         "musiconhold.conf": f"[default]\nmode = files\ndirectory = {moh_folder(prefix)}\n",
         "websocket_client.conf": "",
         "acl.conf": "", "udptl.conf": "[general]\n", "ccss.conf": "[general]\n",
-        "extensions.conf": dialplan(ports.agi, ports.probe),
+        "extensions.conf": dialplan(ports.agi, ports.probe, root / "agents"),
         "indications.conf": "[general]\ncountry = cn\n[cn]\ndescription = China\nringcadence = 1000,4000\n"
         "dial = 450\nbusy = 450/350,0/350\nring = 450/1000,0/4000\ncongestion = 450/700,0/700\n"
         "callwaiting = 450/400,0/4000\ndialrecall = 450\nrecord = 950/400,0/10000\n",
