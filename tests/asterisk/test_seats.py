@@ -79,7 +79,8 @@ def test_a_seat_that_never_answers_is_skipped_after_three_rings_and_the_recordin
                     f"{neighbour['answered'] - neighbour['ringing']:.2f} s later")
     assert "answered" not in never
     assert 3 * RING_PERIOD - 0.5 <= rang <= 3 * RING_PERIOD + 0.5  # three rings of the cn cadence
-    assert 0 <= neighbour["ringing"] - never["hangup"] < 1.0  # then the neighbour seat
+    # then the neighbour seat; each seat notes its own instants through a shell: ±0.5 s
+    assert -0.5 < neighbour["ringing"] - never["hangup"] < 1.0
 
     db = sqlite3.connect(bridge.database.removeprefix("sqlite:///"))
     try:

@@ -124,6 +124,7 @@ class AriCall:
         self.agent_leg: str | None = None
         self.answered = channel.get("state") == "Up"
         self.gone = False
+        self.hanging_up = False  # ChannelHangupRequest seen: the caller is leaving
         self.hangup_requested = False
         self.agent_released = False
         self.queued_at: float | None = None
@@ -325,6 +326,8 @@ class AriCall:
             digit = str(message.get("digit", ""))
             self._escape(digit)
             self.push(Digit(digit))
+        elif kind == "ChannelHangupRequest":
+            self.hanging_up = True
         elif kind in ("StasisEnd", "ChannelDestroyed"):
             self.caller_gone(_CAUSES.get(int(message.get("cause", 16)), "normal"))
 
@@ -336,8 +339,13 @@ class AriCall:
     def on_playback_finished(self, ari_id: str, error: str = "") -> None:
         state = self.playbacks.pop(ari_id, None)
         self.service.unindex_playback(ari_id)
+        # Asterisk also ends a prompt "failed" when the caller hangs up in the middle of it: that prompt was
+        # heard up to the hang-up, not refused.
+        cut_by_hangup = bool(error) and (self.hanging_up or self.gone)
+        if cut_by_hangup:
+            error = ""
         if state is not None:
-            self.push(PlaybackFinished(state.session_id, interrupted=state.stop_requested and not error,
+            self.push(PlaybackFinished(state.session_id, interrupted=state.stop_requested or cut_by_hangup,
                                        error=error))
 
     def caller_gone(self, cause: str) -> None:
