@@ -6,6 +6,7 @@ starts it and exports ``CALLCENTER_TEST_POSTGRES_URL``; a missing server there i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -47,9 +48,10 @@ def _sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / f'db-{uuid.uuid4().hex[:8]}.sqlite3'}"
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh, migrated PostgreSQL database for one test, dropped afterwards."""
+@contextlib.contextmanager
+def empty_pg_database() -> Iterator[str]:
+    """A new PostgreSQL database with no schema, dropped afterwards (fails in CI, skips elsewhere, without a
+    server)."""
     if not _pg_available():
         if os.environ.get("CI") == "true":
             pytest.fail("CI=true but CALLCENTER_TEST_POSTGRES_URL is not set: ./run test starts PostgreSQL")
@@ -60,15 +62,21 @@ def pg_url() -> Iterator[str]:
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    migrate(url)
     try:
-        yield url
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     finally:
         dispose_all()
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for one test, dropped afterwards."""
+    with empty_pg_database() as url:
+        migrate(url)
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -14,10 +14,8 @@ All times are timezone-aware; the database keeps UTC.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -465,25 +463,3 @@ def _check_order_number(number: str) -> str:
     if not isinstance(number, str) or not ORDER_NUMBER.match(number):
         raise RecordingError(f"work order number {number!r} is not valid (letters, digits, - and _, ≤ 32)")
     return number
-
-
-def _copy_without_overwrite(source: Path, target: Path) -> None:
-    """Copy via a temporary file and a hard link: an existing recording at ``target`` is never replaced."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        shutil.copyfile(source, tmp)
-        with tmp.open("rb") as fh:
-            os.fsync(fh.fileno())
-        try:
-            try:
-                os.link(tmp, target)
-            except FileExistsError:
-                raise
-            except OSError:  # a volume without hard links: an exclusive create gives the same guarantee
-                with tmp.open("rb") as src, target.open("xb") as out:
-                    shutil.copyfileobj(src, out)
-        except FileExistsError:
-            raise RecordingError(f"{target.name} already exists in the recordings store; not overwritten") from None
-    finally:
-        tmp.unlink(missing_ok=True)

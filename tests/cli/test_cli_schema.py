@@ -4,7 +4,6 @@ date itself; on a server database it stops with one line naming ``callcenter db 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import structlog
 
 from callcenter.cli import main
 from callcenter.store import StoreError, dispose_all, ensure_schema
+from tests.conftest import empty_pg_database
 
 PG_ADMIN_URL = os.environ.get("CALLCENTER_TEST_POSTGRES_URL", "")
 COMMANDS = (
@@ -38,23 +38,8 @@ def _clean(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture
 def empty_pg() -> Iterator[str]:
     """A PostgreSQL database with no schema at all (the conftest's pg_url is migrated already)."""
-    if not PG_ADMIN_URL:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true but CALLCENTER_TEST_POSTGRES_URL is not set: ./run test starts PostgreSQL")
-        pytest.skip("no PostgreSQL server (run the suite through ./run test)")
-    import sqlalchemy as sa
-
-    name = f"cc_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        dispose_all()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with empty_pg_database() as url:
+        yield url
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c[:2]))
