@@ -29,15 +29,18 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from callcenter.calls import events as ev
-from callcenter.calls.agents import Agent, AgentState
-from callcenter.config import EntrySettings
+from callcenter.calls.agents import Agent, AgentPool, AgentState
+from callcenter.calls.rings import RingCadence
+from callcenter.calls.runner import Clock
+from callcenter.calls.timeline import Timeline
+from callcenter.config import EntrySettings, Settings
 from callcenter.logs import get_logger
 from callcenter.recordings import layout
 from callcenter.scripting.protocol import (
@@ -60,12 +63,42 @@ from callcenter.scripting.protocol import (
     Transfer,
     Unhold,
 )
-from callcenter.telephony.ari.client import Json, path_id
+from callcenter.telephony.ari.client import AriClient, Json, path_id
 from callcenter.telephony.ari.errors import AriConnectionLost, AriError, AriRequestError
-from callcenter.voice import PromptAudioError
+from callcenter.voice import PromptAudioError, PromptVoice
 
-if TYPE_CHECKING:
-    from callcenter.telephony.ari.service import AriService
+
+class CallHost(Protocol):
+    """What a call needs of the application that holds it (AriService): its collaborators and the indexes
+    that route Asterisk's events back to the call. A call never reaches into the service beyond this."""
+
+    app: str
+    settings: Settings
+    client: AriClient
+    clock: Clock
+    timeline: Timeline
+    pool: AgentPool
+    cadence: RingCadence
+    voice: PromptVoice
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]: ...
+
+    def forget(self, call: AriCall) -> None: ...
+
+    def index_playback(self, playback_id: str, call: AriCall) -> None: ...
+
+    def unindex_playback(self, playback_id: str) -> None: ...
+
+    def index_recording(self, name: str, call: AriCall) -> None: ...
+
+    def index_leg(self, leg_id: str, call: AriCall) -> None: ...
+
+    def unindex_leg(self, leg_id: str) -> None: ...
+
+    async def register_recording(self, call: AriCall, event: str, fmt: str) -> None: ...
+
+    async def transfer(self, call: AriCall, command: Transfer) -> None:
+        """Ring the group's agents for this call (callcenter.telephony.ari.routing)."""
 
 log = get_logger(__name__)
 
@@ -102,7 +135,7 @@ class CallStats:
 class AriCall:
     """The caller's channel, its bridge, its agent legs and its recording, driven by the runner."""
 
-    def __init__(self, service: AriService, channel: Json, entry_name: str, entry: EntrySettings) -> None:
+    def __init__(self, service: CallHost, channel: Json, entry_name: str, entry: EntrySettings) -> None:
         self.service = service
         self.client = service.client
         self.clock = service.clock
@@ -164,14 +197,14 @@ class AriCall:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for leg_id in list(self.legs):
-            await self._quietly("DELETE", f"channels/{path_id(leg_id)}")
+            await self.quietly("DELETE", f"channels/{path_id(leg_id)}")
         if self.agent is not None:
             self.service.pool.set_state(self.agent.id, AgentState.AFTER_CALL, now=self.offset())
         if self.bridge_id is not None:
-            await self._quietly("DELETE", f"bridges/{path_id(self.bridge_id)}")
+            await self.quietly("DELETE", f"bridges/{path_id(self.bridge_id)}")
         self.service.forget(self)
 
-    async def _quietly(self, method: str, uri: str, query: dict[str, Any] | None = None) -> Any:
+    async def quietly(self, method: str, uri: str, query: dict[str, Any] | None = None) -> Any:
         """A clean-up request whose failure changes nothing (the thing is already gone)."""
         try:
             return await self.client.request(method, uri, query)
@@ -259,7 +292,7 @@ class AriCall:
             if exc.status != 404:  # 404: it had just finished; its PlaybackFinished is on the way
                 raise
 
-    async def _start_recording(self, _command: StartRecording | None = None) -> None:
+    async def start_recording(self, _command: StartRecording | None = None) -> None:
         if self.recording is not None:
             return
         await self.ensure_bridge()
@@ -293,11 +326,9 @@ class AriCall:
         return self.bridge_id
 
     async def _transfer(self, command: Transfer) -> None:
-        from callcenter.telephony.ari.routing import transfer
-
         if self.queued_at is None:
             self.queued_at = self.offset()
-        self.spawn(transfer(self, command))
+        self.spawn(self.service.transfer(self, command))
 
     async def _hold(self, command: Hold) -> None:
         await self.client.request("POST", f"channels/{path_id(self.channel_id)}/moh",
@@ -306,7 +337,7 @@ class AriCall:
     async def _unhold(self, _command: Unhold) -> None:
         await self.client.request("DELETE", f"channels/{path_id(self.channel_id)}/moh")
 
-    async def _hangup(self, _command: Hangup | None = None) -> None:
+    async def hang_up(self, _command: Hangup | None = None) -> None:
         self.hangup_requested = True
         try:
             await self.client.request("DELETE", f"channels/{path_id(self.channel_id)}", {"reason": "normal"})
@@ -377,10 +408,10 @@ _HANDLERS: dict[type, _Handler] = {
     Answer: AriCall._answer,
     Play: AriCall._play,
     StopPlayback: AriCall._stop_playback,
-    StartRecording: AriCall._start_recording,
+    StartRecording: AriCall.start_recording,
     Transfer: AriCall._transfer,
     Hold: AriCall._hold,
     Unhold: AriCall._unhold,
-    Hangup: AriCall._hangup,
+    Hangup: AriCall.hang_up,
 }
 

@@ -143,7 +143,7 @@ async def _bridge(call: AriCall, leg_id: str, leg: _Leg) -> None:
     bridge_id = await call.ensure_bridge()
     await call.client.request("POST", f"bridges/{path_id(bridge_id)}/addChannel", {"channel": leg_id})
     if call.recording is None:
-        await call._start_recording()
+        await call.start_recording()
     call.agent, call.agent_leg = leg.agent, leg_id
     service.pool.set_state(leg.agent.id, AgentState.ON_CALL, now=answered_at)
     rings = max(1, service.cadence.rings_at(seconds))
@@ -205,8 +205,8 @@ def on_leg_event(call: AriCall, leg_id: str, message: dict[str, Any]) -> None:
             leg.resolve("busy" if cause == 17 else "no_answer" if cause in (18, 19) else "unavailable")
         elif leg_id == call.agent_leg and not call.gone:
             call.agent_released = True
-            call.spawn(call._hangup())
+            call.spawn(call.hang_up())
 
 
 async def _hang_up_late_leg(call: AriCall, leg_id: str) -> None:
-    await call._quietly("DELETE", f"channels/{path_id(leg_id)}")
+    await call.quietly("DELETE", f"channels/{path_id(leg_id)}")

@@ -34,10 +34,11 @@ from callcenter.calls.runner import CallOutcome, Clock, open_session, run_call
 from callcenter.calls.timeline import Timeline
 from callcenter.config import EntrySettings, Settings
 from callcenter.logs import get_logger
+from callcenter.scripting.protocol import Transfer
+from callcenter.telephony.ari import routing
 from callcenter.telephony.ari.call import AriCall
 from callcenter.telephony.ari.client import AriClient, Json, path_id
 from callcenter.telephony.ari.errors import AriError, AriRequestError
-from callcenter.telephony.ari.routing import on_leg_event
 from callcenter.voice import PromptVoice
 
 log = get_logger(__name__)
@@ -189,7 +190,7 @@ class AriService:
                 return
             call, is_leg = found
             if is_leg:
-                on_leg_event(call, channel_id, message)
+                routing.on_leg_event(call, channel_id, message)
             else:
                 call.on_channel_event(message)
 
@@ -200,7 +201,7 @@ class AriService:
         if args[:1] == ["agent"]:
             found = self._channels.get(channel_id)
             if found is not None:
-                on_leg_event(found[0], channel_id, message)
+                routing.on_leg_event(found[0], channel_id, message)
             else:  # a leg of a call that no longer exists
                 self.spawn(self._hang_up(channel_id))
             return
@@ -275,6 +276,9 @@ class AriService:
     def recording_open(self, channel_id: str) -> bool:
         """True while the recording of the call on this caller channel has not reported RecordingFinished."""
         return any(call.channel_id == channel_id for call in self._recordings.values())
+
+    async def transfer(self, call: AriCall, command: Transfer) -> None:
+        await routing.transfer(call, command)
 
     async def register_recording(self, call: AriCall, event: str, fmt: str) -> None:
         """Tell the recordings service (R-107: every call recorded and retained) when a recording starts/ends."""
