@@ -73,7 +73,7 @@ class DataFolder:
 
 DEFAULT_DATA = DataFolder(PROJECT_ROOT if SOURCE_CHECKOUT else Path.home() / ".local" / "share" / "callcenter")
 
-# DESIGN.md, retention: 183 days after the call, never less (R-numbers of section 6).
+# docs/design.md, retention: 183 days after the call, never less (R-numbers of section 6).
 RETENTION_FLOOR_DAYS = 183
 
 
@@ -116,7 +116,7 @@ class TelephonySettings:
     ari_username: str = "callcenter"
     ari_password: str = "callcenter"
     ari_app: str = "callcenter"
-    # DESIGN.md: cadence profile "cn" = 1 s ring, 4 s silence; the IVR answers after this many rings.
+    # docs/design.md: cadence profile "cn" = 1 s ring, 4 s silence; the IVR answers after this many rings.
     ring_cadence: str = "cn"
     answer_after_rings: int = 1
     # an agent leg not answered within this many rings overflows to the neighbour seat.

@@ -21,8 +21,7 @@ Checks over the files of the checkout, each with a scratch case below that shows
    project never reads them. This file names the patterns it looks for and is left out of checks 2 and 3.
 
 3. No file cites the design notes, the rules catalogue or the style guide by the names they had outside the
-   repository (their content is ``docs/design.md`` and ``docs/standards.md``), except the files listed in
-   :data:`NOT_YET_CLEARED`, which other work had open when this check was written.
+   repository (their content is ``docs/design.md`` and ``docs/standards.md``).
 
 The checks read the checkout, so they need one: the file list comes from ``git ls-files``, and a run
 without git or outside a clone fails and says so rather than passing with nothing checked.
@@ -194,38 +193,8 @@ def _line(text: str, offset: int) -> int:
 
 
 # The design notes, rules catalogue and style guide the project was started from live outside the repository;
-# their content is docs/design.md and docs/standards.md. Files other engineers were changing when these checks
-# were written still name them; each leaves this list when its references are rewritten.
+# their content is docs/design.md and docs/standards.md.
 _OUTSIDE_DOCUMENTS = re.compile(r"(?<![\w/.-])(?:DESIGN\.md|STYLE\.md|service-standards\.md)")
-NOT_YET_CLEARED = frozenset(map(Path, (
-    "README.md",
-    "callcenter/calls/rings.py",
-    "callcenter/config.py",
-    "callcenter/scripting/__init__.py",
-    "callcenter/scripting/catalogue.py",
-    "callcenter/scripting/notes.py",
-    "callcenter/scripting/options.py",
-    "callcenter/scripting/protocol.py",
-    "callcenter/scripting/session.py",
-    "callcenter/sim/__init__.py",
-    "callcenter/sim/agi.py",
-    "callcenter/sim/ari.py",
-    "callcenter/sim/ari_parties.py",
-    "callcenter/sim/swagger.py",
-    "callcenter/telephony/agi/channel.py",
-    "callcenter/telephony/agi/codec.py",
-    "callcenter/telephony/ari/__init__.py",
-    "callcenter/telephony/ari/client.py",
-    "callcenter/telephony/ari/routing.py",
-    "callcenter/tickets/service.py",
-    "tests/scripting/test_library.py",
-    "tests/scripting/test_script_linter.py",
-    "tests/sim/test_ari_sim.py",
-    "tests/telephony/test_agi_calls.py",
-    "tests/telephony/test_agi_sim.py",
-)))
-
-
 def outside_documents(rel: Path, text: str) -> list[str]:
     """Mentions of the design notes, catalogue or style guide by the file names they had outside the repository."""
     return [f"{rel}:{_line(text, m.start())}: names {m.group(0)} (use docs/design.md or docs/standards.md)"
@@ -238,7 +207,7 @@ def test_no_file_cites_the_documents_by_their_names_outside_the_repository() -> 
     for path in tracked_files():
         rel = path.relative_to(ROOT)
         text = text_of(path)
-        if text is not None and rel != this and rel not in NOT_YET_CLEARED:
+        if text is not None and rel != this:
             found.extend(outside_documents(rel, text))
     assert found == []
 

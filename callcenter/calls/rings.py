@@ -1,4 +1,4 @@
-"""Ring cadence profiles and ring counting (R-01, R-02; DESIGN.md "Ring cadence").
+"""Ring cadence profiles and ring counting (R-01, R-02; docs/design.md "Ring cadence").
 
 A ring period is ``on`` seconds of tone then ``off`` seconds of silence; ring *k* (1-based) starts at
 ``(k - 1) * period``. "Within three rings" means before the 4th ring starts, so an answer at exactly
@@ -50,7 +50,7 @@ class RingCadence:
 
 
 CADENCES: dict[str, RingCadence] = {
-    # DESIGN.md default: the usual Chinese ringback, 1 s on, 4 s off.
+    # docs/design.md default: the usual Chinese ringback, 1 s on, 4 s off.
     "cn": RingCadence("cn", 1.0, 4.0),
     # North-American ringback, 2 s on, 4 s off; for centres whose PBX plays it.
     "us": RingCadence("us", 2.0, 4.0),

@@ -4,7 +4,7 @@
 - ``model`` / ``loader`` / ``durations``: scripts loaded from YAML, errors at ``file:line:col``.
 - ``catalogue``: prompt wording per locale (sandboxed Jinja2, StrictUndefined, locale chains, variables).
 - ``library``: a whole scripts directory (scripts, catalogues, audio lengths), cached.
-- ``linter``: the checks of DESIGN.md. ``session``: the state machine of one call. ``notes``: its timeline
+- ``linter``: the checks of docs/design.md. ``session``: the state machine of one call. ``notes``: its timeline
   notes. ``simulate``: the virtual-clock driver. ``errors``: ScriptError and its kinds.
 
 Nothing here does I/O except the loader reading script, catalogue and WAV files; the real-clock driver is

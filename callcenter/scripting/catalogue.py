@@ -170,7 +170,7 @@ class Catalogues:
         return sorted(set(self.prompts) | set(self.chains) | {self.default_locale})
 
     def chain(self, locale: str) -> tuple[str, ...]:
-        """The lookup order for ``locale`` (DESIGN.md: dialect sets fall back toward Mandarin)."""
+        """The lookup order for ``locale`` (docs/design.md: dialect sets fall back toward Mandarin)."""
         if locale in self.chains:
             chain = self.chains[locale]
         elif locale in self.prompts or locale == self.default_locale:

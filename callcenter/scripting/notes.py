@@ -1,7 +1,7 @@
 """The timeline types of the :class:`~callcenter.scripting.protocol.Note` commands a session emits.
 
 They are the values of ``callcenter/calls/events.py`` (the timeline's one vocabulary), repeated here because
-the engine imports nothing from the other packages (DESIGN.md); a test checks that they stay the same.
+the engine imports nothing from the other packages (docs/design.md); a test checks that they stay the same.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The vocabulary between a script session and whatever carries the call (STYLE.md §1).
+"""The vocabulary between a script session and whatever carries the call (docs/design.md, Habits).
 
 A session is sans-I/O: it takes :data:`Event` values and returns lists of :data:`Command` values. It never
 reads a clock: every event carries ``at``, seconds on the call's own clock (0 = the call reached us), and

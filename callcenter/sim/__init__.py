@@ -1,4 +1,4 @@
-"""A faithful Asterisk 22 stand-in for tests, the demo and benchmarks (DESIGN.md "sim/").
+"""A faithful Asterisk 22 stand-in for tests, the demo and benchmarks (docs/design.md "sim/").
 
 - :mod:`callcenter.sim.agi`: a FastAGI peer (the Asterisk side of ``AGI(agi://…)``) over real TCP.
 - :mod:`callcenter.sim.ari` / :mod:`callcenter.sim.ari_server`: an ARI server (REST + events).

@@ -1,5 +1,10 @@
 """The Asterisk side of FastAGI, simulated: connects to a FastAGI server and behaves like Asterisk 22.
 
+Over 500 lines: Asterisk's half of one FastAGI session is one object. Every AGI command and dialplan
+application it answers reads and changes the same channel (answered or not, alive or dead, its variables, the
+caller's audio and digits and the agents' legs on the call's clock); spread over files it would be one class
+still.
+
 It sends the ``agi_`` block as res_agi.c does (``agi_network: yes``, ``agi_network_script``, then the
 channel's variables, then a blank line) and answers each command the way Asterisk does, taking as long as
 Asterisk would on the call's own clock (:class:`~callcenter.sim.clock.ScaledClock`):
@@ -9,7 +14,7 @@ Asterisk would on the call's own clock (:class:`~callcenter.sim.clock.ScaledCloc
 - ``EXEC BackgroundDetect`` plays its file while the caller is analysed: a talk token (audio longer than
   ``min`` ms followed by ``sil`` ms of quiet, inside the file's length) sets ``TALK_DETECTED`` and returns 0;
   a digit that can start an extension returns its ASCII code. Continuous audio never ends a token, and a
-  caller that sends no audio is never detected (DESIGN.md).
+  caller that sends no audio is never detected (docs/design.md).
 - ``EXEC Dial(<endpoint>,<timeout>[,g])`` rings the simulated agent on the ring cadence: answer during ring n,
   or ``NOANSWER`` at the timeout; sets ``DIALSTATUS``, ``ANSWEREDTIME(_MS)``, ``DIALEDTIME(_MS)``; blocks for the
   bridged conversation; returns -1 when the caller hangs up, 0 with ``g`` when the agent does.
@@ -21,7 +26,7 @@ Asterisk would on the call's own clock (:class:`~callcenter.sim.clock.ScaledCloc
   ``511 Command Not Permitted on a dead channel or intercept routine``. An unknown command gets 510, bad
   arguments the multi-line 520 usage reply, an unknown application ``result=-2``.
 
-It does not import the bridge's AGI code (DESIGN.md: a parser shared by both sides would hide shared bugs).
+It does not import the bridge's AGI code (docs/design.md: a parser shared by both sides would hide shared bugs).
 """
 
 from __future__ import annotations

@@ -1,11 +1,15 @@
 """A simulated Asterisk 22 for the ARI resources the call centre uses: channels, bridges, playbacks, recordings.
 
+Over 500 lines: one simulated PBX. Its REST operations and the events they publish read and change one state
+(channels, bridges, playback queues, recordings, the Stasis applications) on one clock, as Asterisk's do; what
+shares no state is apart already (parties, the network server, the Swagger checks, the recorded audio).
+
 :class:`AriSimulator` is the PBX's state and its REST semantics, synchronous and clock-driven: a REST call is
 one method call that returns ``(status, body)`` and queues the events it causes; simulated time advances on an
 injectable clock (:class:`callcenter.sim.clock.ScaledClock`). The network faces live in
 :mod:`callcenter.sim.ari_server` (HTTP, the events websocket, REST over that websocket) and here
 (:class:`LocalLink`, the same frames without a socket). Behaviour kept true to a real Asterisk 22.10.1
-(DESIGN.md "Asterisk facts"):
+(docs/design.md "Asterisk facts"):
 
 - ``Stasis(app)`` fails the call when no websocket is connected for ``app``: the channel is hung up.
 - Talk events (ChannelTalkingStarted/Finished) come only after ``TALK_DETECT(set)`` and only while the caller
@@ -17,7 +21,7 @@ injectable clock (:class:`callcenter.sim.clock.ScaledClock`). The network faces 
 - A restart drops every websocket while channels survive; events for an application with no websocket are lost.
 
 Every message leaves through :meth:`AriSimulator._publish`, where observers (the schema check of the tests,
-:class:`AriTrafficCheck`) see it. Nothing here imports the ARI adapter (DESIGN.md "sim/").
+:class:`AriTrafficCheck`) see it. Nothing here imports the ARI adapter (docs/design.md "sim/").
 """
 
 from __future__ import annotations
@@ -335,7 +339,7 @@ class AriSimulator:
         self.channels[chan.id] = chan
         self.ended[chan.id] = asyncio.get_running_loop().create_future()
         if app not in self.apps:
-            # DESIGN.md, measured: Stasis fails and hangs up when no websocket for the app is connected.
+            # docs/design.md, measured: Stasis fails and hangs up when no websocket for the app is connected.
             self.failed_no_app += 1
             chan.heard.append((0.0, "failed", "no Stasis application connected"))
             self._destroy(chan, "failure", by="system")
@@ -990,7 +994,7 @@ def _parse_query(raw: str) -> dict[str, str]:
 
 class LocalLink:
     """An events websocket without the socket: the frames an application would exchange with Asterisk,
-    for unit tests where the socket adds nothing (STYLE.md §5). Duck-types ``send``/``recv``/``close`` of a
+    for unit tests where the socket adds nothing (docs/design.md, Habits). Duck-types ``send``/``recv``/``close`` of a
     ``websockets`` client connection."""
 
     def __init__(self, sim: AriSimulator, app: str) -> None:

@@ -4,7 +4,7 @@ A :class:`SimCaller` dials in and does things at given times, all counted in the
 moment the call reached the Stasis application (the same 0 as the call timeline): talk (sends audio, so
 TALK_DETECT reports it), make noise (audio too: Asterisk counts pink noise as talking), press digits, hang up
 at a time or during the n-th ring it hears. A caller with none of these is silent: it sends no media at all
-and, like on a real Asterisk 22, produces no talk events (DESIGN.md "Asterisk facts"). A :class:`SimAgent`
+and, like on a real Asterisk 22, produces no talk events (docs/design.md "Asterisk facts"). A :class:`SimAgent`
 is a phone endpoint that answers during its n-th ring, or never.
 """
 

@@ -5,7 +5,7 @@ each with ``apis`` (paths and operations) and ``models`` (``properties`` with a 
 optional ``allowableValues``; ``subTypes`` and the ``type`` discriminator for events). This module reads those
 files as they ship with Asterisk 22.10.1 and checks any JSON value against a model, so every REST response and
 every event the simulator emits can be validated in the tests (the simulator's "faithful stand-in" promise,
-DESIGN.md "sim/"). It knows nothing of the ARI adapter: a parser shared by both sides would hide shared bugs.
+docs/design.md "sim/"). It knows nothing of the ARI adapter: a parser shared by both sides would hide shared bugs.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Every script is simulated against silent, speaking, DTMF and hanging-up callers. Expected times are derived,
 never typed in: a prompt lasts ``len(text) / scripts.speech_chars_per_second`` seconds when it has no audio
 (docs/script-format.md), so the library is copied without ``sounds/`` and every duration below is computed
-from the expected wording, which is the catalogue's derived template (service-standards.md) for its R-number.
+from the expected wording, which is the catalogue's derived template (docs/standards.md) for its R-number.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ ONE_PROMPT = [
     ("named_caller", "address.named", "先生(女士),请问有什么可以帮助您?", "R-08"),
 ]
 
-# Greetings that count as step S1 of the silent-call sequence (DESIGN.md): (script, exact text at 09:00).
+# Greetings that count as step S1 of the silent-call sequence (docs/design.md): (script, exact text at 09:00).
 S1_GREETINGS = [
     ("silent_call", GREETING),
     ("greeting_center", "您好,江南云商客服中心为您服务,请问有什么帮助您?"),
@@ -211,7 +211,7 @@ def answer_at(settings: Settings) -> float:
     return cadence(settings.telephony.ring_cadence).answer_delay(settings.telephony.answer_after_rings)
 
 
-# ---------------------------------------------------------------- R-15 silent call (DESIGN.md timing)
+# ---------------------------------------------------------------- R-15 silent call (docs/design.md timing)
 
 
 def silent_sequence(start: float, first: str, cps: float) -> tuple[list[tuple[float, str]], float]:
@@ -248,7 +248,7 @@ def test_the_ivr_greets_without_an_agent_clause_when_no_agent_is_on_the_line(sta
 
 @pytest.mark.parametrize(("label", "said_as"), [("work_number", "1001号"), ("name", "李明")])
 def test_the_agent_is_named_by_work_number_or_name_per_setting(standard_library, base_settings, label, said_as):
-    # R-03, R-12, DESIGN.md: 工号 by default; the display name when the centre chooses it.
+    # R-03, R-12, docs/design.md: 工号 by default; the display name when the centre chooses it.
     service = dataclasses.replace(base_settings.service, agent_label=label)
     settings = dataclasses.replace(base_settings, service=service)
     timeline = run(
@@ -299,7 +299,7 @@ def test_a_caller_hanging_up_during_the_silent_sequence_ends_the_call_then(stand
 
 
 def test_an_agent_cannot_release_during_the_silent_sequence(standard_library, base_settings, cps):
-    # R-23 / DESIGN.md: no situation ends in a hang-up without its apology and its 5 s.
+    # R-23 / docs/design.md: no situation ends in a hang-up without its apology and its 5 s.
     timeline = run(standard_library, base_settings, "silent_call", "release@8", answered=True)
     assert len(of_type(timeline, "release_refused")) == 1
     _, hangup_at = silent_sequence(0.0, GREETING, cps)
@@ -497,7 +497,7 @@ def test_a_caller_hanging_up_mid_prompt_ends_the_call_at_once(
     [({"surname": "王", "honorific": "先生"}, "王先生"), ({"surname": "李"}, "李女士"), (None, "先生(女士)")],
 )
 def test_a_named_caller_is_addressed_by_surname_and_honorific(standard_library, base_settings, caller, address):
-    # R-08; R-10 and DESIGN.md: 女士 is the default female honorific.
+    # R-08; R-10 and docs/design.md: 女士 is the default female honorific.
     variables = call_variables(base_settings, caller=caller)
     timeline = run(standard_library, base_settings, "named_caller", variables=variables, answered=True)
     assert said(timeline)[0][2] == f"{address},请问有什么可以帮助您?"

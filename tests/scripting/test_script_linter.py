@@ -1,4 +1,4 @@
-"""The linter: each rule of DESIGN.md with a failing and a passing case."""
+"""The linter: each rule of docs/design.md with a failing and a passing case."""
 
 from __future__ import annotations
 

@@ -129,7 +129,7 @@ async def test_talk_events_only_after_talk_detect_and_only_for_audio(sim) -> Non
     finished = await peer.event("ChannelTalkingFinished")
     assert finished["duration"] == pytest.approx(1500, abs=300)  # the talking time, without the 500 ms tail
     noise = await peer.event("ChannelTalkingStarted", "ChannelDtmfReceived")
-    assert noise["type"] == "ChannelTalkingStarted"  # pink noise talks too (DESIGN.md)
+    assert noise["type"] == "ChannelTalkingStarted"  # pink noise talks too (docs/design.md)
     digit = await peer.event("ChannelDtmfReceived")
     assert digit["digit"] == "5"
     await peer.ws.close()

@@ -65,7 +65,7 @@ async def _call(bridge, caller: SimCaller, agents=None) -> tuple:
 
 
 async def test_silent_caller_gets_the_exact_silent_call_sequence(settings) -> None:
-    """R-15 / DESIGN.md: S1 greeting, 5 s, S2, 5 s, S3, 5 s, hang up with disposition silent."""
+    """R-15 / docs/design.md: S1 greeting, 5 s, S2, 5 s, S3, 5 s, hang up with disposition silent."""
     async with running_bridge(settings, _pool()) as bridge:
         result, events = await _call(bridge, SimCaller(args=("silent",)))
     prompts = [e.data["key"] for e in events if e.type == "prompt.started"]

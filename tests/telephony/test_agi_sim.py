@@ -1,5 +1,5 @@
 """The simulated Asterisk (callcenter.sim.agi) answers like Asterisk 22. Driven here by raw lines, not by the
-bridge's codec, so a bug shared by the two sides cannot hide (DESIGN.md)."""
+bridge's codec, so a bug shared by the two sides cannot hide (docs/design.md)."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ async def test_background_detect_talk_digits_noise_and_no_media() -> None:
     assert int(talk[2][0].split("(")[1].rstrip(")")) == pytest.approx(1200, abs=50)
     digit, _, _ = await _session(SimCaller(dtmf=((1.0, "#"),)), ["ANSWER", "EXEC BackgroundDetect silence/5,500,100"])
     assert digit[1] == ["200 result=35"]
-    # Continuous noise never ends a talk token; a caller sending nothing is never detected (DESIGN.md).
+    # Continuous noise never ends a talk token; a caller sending nothing is never detected (docs/design.md).
     for caller in (SimCaller(noise=((0.0, 30.0),)), SimCaller()):
         quiet, _, _ = await _session(caller, detect)
         assert quiet[1:] == [["200 result=0"], ["200 result=0"]]

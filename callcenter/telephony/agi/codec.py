@@ -1,9 +1,9 @@
 """The AGI wire format, sans-I/O: the ``agi_`` environment block, command lines, and Asterisk's replies.
 
-Nothing here touches a socket (STYLE.md §1): lines go in, values or typed errors come out, so the FastAGI
+Nothing here touches a socket (docs/design.md, Habits): lines go in, values or typed errors come out, so the FastAGI
 server, the classic-AGI adapter and the conformance transcripts all exercise the same rules.
 
-Asterisk facts the parser follows (docs.asterisk.org, AGI Commands; DESIGN.md "Asterisk facts"):
+Asterisk facts the parser follows (docs.asterisk.org, AGI Commands; docs/design.md "Asterisk facts"):
 
 - The session opens with ``agi_<name>: <value>`` lines ended by one blank line. FastAGI adds
   ``agi_network: yes`` and ``agi_network_script: <path of the agi:// URL>``.

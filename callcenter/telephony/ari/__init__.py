@@ -1,7 +1,7 @@
 """The ARI application (Asterisk 22): events websocket, REST over it, calls, agent routing and reconcile.
 
 ``AriService(settings, timeline=…, pool=…).run()`` is the task ``callcenter serve`` runs; see
-:mod:`callcenter.telephony.ari.service`. :class:`AriClient` is the connection (pluggable link, STYLE.md §5).
+:mod:`callcenter.telephony.ari.service`. :class:`AriClient` is the connection (pluggable link, docs/design.md, Habits).
 """
 
 from callcenter.telephony.ari.call import AriCall, CallStats

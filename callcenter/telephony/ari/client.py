@@ -1,6 +1,6 @@
 """The ARI connection: one events websocket, REST over it on Asterisk that supports it, HTTP otherwise.
 
-Why the order of things matters (DESIGN.md "Asterisk facts"): ``Stasis(app)`` fails a call when no websocket
+Why the order of things matters (docs/design.md "Asterisk facts"): ``Stasis(app)`` fails a call when no websocket
 for ``app`` is connected, so :meth:`AriClient.run` connects the websocket first and only then reports the
 client ready. REST requests travel over that same websocket (``RESTRequest`` → ``RESTResponse``, uri relative
 to /ari/) when ``GET /asterisk/info`` reports a version that has it (20.14+, 21.9+, 22.4+, 23+:
@@ -12,7 +12,7 @@ backoff and calls ``on_connected(reconnected=True)`` so the service can reconcil
 :class:`AriConnectionLost` (they may have run: the caller decides, never a blind retry that could play a prompt
 twice); requests made while no websocket is up go over HTTP, retried until ``request_timeout``.
 
-The transport is pluggable (STYLE.md §5, like ``httpx.MockTransport``): ``link_factory`` returns any object
+The transport is pluggable (docs/design.md, Habits, like ``httpx.MockTransport``): ``link_factory`` returns any object
 with the ``send``/``recv``/``close`` coroutines of a ``websockets`` client connection — a real socket in
 production and end-to-end tests, :class:`callcenter.sim.ari.LocalLink` in unit tests.
 """

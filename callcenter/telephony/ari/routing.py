@@ -5,7 +5,7 @@ For a :class:`~callcenter.scripting.protocol.Transfer` the call rings the agent 
 endpoint into our Stasis application (``appArgs=agent,<call_id>,<agent_id>``). Rings are counted on the
 cadence profile from the moment Asterisk accepted the originate; ``agent.ringing`` is written at the start
 of each ring. The agent who answers (StasisStart of the leg) before the start of ring 4 (``cadence.limit(3)``,
-"within three rings", DESIGN.md) is bridged with the caller in the call's recorded bridge. Otherwise the leg
+"within three rings", docs/design.md) is bridged with the caller in the call's recorded bridge. Otherwise the leg
 is hung up, ``agent.skipped`` says why with its rings and seconds, and the neighbour seat
 (``next_free(after=…)``) rings; when nobody is left the session hears ``TransferResult("no_agent")`` and plays
 its queue prompts (the caller stays in the queue). An agent who let it ring becomes not-ready (away from the
