@@ -44,7 +44,8 @@ DISPOSITION_LABELS = {"normal": "正常", "silent": "无声电话", "low_volume"
 # Timeline events shown under the player (rings, greeting, silence windows, holds, transfers, hang-up).
 SHOWN_EVENTS = frozenset({
     ev.IVR_RINGING, ev.IVR_ANSWERED, ev.AGENT_RINGING, ev.AGENT_ANSWERED, ev.AGENT_SKIPPED, ev.BRIDGED,
-    ev.SCRIPT_REQUESTED, ev.SCRIPT_STATE, ev.PROMPT_STARTED, ev.SILENCE_WINDOW, ev.SPEECH_STARTED, ev.DTMF,
+    ev.SCRIPT_REQUESTED, ev.SCRIPT_STATE, ev.PROMPT_STARTED, ev.PROMPT_FAILED, ev.SILENCE_WINDOW,
+    ev.SPEECH_STARTED, ev.DTMF,
     ev.HOLD_STARTED, ev.HOLD_ENDED, ev.QUEUE_ENTERED, ev.RELEASE_REFUSED, ev.WORK_ORDER_CREATED, ev.HANGUP,
     ev.RECORDING_STARTED,
 })
@@ -143,6 +144,8 @@ def describe(e: TimelineEvent) -> str:
             return f"坐席 {d.get('agent')} 未接,转邻座 (R-02)"
         case ev.PROMPT_STARTED:
             return f"播放「{d.get('text', d.get('key', ''))}」"
+        case ev.PROMPT_FAILED:
+            return f"未能播放「{d.get('text', d.get('key', ''))}」:{d.get('error', '')}"
         case ev.SILENCE_WINDOW:
             return f"静默窗口 {d.get('seconds', 5)} 秒 (第 {d.get('step', '?')} 步)"
         case ev.HOLD_STARTED:

@@ -109,10 +109,15 @@ def evidence(events: list[TimelineEvent], cadence: RingCadence) -> list[Evidence
     # An agent's call opens with the standard greeting; a call only the IVR answered with its welcome.
     by_agent = answer is not None and answer.type == ev.AGENT_ANSWERED
     opening = ("greeting.",) if by_agent else ("greeting.", "ivr.welcome")
-    greeting = next((e for e in events if e.type == ev.PROMPT_STARTED and str(e.data.get("key", "")).startswith(
-        opening)), None)
+    # A greeting Asterisk could not play (prompt.failed) was not heard: it does not count.
+    failed = {e.data.get("playback_id"): e for e in events if e.type == ev.PROMPT_FAILED}
+    openings = [e for e in events if e.type == ev.PROMPT_STARTED and str(e.data.get("key", "")).startswith(opening)]
+    greeting = next((e for e in openings if e.data.get("playback_id") not in failed), None)
     if answer is None:
         out.append(item("greeting_played", None, "未接听"))
+    elif greeting is None and openings:
+        error = failed[openings[0].data.get("playback_id")].data.get("error", "")
+        out.append(item("greeting_played", False, f"问候语未播放 (not played: {error})", openings[0].offset))
     elif greeting is None:
         out.append(item("greeting_played", False, "时间线中没有问候语 (no greeting prompt)"))
     else:

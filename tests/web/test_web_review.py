@@ -61,6 +61,18 @@ def test_greeting_evidence_quotes_the_words_and_their_time() -> None:
     assert by_key(agent_call(3.0, greeting=False))["greeting_played"].value is False
 
 
+def test_a_greeting_asterisk_could_not_play_is_not_a_greeting() -> None:
+    """A prompt.failed greeting was not heard (R-04): the evidence says so and why."""
+    events = agent_call(3.0)
+    started = next(e for e in events if e.type == ev.PROMPT_STARTED)
+    started.data["playback_id"] = "p1"
+    failed = TimelineEvent("c1", 98, ev.PROMPT_FAILED, started.at, started.offset,
+                           {"key": "greeting.standard", "playback_id": "p1", "error": "sound:/x: failed"}, 98)
+    item = by_key([*events[:-1], failed, events[-1]])["greeting_played"]
+    assert item.value is False and "sound:/x: failed" in item.detail
+    assert by_key(events)["greeting_played"].value is True
+
+
 def test_a_call_only_the_ivr_answered_is_greeted_by_its_welcome_but_an_agent_call_is_not() -> None:
     welcome = (0.5, ev.PROMPT_STARTED, {"key": "ivr.welcome", "text": "您好,欢迎致电江南云商客户服务热线。"})
     ivr_only = call((0, ev.CALL_OFFERED, {}), (0.5, ev.IVR_ANSWERED, {"rings": 1}), welcome,
