@@ -430,7 +430,9 @@ class AriSimulator:
         chan.ended_t = self.now()
         chan.hangup_by = by
         chan.heard.append((chan.ended_t - chan.created_t, "hangup", by))
-        self._stop_target(f"channel:{chan.id}")
+        # What the channel was playing ends "failed", as Asterisk 22 reports a hung-up channel's playback
+        # (tests/sim/fixtures/ari_asterisk_22.yaml, the "cut" playback).
+        self._stop_target(f"channel:{chan.id}", state="failed")
         if chan.bridge and chan.bridge in self.bridges:
             bridge = self.bridges[chan.bridge]
             bridge.channels.remove(chan.id)
@@ -695,12 +697,12 @@ class AriSimulator:
         self._publish(app, "PlaybackStarted", playback=playback.snapshot())
         playback.timer = self.clock.call_later(playback.seconds, lambda: self._finish_playback(playback))
 
-    def _finish_playback(self, playback: SimPlayback, stopped: bool = False) -> None:
+    def _finish_playback(self, playback: SimPlayback, stopped: bool = False, state: str = "done") -> None:
         if playback.state in ("done", "failed"):
             return
         app = self._app_of(playback.target_uri)
         was_playing = playback.state == "playing"
-        playback.state = "done"
+        playback.state = state
         if playback.timer is not None:
             playback.timer.cancel()
         if stopped and was_playing:
@@ -719,10 +721,10 @@ class AriSimulator:
         else:
             self._queues.pop(playback.target_uri, None)
 
-    def _stop_target(self, target: str) -> None:
+    def _stop_target(self, target: str, state: str = "done") -> None:
         for playback_id in list(self._queues.get(target, [])):
             if playback_id in self.playbacks:
-                self._finish_playback(self.playbacks[playback_id], stopped=True)
+                self._finish_playback(self.playbacks[playback_id], stopped=True, state=state)
 
     def _op_playbacks_get(self, p: Json, _q: Mapping[str, str], _b: Json) -> tuple[int, Any]:
         playback = self.playbacks.get(p["playbackId"])

@@ -1,10 +1,10 @@
 """Record what a real Asterisk says over ARI around a prompt, as a transcript the simulator must repeat.
 
 :func:`run_probe` is a bare ARI application (REST over the events websocket, as the bridge talks to
-Asterisk 22): once a channel enters it, it answers, plays a prompt that does not exist and one that does, then
-hangs up, and keeps the REST statuses and the events of that channel with their playback states. The same
-function runs against the real Asterisk (tests/asterisk/test_transcripts.py) and the simulator
-(tests/sim/test_sim_transcripts.py).
+Asterisk 22): once a channel enters it, it answers, plays a prompt that does not exist and one that does,
+then hangs up in the middle of a third, and keeps the REST statuses and the events of that channel with their
+playback states. The same function runs against the real Asterisk (tests/asterisk/test_transcripts.py) and
+the simulator (tests/sim/test_sim_transcripts.py).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ FIXTURE = Path(__file__).resolve().parents[1] / "sim" / "fixtures" / "ari_asteri
 APP = "probe"
 MISSING = "sound:/nonexistent/prompt/greeting.standard"
 PRESENT = "sound:silence/1"
+LONG = "sound:silence/10"  # still playing when the channel is hung up
 
 
 class _App:
@@ -66,8 +67,15 @@ async def run_probe(events_url: str, place_call: Callable[[], Awaitable[None]], 
             for name, media in (("missing", MISSING), ("present", PRESENT)):
                 statuses[f"play {name}"] = await app.rest("POST", f"channels/{channel}/play/{name}", media=media)
                 await app.until("PlaybackFinished", lambda m, name=name: m["playback"]["id"] == name)
+            statuses["play cut"] = await app.rest("POST", f"channels/{channel}/play/cut", media=LONG)
+            await app.until("PlaybackStarted", lambda m: m["playback"]["id"] == "cut")
             statuses["hangup"] = await app.rest("DELETE", f"channels/{channel}")
             await app.until("StasisEnd")
+        try:  # the cut prompt's end, if Asterisk reports it after the channel left the application
+            async with asyncio.timeout(2.0):
+                await app.until("PlaybackFinished", lambda m: m["playback"]["id"] == "cut")
+        except TimeoutError:
+            pass
     seen = []
     for message in app.events:
         if message.get("channel", {}).get("id") not in (None, channel) and "playback" not in message:
