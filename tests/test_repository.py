@@ -195,32 +195,30 @@ def _line(text: str, offset: int) -> int:
 # The design notes, rules catalogue and style guide the project was started from live outside the repository;
 # their content is docs/design.md and docs/standards.md.
 _OUTSIDE_DOCUMENTS = re.compile(r"(?<![\w/.-])(?:DESIGN\.md|STYLE\.md|service-standards\.md)")
+
+
 def outside_documents(rel: Path, text: str) -> list[str]:
     """Mentions of the design notes, catalogue or style guide by the file names they had outside the repository."""
     return [f"{rel}:{_line(text, m.start())}: names {m.group(0)} (use docs/design.md or docs/standards.md)"
             for m in _OUTSIDE_DOCUMENTS.finditer(text)]
 
 
-def test_no_file_cites_the_documents_by_their_names_outside_the_repository() -> None:
+def _other_tracked_texts() -> Iterator[tuple[Path, str]]:
+    """Every tracked text file but this one (which names the patterns it looks for), relative to the root."""
     this = Path(__file__).resolve().relative_to(ROOT)
-    found = []
     for path in tracked_files():
         rel = path.relative_to(ROOT)
         text = text_of(path)
         if text is not None and rel != this:
-            found.extend(outside_documents(rel, text))
-    assert found == []
+            yield rel, text
+
+
+def test_no_file_cites_the_documents_by_their_names_outside_the_repository() -> None:
+    assert [f for rel, text in _other_tracked_texts() for f in outside_documents(rel, text)] == []
 
 
 def test_no_tracked_file_names_a_place_above_the_repository() -> None:
-    this = Path(__file__).resolve().relative_to(ROOT)
-    found = []
-    for path in tracked_files():
-        rel = path.relative_to(ROOT)
-        text = text_of(path)
-        if text is not None and rel != this:
-            found.extend(outside_references(rel, text))
-    assert found == []
+    assert [f for rel, text in _other_tracked_texts() for f in outside_references(rel, text)] == []
 
 
 # ---------------------------------------------------------------- the checks catch what they are for

@@ -169,7 +169,7 @@ def check_prompt_audio(settings: Settings) -> None:
     if not unrecorded:
         return
     try:
-        PromptVoice(settings.scripts.directory / "sounds", settings.scripts.rendered_audio_directory).check()
+        PromptVoice.of(settings.scripts).check()
     except VoiceUnavailable as exc:
         shown = ", ".join(unrecorded[:5]) + (f" and {len(unrecorded) - 5} more" if len(unrecorded) > 5 else "")
         raise ServeError(f"{len(unrecorded)} prompts have no recording and cannot be rendered ({exc}): "

@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from callcenter.config import ScriptSettings
 from callcenter.scripting.protocol import Play
 from callcenter.voice.synthesis import SYNTHESIS, PromptAudioError, synthesise, voice_for
 
@@ -42,6 +43,11 @@ class PromptVoice:
         self._render = render
         self._ready: set[Path] = set()
         self._pending: dict[Path, asyncio.Future[None]] = {}
+
+    @classmethod
+    def of(cls, settings: ScriptSettings) -> PromptVoice:
+        """The centre's voice: its library's ``sounds/`` folder and its folder of rendered prompts."""
+        return cls(settings.directory / "sounds", settings.rendered_audio_directory)
 
     def recorded(self, locale: str, audio: str) -> Path:
         return self.sounds / locale / audio

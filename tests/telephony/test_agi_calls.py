@@ -48,7 +48,7 @@ def _seconds(settings, key: str) -> float:
     if not recorded.is_file():
         library = load_library(settings.scripts.directory, settings.scripts)
         text = library.catalogues.lookup(key, "zh-CN").render({"hotline": settings.service.hotline})
-        voice = PromptVoice(settings.scripts.directory / "sounds", settings.scripts.rendered_audio_directory)
+        voice = PromptVoice.of(settings.scripts)
         stem = voice.rendered_path("zh-CN", key, text)
         recorded = stem.parent / f"{stem.name}.wav"
         if not recorded.is_file():

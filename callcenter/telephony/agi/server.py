@@ -64,7 +64,7 @@ class CallContext:
 def place_for(settings: Settings) -> CallPlace:
     t = settings.telephony
     return CallPlace(
-        voice=PromptVoice(settings.scripts.directory / "sounds", settings.scripts.rendered_audio_directory),
+        voice=PromptVoice.of(settings.scripts),
         recordings=settings.recordings.root,
         recording_format=settings.recordings.format,
         cadence=cadence(t.ring_cadence),
