@@ -45,6 +45,9 @@ log = get_logger(__name__)
 
 # How long a finished recording waits for its call's disposition before it is registered without one.
 OUTCOME_WAIT_SECONDS = 10.0
+# On stop, recordings being registered get this long to reach the store before the rest is cancelled
+# (a QA filter on agent and disposition must not miss the last calls, R-107).
+REGISTRATION_GRACE_SECONDS = OUTCOME_WAIT_SECONDS + 2.0
 # Outcomes kept for ``outcome()`` after a call ended; older ones are dropped (the timeline keeps them all).
 OUTCOMES_KEPT = 10_000
 
@@ -85,7 +88,7 @@ class AriService:
         self.client = client or AriClient(t.ari_url, t.ari_username, t.ari_password, t.ari_app)
         self.clock: Clock = clock or _LoopClock()
         self.cadence = cadence(t.ring_cadence)
-        self.voice = PromptVoice(settings.scripts.directory / "sounds", settings.scripts.rendered_audio_directory)
+        self.voice = PromptVoice.of(settings.scripts)
         self.recordings = recordings
         self.adopt_script = adopt_script
         self._library = library
@@ -97,6 +100,7 @@ class AriService:
         self._playbacks: dict[str, AriCall] = {}
         self._recordings: dict[str, AriCall] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._registering: set[asyncio.Task[Any]] = set()  # tasks registering a recording right now
         self.reconciles = 0
 
     # ------------------------------------------------------------------ lifecycle
@@ -110,6 +114,9 @@ class AriService:
         try:
             await self.client.run()
         finally:
+            registering = [task for task in self._tasks if task in self._registering]
+            if registering:
+                await asyncio.wait(registering, timeout=REGISTRATION_GRACE_SECONDS)
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -284,6 +291,16 @@ class AriService:
         """Tell the recordings service (R-107: every call recorded and retained) when a recording starts/ends."""
         if self.recordings is None:
             return
+        task = asyncio.current_task()
+        if task is not None:
+            self._registering.add(task)
+        try:
+            await self._register_recording(call, event, fmt)
+        finally:
+            self._registering.discard(task)
+
+    async def _register_recording(self, call: AriCall, event: str, fmt: str) -> None:
+        assert self.recordings is not None
         at = datetime.now(UTC)
         disposition = None
         if event == "finished":
