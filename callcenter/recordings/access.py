@@ -2,14 +2,18 @@
 
 Roles (R-111: replay needs a role or grant; R-112: no download without approval; R-116: deletion is audited):
 
-============  =========================  ==========================  ========  ======  ====
-role          list                       play                        download  delete  hold
-============  =========================  ==========================  ========  ======  ====
-agent         own calls                  own calls                   no        no      no
-qa            all                        all                         no        no      no
-supervisor    all                        all                         yes       no      yes
-admin         all                        all                         yes       yes     yes
-============  =========================  ==========================  ========  ======  ====
+============  =========================  ==========================  =================  ======  ====
+role          list                       play                        download / export  delete  hold
+============  =========================  ==========================  =================  ======  ====
+agent         own calls                  own calls                   approval           no      no
+qa            all                        all                         approval           no      no
+supervisor    all                        all                         approval           no      yes
+admin         all                        all                         approval           yes     yes
+============  =========================  ==========================  =================  ======  ====
+
+What a role may not do (another agent's call, a confidential call without the grant, any download or export)
+is possible only through an approved access request (:mod:`callcenter.recordings.requests`): a supervisor or
+an admin other than the requester approves it for a bounded set of recordings until a given time.
 
 A confidential recording (its own flag, or any linked work order marked confidential, R-82/R-144) is visible
 only to supervisors, admins, and QA reviewers holding the explicit ``confidential_access`` grant.
@@ -38,13 +42,17 @@ from callcenter.recordings.models import LedgerEntry, LedgerHead
 
 ROLES = ("agent", "qa", "supervisor", "admin")
 LIST, PLAY, DOWNLOAD, DELETE, HOLD, PURGE = "list", "play", "download", "delete", "hold", "purge"
-ACTIONS = (LIST, PLAY, DOWNLOAD, DELETE, HOLD)
+EXPORT = "export"
+ACTIONS = (LIST, PLAY, DOWNLOAD, EXPORT, DELETE, HOLD)
+# Ledger actions of the access requests: filing, deciding and revoking are audited like accesses.
+REQUEST, APPROVE, REFUSE, REVOKE = "request", "approve", "refuse", "revoke"
 # What each role may do at all; "own calls only" for agents is checked in :func:`refusal`.
 _ALLOWED: dict[str, frozenset[str]] = {
     "agent": frozenset({LIST, PLAY}),
     "qa": frozenset({LIST, PLAY}),
-    "supervisor": frozenset({LIST, PLAY, DOWNLOAD, HOLD}),
-    "admin": frozenset({LIST, PLAY, DOWNLOAD, DELETE, HOLD}),
+    # no role downloads or exports by right; an approved request is the only way (requests.py).
+    "supervisor": frozenset({LIST, PLAY, HOLD}),
+    "admin": frozenset({LIST, PLAY, DELETE, HOLD}),
 }
 GENESIS_HASH = "0" * 64
 

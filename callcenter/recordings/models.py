@@ -136,3 +136,37 @@ class LedgerHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AccessRequest(Base):
+    """A request to play, download or export recordings, and its decision (R-111, R-112, R-114).
+
+    ``recording_ids`` is the bounded set the request covers (one recording, a list, or one call's recordings
+    resolved when it is filed). A subject-access request (R-114, ``kind = "subject"``) also names the customer
+    or employee it is for and how their identity was verified. Rows are never deleted; a decision or a
+    revocation updates the row and is written to the access ledger.
+    """
+
+    __tablename__ = "recording_access_requests"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    requester: Mapped[str] = mapped_column(String(64), index=True)
+    requester_role: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(16))
+    recording_ids: Mapped[list[int]] = mapped_column(JSON)
+    call_id: Mapped[str | None] = mapped_column(String(64))
+    purpose: Mapped[str] = mapped_column(Text)
+    subject_kind: Mapped[str | None] = mapped_column(String(16))
+    subject_name: Mapped[str | None] = mapped_column(String(64))
+    subject_contact: Mapped[str | None] = mapped_column(String(32))
+    subject_verification: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_by: Mapped[str | None] = mapped_column(String(64))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoke_reason: Mapped[str | None] = mapped_column(Text)

@@ -27,10 +27,11 @@ from callcenter.calls import events as ev
 from callcenter.calls.timeline import Timeline
 from callcenter.config import Settings
 from callcenter.logs import get_logger
-from callcenter.recordings import layout
+from callcenter.recordings import layout, watermark
 from callcenter.recordings.access import (
     DELETE,
     DOWNLOAD,
+    EXPORT,
     HOLD,
     LIST,
     PLAY,
@@ -66,6 +67,7 @@ from callcenter.recordings.queries import (
     linked_orders,
     order_facts_of,
 )
+from callcenter.recordings.requests import AccessRequests, ApprovalRefused
 from callcenter.recordings.retention import (
     OrderFactsSource,
     RetentionDecision,
@@ -126,6 +128,7 @@ class RecordingService:
         # SQLite compares timestamps as text: every instant sent to the database must be in UTC.
         self.clock: Callable[[], datetime] = lambda: clock().astimezone(UTC)
         self.policy = RetentionPolicy.from_settings(settings)
+        self.requests = AccessRequests(self.url, clock)
         r = settings.recordings
         self.options = ProcessingOptions(
             browser_format=r.browser_format, browser_bitrate=r.browser_bitrate, compressed_format=r.compressed_format,
@@ -301,11 +304,12 @@ class RecordingService:
         visible = tuple(i for i in infos if actor.sees_confidential or not i.confidential)
         return RecordingPage(visible, total - (len(infos) - len(visible)), page, per_page)
 
-    def get(self, actor: Actor, recording_id: int) -> RecordingInfo:
-        """One recording's metadata and analysis; a refusal is ledgered and raised as :class:`AccessDenied`."""
+    def get(self, actor: Actor, recording_id: int, *, approval_id: int | None = None) -> RecordingInfo:
+        """One recording's metadata and analysis; a refusal is ledgered and raised as :class:`AccessDenied`.
+        An approval covering the recording (any action) lets its requester see it too."""
         with session_scope(self.url) as s:
             info = info_of(s, get_row(s, recording_id), self.order_facts)
-        self._check(actor, LIST, info)
+        self._check(actor, LIST, info, approval_id)
         return info
 
     def get_by_call(self, actor: Actor, call_id: str) -> RecordingInfo:
@@ -314,28 +318,40 @@ class RecordingService:
             recording_id = get_row_by_call(s, call_id).id
         return self.get(actor, recording_id)
 
-    def open_for_playback(self, actor: Actor, recording_id: int, *, purpose: str,
-                          download: bool = False) -> Playback:
-        """Authorise one play (browser copy) or download (stored file), ledgered with its purpose (R-111).
+    def open_for_playback(self, actor: Actor, recording_id: int, *, purpose: str, download: bool = False,
+                          action: str | None = None, approval_id: int | None = None) -> Playback:
+        """Authorise one play (browser copy), download (stored file) or export (WAV), ledgered with its purpose.
 
-        Raises :class:`AccessDenied` (ledgered) when the role or confidentiality forbids it, and
-        :class:`RecordingError` when the recording is purged or its file is missing (also ledgered).
+        What the role does not allow needs ``approval_id``, an approved request (R-111, R-112; see
+        :mod:`~callcenter.recordings.requests`), checked here at every use. A download or an export is a new
+        copy watermarked with the taker, the time and the approval (R-112), in a temporary folder the caller
+        removes. Raises :class:`AccessDenied` (ledgered) when refused, and :class:`RecordingError` when the
+        recording is purged or its file is missing (also ledgered).
         """
-        action = DOWNLOAD if download else PLAY
+        action = action or (DOWNLOAD if download else PLAY)
+        if action not in (PLAY, DOWNLOAD, EXPORT):
+            raise RecordingError(f"action {action!r}: expected play, download or export")
         if not purpose or not purpose.strip():
             raise RecordingError("a purpose is required to play or download a recording (R-111)")
         with session_scope(self.url) as s:
             info = info_of(s, get_row(s, recording_id), self.order_facts)
-        self._check(actor, action, info)
-        rel = info.path if download or not info.browser_format else self._browser_rel(recording_id)
+        via = self._check(actor, action, info, approval_id)
+        rel = info.path if action != PLAY or not info.browser_format else self._browser_rel(recording_id)
         path = layout.resolve(self.root, rel)
         if info.status in (PURGED, PURGING) or not path.is_file():
             why = f"purged on {info.purged_at:%Y-%m-%d}" if info.purged_at else "its audio file is missing"
             self._ledger(actor, action, recording_id, False, f"purpose: {purpose.strip()}; unavailable: {why}")
             raise RecordingError(f"recording {recording_id} (call {info.call_id}) cannot be played: {why}")
-        seq = self._ledger(actor, action, recording_id, True, f"purpose: {purpose.strip()}")
-        ext = Path(rel).suffix.lstrip(".")
-        return Playback(info, path, MEDIA_TYPES.get(ext, "application/octet-stream"), download, seq)
+        mark = None
+        if action != PLAY:
+            mark = watermark.watermark_text(actor.name, self.clock(), approval_id or 0)
+            path = watermark.stamp(path, mark, export=action == EXPORT, call_id=info.call_id)
+            log.warning("recording copy handed out", recording_id=recording_id, by=actor.name, action=action,
+                        watermark=mark)
+        marked = f"; watermark: {mark}" if mark else ""
+        seq = self._ledger(actor, action, recording_id, True, f"purpose: {purpose.strip()}{via}{marked}")
+        ext = path.suffix.lstrip(".")
+        return Playback(info, path, MEDIA_TYPES.get(ext, "application/octet-stream"), action != PLAY, seq, mark)
 
     # ============================================================================ holds, deletion, links
 
@@ -434,12 +450,21 @@ class RecordingService:
         with session_scope(self.url) as s:
             return info_of(s, get_row(s, recording_id), self.order_facts)
 
-    def _check(self, actor: Actor, action: str, info: RecordingInfo) -> None:
+    def _check(self, actor: Actor, action: str, info: RecordingInfo, approval_id: int | None = None) -> str:
+        """Raise (ledgered) unless the role or ``approval_id`` allows it; the ledger suffix naming the approval."""
         why = refusal(actor, action, agent=info.agent, confidential=info.confidential)
+        if approval_id is not None:  # checked whenever given, so a forged or stale id never passes silently
+            why = self.requests.refusal(actor, approval_id, info.id, None if action == LIST else action)
+            if why is None:
+                return f"; approval #{approval_id}"
         if why is not None:
             self._ledger(actor, action, info.id, False, f"denied: {why}")
             log.warning("recording access denied", recording_id=info.id, actor=actor.name, action=action, why=why)
-            raise AccessDenied(f"{actor.name} may not {action} recording {info.id}: {why}")
+            if approval_id is not None:
+                raise ApprovalRefused(why)
+            raise AccessDenied(f"{actor.name} may not {action} recording {info.id}: {why}; "
+                               "an approved access request (申请调阅) allows it")
+        return ""
 
     def _ledger(self, actor: Actor, action: str, recording_id: int | None, allowed: bool, detail: str) -> int:
         with session_scope(self.url) as s:

@@ -131,6 +131,8 @@ class Playback:
     media_type: str
     download: bool
     ledger_seq: int
+    # The tag a downloaded or exported copy carries; ``path`` is then that copy, the caller's to remove.
+    watermark: str | None = None
 
 
 @overload

@@ -31,12 +31,13 @@ ADMIN = Actor("root", "admin")
         (AGENT, {"list", "play"}),
         (OTHER_AGENT, set()),
         (QA, {"list", "play"}),
-        (SUPERVISOR, {"list", "play", "download", "hold"}),
-        (ADMIN, {"list", "play", "download", "delete", "hold"}),
+        (SUPERVISOR, {"list", "play", "hold"}),
+        (ADMIN, {"list", "play", "delete", "hold"}),
     ],
 )
 def test_role_matrix_on_an_ordinary_recording(actor: Actor, allowed: set[str]) -> None:
-    got = {a for a in ("list", "play", "download", "delete", "hold")
+    # no role downloads or exports by right; only an approved request does (test_recordings_requests).
+    got = {a for a in ("list", "play", "download", "export", "delete", "hold")
            if refusal(actor, a, agent="1001", confidential=False) is None}
     assert got == allowed
 
@@ -65,8 +66,8 @@ def test_play_download_hold_and_denials_are_ledgered(service: RecordingService, 
     info = write_recording("c1", T0, agent="1001")
     play = service.open_for_playback(AGENT, info.id, purpose="self review")
     assert play.path.suffix == ".mp3" and play.media_type == "audio/mpeg" and play.path.is_file()
-    dl = service.open_for_playback(SUPERVISOR, info.id, purpose="customer dispute", download=True)
-    assert dl.path.suffix == ".wav" and dl.media_type == "audio/wav"
+    with pytest.raises(AccessDenied, match="role supervisor may not download"):
+        service.open_for_playback(SUPERVISOR, info.id, purpose="customer dispute", download=True)
     with pytest.raises(AccessDenied, match="role qa may not download"):
         service.open_for_playback(QA, info.id, purpose="curious", download=True)
     with pytest.raises(AccessDenied, match="only play recordings of own calls"):
@@ -79,13 +80,13 @@ def test_play_download_hold_and_denials_are_ledgered(service: RecordingService, 
     rows = [(e.actor, e.action, e.allowed) for e in _ledger(rec_settings)]
     assert rows == [
         ("zhang", "play", True),
-        ("boss", "download", True),
+        ("boss", "download", False),
         ("qa1", "download", False),
         ("li", "play", False),
         ("boss", "hold", True),
         ("qa1", "hold", False),
     ]
-    assert "purpose: customer dispute" in _ledger(rec_settings)[1].detail
+    assert "R-112" not in _ledger(rec_settings)[1].detail and "download" in _ledger(rec_settings)[1].detail
     assert service.verify_ledger().ok
 
 

@@ -10,7 +10,7 @@ from callcenter.recordings import models  # noqa: F401  (registers the tables on
 from callcenter.store import Base, engine_for
 
 TABLES = {"recordings", "recording_work_orders", "recording_tombstones", "recording_access_ledger",
-          "recording_ledger_head"}
+          "recording_ledger_head", "recording_access_requests"}
 
 
 def _table_of(diff: object) -> str | None:

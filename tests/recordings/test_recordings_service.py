@@ -24,6 +24,7 @@ from callcenter.store import session_scope
 T0 = datetime(2026, 1, 10, 7, 0, tzinfo=UTC)  # 15:00 in Shanghai
 ADMIN = Actor("root", "admin")
 QA = Actor("qa1", "qa")
+SUPERVISOR = Actor("boss", "supervisor")
 Usage = namedtuple("Usage", "total used free")
 
 
@@ -169,7 +170,10 @@ def test_tampered_stored_path_is_refused_at_playback(service: RecordingService, 
     with session_scope(rec_settings.database.url) as s:
         s.execute(update(Recording).where(Recording.id == info.id)
                   .values(path="../../../etc/passwd", browser_path="2026/01/10/../../../../etc/passwd.mp3"))
+    approval = service.requests.file(SUPERVISOR, action="download", purpose="audit", recording_ids=[info.id])
+    service.requests.decide(ADMIN, approval.id, approve=True, reason="audit",
+                            valid_until=datetime.now(UTC) + timedelta(hours=1))
     with pytest.raises(UnsafePathError):
-        service.open_for_playback(ADMIN, info.id, purpose="review", download=True)
+        service.open_for_playback(SUPERVISOR, info.id, purpose="review", download=True, approval_id=approval.id)
     with pytest.raises(UnsafePathError):
         service.open_for_playback(ADMIN, info.id, purpose="review")
