@@ -124,6 +124,11 @@ class TelephonySettings:
     # TALK_DETECT(set) value "<silence_ms>,<energy>" (Asterisk default 2500,160).
     talk_detect: str = "2500,160"
     default_group: str = "default"
+    # Callbacks the centre dials (回访): the dial string of a customer's number ("{number}" is replaced), the
+    # caller id they see (default: service.hotline), and how long their phone may ring before "no answer".
+    outbound_endpoint: str = "PJSIP/{number}@trunk"
+    outbound_caller_id: str = ""
+    outbound_ring_seconds: float = 30.0
     entries: Mapping[str, EntrySettings] = field(
         default_factory=lambda: {
             "main": EntrySettings(script="main_menu"),
@@ -353,6 +358,12 @@ def _check(s: Settings) -> None:
         raise ConfigError("telephony.agi_max_calls: must be at least 1")
     if s.telephony.agi_command_timeout_seconds <= 0:
         raise ConfigError("telephony.agi_command_timeout_seconds: must be positive")
+    endpoint = s.telephony.outbound_endpoint
+    if "/" not in endpoint or endpoint.count("{number}") != 1 or endpoint.replace("{number}", "").count("{"):
+        raise ConfigError("telephony.outbound_endpoint: expected a dial string with one {number}, "
+                          f"e.g. PJSIP/{{number}}@trunk, got {endpoint!r}")
+    if not 5 <= s.telephony.outbound_ring_seconds <= 120:
+        raise ConfigError("telephony.outbound_ring_seconds: expected 5 to 120 seconds")
     if s.telephony.default_group == "":
         raise ConfigError("telephony.default_group: must not be empty")
     if s.web.session_max_age_seconds < 60:

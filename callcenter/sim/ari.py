@@ -17,7 +17,9 @@ injectable clock (:class:`callcenter.sim.clock.ScaledClock`). The network faces 
   reports the talking time in ``duration`` (ms).
 - Playbacks on one channel or bridge queue one after another; each ends in PlaybackFinished.
 - Originate to an agent endpoint rings it; the agent answers during its n-th ring and then enters Stasis
-  (StasisStart with the ``appArgs``), or never does.
+  (StasisStart with the ``appArgs``), or never does. Originate to a customer's number (the callbacks the centre
+  dials) rings it the same way, or ends at once busy (cause 17) or congested (34); a number nobody registered
+  fails the originate itself (400, as a Local channel to an extension the dialplan lacks does).
 - A restart drops every websocket while channels survive; events for an application with no websocket are lost.
 
 Every message leaves through :meth:`AriSimulator._publish`, where observers (the schema check of the tests,
@@ -40,7 +42,7 @@ from typing import Any, Protocol
 
 from callcenter.calls.rings import RingCadence, cadence
 from callcenter.logs import get_logger
-from callcenter.sim.ari_parties import SimAgent, SimCaller
+from callcenter.sim.ari_parties import SimAgent, SimCaller, SimCustomer
 from callcenter.sim.audio import Segment, Sound, caller_segments, clip, write_recording
 from callcenter.sim.clock import ScaledClock
 from callcenter.sim.swagger import ASTERISK_VERSION, ApiDocs, Operation, default_api_docs
@@ -246,6 +248,7 @@ class AriSimulator:
         self.playbacks: dict[str, SimPlayback] = {}
         self.recordings: dict[str, SimRecording] = {}
         self.agents: dict[str, SimAgent] = {}
+        self.customers: dict[str, SimCustomer] = {}
         self.apps: dict[str, AppConnection] = {}
         self.observers: list[Observer] = []
         self.ended: dict[str, asyncio.Future[SimChannel]] = {}
@@ -328,6 +331,10 @@ class AriSimulator:
     def add_agent(self, agent: SimAgent) -> SimAgent:
         self.agents[agent.endpoint] = agent
         return agent
+
+    def add_customer(self, customer: SimCustomer) -> SimCustomer:
+        self.customers[customer.number] = customer
+        return customer
 
     def place_call(self, caller: SimCaller, app: str = "callcenter") -> SimChannel:
         """A call arrives and the dialplan runs ``Stasis(app, args...)``."""
@@ -593,31 +600,60 @@ class AriSimulator:
             raise AriError(400, "Either app or extension must be specified")
         endpoint = q["endpoint"]
         agent = self.agents.get(endpoint)
-        if agent is None:
+        customer = self.customers.get(_dialled_number(endpoint)) if agent is None else None
+        if agent is None and customer is None:
             raise AriError(400, f"Allocation failed: endpoint {endpoint} is not registered")
         seq = next(self._ids)
-        chan = SimChannel(id=channel_id, name=f"{endpoint}-{seq:08x}", created=self.wall(), created_t=self.now(),
-                          agent=agent, number=endpoint.rpartition("/")[2], state="Down", language="zh")
+        chan = SimChannel(id=channel_id, name=f"{endpoint.partition('@')[0]}-{seq:08x}", created=self.wall(),
+                          created_t=self.now(), agent=agent, state="Down", language="zh",
+                          number=customer.number if customer else endpoint.rpartition("/")[2])
         chan.app = app  # subscribed to the new channel's events from now on; StasisStart comes on answer
         chan.args = tuple(a for a in q.get("appArgs", "").split(",") if a)
         self.channels[chan.id] = chan
         self.ended[chan.id] = asyncio.get_running_loop().create_future()
         snapshot = chan.snapshot()
         timeout = float(q.get("timeout", "30"))
-        self._later(chan, 0.0, lambda: self._agent_rings(chan, agent, timeout))
+        if customer is not None:
+            self._later(chan, 0.0, lambda: self._customer_rings(chan, customer, timeout))
+        else:
+            assert agent is not None
+            self._later(chan, 0.0, lambda: self._agent_rings(chan, agent, timeout))
         return 200, snapshot
+
+    def _customer_rings(self, chan: SimChannel, customer: SimCustomer, timeout: float) -> None:
+        if customer.busy or customer.congestion:
+            self._destroy(chan, "busy" if customer.busy else "congestion", by="system")
+            return
+        self._ring_party(chan, customer.answer_at_ring, timeout, lambda: self._customer_answers(chan, customer))
+
+    def _customer_answers(self, chan: SimChannel, customer: SimCustomer) -> None:
+        chan.answered_t = self.now()
+        # The call's 0 is the instant it entered Stasis, as for a caller: the ringing before it is negative.
+        rebase = chan.answered_t - chan.created_t
+        chan.heard = [(t - rebase, kind, what) for t, kind, what in chan.heard]
+        chan.heard.append((0.0, "answered", ""))
+        chan.created_t = chan.answered_t
+        chan.caller = customer.after_answer  # from here on the customer acts like a caller
+        self._set_state(chan, "Up")
+        assert chan.app is not None
+        self._enter_stasis(chan, chan.app, chan.args)
+        self._schedule_caller(chan, customer.after_answer)
 
     def _agent_rings(self, chan: SimChannel, agent: SimAgent, timeout: float) -> None:
         if agent.busy:
             self._destroy(chan, "busy", by="agent")
             return
+        self._ring_party(chan, agent.answer_at_ring, timeout, lambda: self._agent_answers(chan, agent))
+
+    def _ring_party(self, chan: SimChannel, answer_at_ring: int | None, timeout: float,
+                    answer: Callable[[], None]) -> None:
         chan.ring_started = self.now()
         chan.heard.append((chan.ring_started - chan.created_t, "ringing", ""))
         self._set_state(chan, "Ringing")
-        if agent.answer_at_ring is not None:
-            at = self.cadence.ring_starts(agent.answer_at_ring) + self.cadence.on / 2
+        if answer_at_ring is not None:
+            at = self.cadence.ring_starts(answer_at_ring) + self.cadence.on / 2
             if timeout <= 0 or at < timeout:
-                self._later(chan, at, lambda: self._agent_answers(chan, agent))
+                self._later(chan, at, answer)
         if timeout > 0:
             self._later(chan, timeout, lambda: self._destroy(chan, "no_answer", by="system")
                         if chan.state != "Up" else None)
@@ -931,6 +967,11 @@ class AriSimulator:
             if bridge.recording == recording.name:
                 bridge.recording = None
         return 204, None
+
+
+def _dialled_number(endpoint: str) -> str:
+    """The number in a dial string: ``Local/13800138000@customers/n`` → ``13800138000``."""
+    return endpoint.partition("/")[2].partition("@")[0]
 
 
 def _parse_talk_detect(value: str) -> tuple[int, int]:

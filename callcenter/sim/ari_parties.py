@@ -61,3 +61,25 @@ class SimAgent:
             raise SimulatorError(f"agent endpoint {self.endpoint!r} must be <tech>/<resource>, e.g. PJSIP/8001")
         if self.answer_at_ring is not None and self.answer_at_ring < 1:
             raise SimulatorError(f"agent {self.endpoint}: answer_at_ring counts from 1")
+
+
+@dataclass(frozen=True)
+class SimCustomer:
+    """A customer's phone that the centre dials (回访, R-94): reached by its number in the originate's endpoint
+    (``Local/<number>@…``, ``PJSIP/<number>@trunk``). It is busy, congested, never answers, or answers during its
+    n-th ring and then behaves as ``after_answer`` says, in seconds since the answer (talks, presses keys, hangs
+    up during the opening)."""
+
+    number: str
+    answer_at_ring: int | None = 1  # None: rings until the originate's timeout
+    busy: bool = False  # cause 17, at once
+    congestion: bool = False  # cause 34, at once (the network refused)
+    after_answer: SimCaller = field(default_factory=SimCaller)
+
+    def __post_init__(self) -> None:
+        if not self.number or not self.number.isdigit():
+            raise SimulatorError(f"customer number {self.number!r} must be digits")
+        if self.answer_at_ring is not None and self.answer_at_ring < 1:
+            raise SimulatorError(f"customer {self.number}: answer_at_ring counts from 1")
+        if self.busy and self.congestion:
+            raise SimulatorError(f"customer {self.number}: busy or congested, not both")

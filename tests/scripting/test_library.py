@@ -51,6 +51,9 @@ FAREWELL = "谢谢,欢迎再次拨打,再见!"  # R-47
 HOLD = "对不起,请稍等。"
 RESUME = "对不起,让您久等了。"
 WELCOME = "您好,欢迎致电江南云商客户服务热线。"
+# the callback opening, for a customer whose name is not on the order (先生(女士), R-08).
+CALLBACK_OPENING = ("您好!请问是先生(女士)吗?我是江南云商的客服专员。"
+                    "想针对您反映问题的处理质量和服务的满意程度做个简单的回访。可能会占用您几分钟时间,请问您现在是否方便?")
 MENU = "业务咨询请按1,投诉请按2,意见和建议请按3,人工服务请按0。"
 AGAIN = "对不起,请您重新选择。"
 TRANSFER = "请稍等,我帮您找客服代表。"
@@ -763,11 +766,30 @@ FIRST_PROMPT: dict[str, tuple[str, str]] = {
     "closing": ("closing.thanks", FAREWELL),
     "main_menu": ("ivr.welcome", WELCOME),
     "inbound": ("ivr.welcome", WELCOME),
+    "callback_survey": ("callback.opening", CALLBACK_OPENING),
+    "callback_survey5": ("callback.opening", CALLBACK_OPENING),
+    "callback_progressive": ("callback.connecting", "请稍等,我帮您接通客服专员。"),
 }
+# Scripts that say nothing while an agent answers at once (the preview callback's agent is already waiting).
+SILENT_WITH_AN_AGENT = {"callback_preview"}
 
 
 def test_the_first_prompt_table_covers_the_whole_library(standard_library):
-    assert set(FIRST_PROMPT) == set(standard_library.scripts)
+    assert set(FIRST_PROMPT) | SILENT_WITH_AN_AGENT == set(standard_library.scripts)
+
+
+@pytest.mark.parametrize("caller", ["silent", "speech@1", "hangup@1"])
+def test_a_preview_callback_connects_the_waiting_agent_and_says_nothing(standard_library, base_settings, caller):
+    timeline = run(standard_library, base_settings, "callback_preview", caller, answered=True)
+    assert said(timeline) == []
+    assert [e["status"] for e in of_type(timeline, "agent")] == ["answered"]
+
+
+def test_a_preview_callback_whose_agent_left_apologises_then_releases(standard_library, base_settings):
+    timeline = run(standard_library, base_settings, "callback_preview", "no_agent", answered=True)
+    assert [key for _, key, _ in said(timeline)] == ["callback.sorry"]
+    end = hangup(timeline)
+    assert end is not None and end["disposition"] == "no_agent" and end["by"] == "system"
 
 
 @pytest.mark.parametrize("caller", ["silent", "speech", "dtmf", "hangup"])

@@ -161,6 +161,8 @@ class AriCall:
         self.hangup_requested = False
         self.agent_released = False
         self.queued_at: float | None = None
+        self.direction = "inbound"  # "outbound": a callback the centre dialled (outbound.py)
+        self.standby: tuple[str, Any] | None = None  # a preview callback's agent leg, answered and waiting
         self._events: asyncio.Queue[Event] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ring_timer: Any = None

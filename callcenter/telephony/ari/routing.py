@@ -34,7 +34,7 @@ _ORIGINATE_GRACE_SECONDS = 5
 
 
 @dataclass
-class _Leg:
+class Leg:
     """One agent leg being rung: resolved once with answered / no_answer / busy / unavailable / caller_gone."""
 
     agent: Agent
@@ -52,6 +52,19 @@ class _Leg:
 async def transfer(call: AriCall, command: Transfer) -> None:
     """Ring agents of ``command.group`` until one answers or none is left; report a TransferResult."""
     group = command.group
+    if call.standby is not None and command.agent in (None, call.standby[1].agent.id):
+        # A preview callback: the agent picked up before the customer was rung and is waiting on the line.
+        leg_id, leg = call.standby
+        call.standby = None
+        call.legs[leg_id] = leg
+        try:
+            await _bridge(call, leg_id, leg)
+            return
+        except AriError as exc:  # the agent left while the customer's phone rang
+            log.warning("ari bridging the waiting agent failed", agent=leg.agent.id, error=str(exc))
+            await _release_leg(call, leg_id, leg, "unavailable")
+            call.push(TransferResult("no_agent"))
+            return
     tried: list[str] = []
     after: str | None = None
     wanted = command.agent
@@ -89,7 +102,7 @@ async def ring_agent(call: AriCall, agent: Agent, group: str) -> str:
     cadence = service.cadence
     limit = cadence.limit(service.settings.telephony.agent_ring_limit)
     leg_id = safe_id(f"{call.call_id}-agent-{agent.id}-{len(call.stats.skipped) + 1}")
-    leg = _Leg(agent, group, asyncio.get_running_loop().create_future())
+    leg = Leg(agent, group, asyncio.get_running_loop().create_future())
     call.legs[leg_id] = leg
     service.index_leg(leg_id, call)
     try:
@@ -120,7 +133,7 @@ async def ring_agent(call: AriCall, agent: Agent, group: str) -> str:
     return outcome
 
 
-def _schedule_rings(call: AriCall, leg: _Leg, ring: int, limit: float) -> None:
+def _schedule_rings(call: AriCall, leg: Leg, ring: int, limit: float) -> None:
     """``agent.ringing`` at the start of each ring that starts within the limit (rings 1 … 3)."""
     cadence = call.service.cadence
     assert leg.ring_started is not None
@@ -136,7 +149,7 @@ def _schedule_rings(call: AriCall, leg: _Leg, ring: int, limit: float) -> None:
     leg.timers.append(call.clock.call_later(max(0.0, due - call.offset()), rang))
 
 
-async def _bridge(call: AriCall, leg_id: str, leg: _Leg) -> None:
+async def _bridge(call: AriCall, leg_id: str, leg: Leg) -> None:
     service = call.service
     answered_at = leg.answered_at if leg.answered_at is not None else call.offset()
     seconds = answered_at - (leg.ring_started or answered_at)
@@ -161,7 +174,7 @@ def _queued_at(call: AriCall) -> float:
     return call.queued_at
 
 
-async def _release_leg(call: AriCall, leg_id: str, leg: _Leg, outcome: str) -> None:
+async def _release_leg(call: AriCall, leg_id: str, leg: Leg, outcome: str) -> None:
     service = call.service
     call.legs.pop(leg_id, None)
     service.unindex_leg(leg_id)

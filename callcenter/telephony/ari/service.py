@@ -39,6 +39,7 @@ from callcenter.telephony.ari import routing
 from callcenter.telephony.ari.call import AriCall
 from callcenter.telephony.ari.client import AriClient, Json, path_id
 from callcenter.telephony.ari.errors import AriError, AriRequestError
+from callcenter.telephony.ari.outbound import OutboundCalls
 from callcenter.voice import PromptVoice
 
 log = get_logger(__name__)
@@ -102,6 +103,7 @@ class AriService:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._registering: set[asyncio.Task[Any]] = set()  # tasks registering a recording right now
         self.reconciles = 0
+        self.outbound = OutboundCalls(self)  # the callbacks this application dials (回访)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -110,7 +112,7 @@ class AriService:
         self.client.on_event = self.on_event
         self.client.on_connected = self._on_connected
         if self._library is None and self._session_factory == self._open_session:
-            self._load_library()  # before the websocket: a first call must not wait for the YAML
+            self.library()  # before the websocket: a first call must not wait for the YAML
         try:
             await self.client.run()
         finally:
@@ -173,6 +175,8 @@ class AriService:
 
     def on_event(self, message: Json) -> None:
         """Route one ARI event to its call (the client calls this for every event, in order)."""
+        if self.outbound.on_event(message):  # a channel we are dialling, not answered yet
+            return
         kind = message.get("type")
         if kind == "StasisStart":
             self._stasis_start(message)
@@ -214,6 +218,9 @@ class AriService:
             return
         if channel_id in self._channels:
             return
+        if args[:1] in (["outbound"], ["outbound-agent"]):  # an attempt this process no longer waits for
+            self.spawn(self._hang_up(channel_id))
+            return
         name, entry = self._entry(args)
         call = self._register(channel, name, entry)
         self.spawn(self._run(call, entry.script, answered=False))
@@ -230,8 +237,11 @@ class AriService:
     def _register(self, channel: Json, name: str, entry: EntrySettings) -> AriCall:
         call = AriCall(self, channel, name, entry)
         self.calls[call.call_id] = call
-        self._channels[call.channel_id] = (call, False)
+        self.index_channel(call)
         return call
+
+    def index_channel(self, call: AriCall) -> None:
+        self._channels[call.channel_id] = (call, False)
 
     async def _run(self, call: AriCall, script: str, *, answered: bool, offered: bool = True) -> None:
         try:
@@ -241,34 +251,38 @@ class AriService:
             call.t0 = self.clock.time()  # the runner's 0 is the same instant: one clock for both timelines
             outcome = await run_call(call, session, self.timeline, answered=answered,
                                      offered=data if offered else None, started_at=call.started_at, clock=self.clock)
-            self.outcomes[call.call_id] = outcome
-            if len(self.outcomes) > OUTCOMES_KEPT:
-                del self.outcomes[next(iter(self.outcomes))]
-            waiter = self._outcome_waiters.pop(call.call_id, None)
-            if waiter is not None and not waiter.done():
-                waiter.set_result(outcome)
+            self.record_outcome(outcome)
         except Exception:
             log.exception("ari call failed", call_id=call.call_id)
             await self._hang_up(call.channel_id)
             self.forget(call)
 
+    def record_outcome(self, outcome: CallOutcome) -> None:
+        self.outcomes[outcome.call_id] = outcome
+        if len(self.outcomes) > OUTCOMES_KEPT:
+            del self.outcomes[next(iter(self.outcomes))]
+        waiter = self._outcome_waiters.pop(outcome.call_id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(outcome)
+
     def _open_session(self, call: AriCall, script: str, answered: bool) -> Any:
         from callcenter.scripting.catalogue import prompt_variables
 
-        library = self._load_library()
+        library = self.library()
         variables = prompt_variables(self.settings.service, hotline=call.entry.hotline or None,
                                      now=datetime.now(self.settings.service.tz))
         return open_session(library, self.settings, script, call_id=call.call_id, locale=call.locale,
-                            variables=variables, group=call.entry.group, agents=self._agent_record)
+                            variables=variables, group=call.entry.group, agents=self.agent_record)
 
-    def _load_library(self) -> Any:
+    def library(self) -> Any:
+        """The script library (loaded once, before the first call)."""
         from callcenter.scripting.library import load_library
 
         if self._library is None:
             self._library = load_library(self.settings.scripts.directory, self.settings.scripts)
         return self._library
 
-    def _agent_record(self, agent_id: str) -> dict[str, str]:
+    def agent_record(self, agent_id: str) -> dict[str, str]:
         agent = self.pool.agents.get(agent_id)
         if agent is None:
             return {"work_number": agent_id}
@@ -285,6 +299,9 @@ class AriService:
         return any(call.channel_id == channel_id for call in self._recordings.values())
 
     async def transfer(self, call: AriCall, command: Transfer) -> None:
+        if call.direction == "outbound" and command.group == self.settings.telephony.default_group:
+            # The callback scripts hand over to "the group": the campaign's, not the inbound default.
+            command = Transfer(call.entry.group, command.agent)
         await routing.transfer(call, command)
 
     async def register_recording(self, call: AriCall, event: str, fmt: str) -> None:
@@ -371,11 +388,13 @@ class AriService:
         if dialplan.get("app_name") != "Stasis" or parts[0] != self.app:
             return
         args = parts[1:]
-        if args[:1] == ["agent"]:
+        if args[:1] in (["agent"], ["outbound-agent"]):
             await self._hang_up(channel["id"])
             return
         name, entry = self._entry(args)
         seen = bool(await asyncio.to_thread(self.timeline.events, channel["id"]))
+        if args[:1] == ["outbound"]:  # a customer we dialled, answered before the restart: a person takes over
+            seen = True
         call = self._register(channel, name, entry)
         bridge_id = f"cc-{call.call_id}"
         log.warning("ari adopting a call this process did not start", call_id=call.call_id, seen=seen)

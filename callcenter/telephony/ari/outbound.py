@@ -1,0 +1,303 @@
+"""Calls the centre places (回访, R-94..R-105) over ARI: preview, progressive and survey.
+
+One :meth:`OutboundCalls.dial` is one attempt on one callback task; it returns how the attempt ended as an
+:class:`OutboundResult` whose ``result`` is one of :class:`callcenter.callbacks.results.AttemptResult`'s values
+(the dialer writes it to the task and the order). How each mode runs on Asterisk 22:
+
+- **preview**: the agent who clicked "call" is rung first (``POST channels`` to the agent's endpoint into our
+  application, ``appArgs=outbound-agent,<call_id>``). An agent who does not pick up within the ring limit
+  (R-01, three rings) means nobody was dialled: ``not_dialled``. Once the agent is on the line the customer is
+  rung; on answer the script (``callback_preview``) hands the customer to that waiting agent at once — the
+  standby leg below — and the call is bridged and recorded like an inbound one.
+- **progressive**: the dialer rings a customer only when an agent of the campaign's group is ready; on answer
+  the script (``callback_progressive``) says one sentence and transfers to the group (three rings each, the
+  neighbour seat, R-02); nobody free: the apology, never silence.
+- **survey**: no agent; the script (``callback_survey``) says the R-105 opening, asks for satisfaction by key,
+  repeats once, thanks and hangs up. The satisfaction is the ``rated_<answer>`` state the script reached.
+
+The customer's channel is originated with ``appArgs=outbound,<call_id>`` and our own id (the call's id, as an
+inbound caller's channel id is). Before the answer its events come here: ChannelDestroyed's cause says busy (17),
+congestion (34 and the network causes) or no answer; a refused originate is ``failed``. After the answer it is an
+:class:`~callcenter.telephony.ari.call.AriCall` driven by :func:`callcenter.calls.runner.run_call` like every
+other call, with ``call.offered`` saying ``direction: outbound``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from callcenter.calls.agents import AgentState
+from callcenter.calls.runner import CallOutcome, open_session, run_call
+from callcenter.config import EntrySettings
+from callcenter.logs import get_logger
+from callcenter.scripting.catalogue import prompt_variables
+from callcenter.scripting.protocol import Command, Event, Note
+from callcenter.telephony.ari.call import AriCall, safe_id
+from callcenter.telephony.ari.client import Json, path_id
+from callcenter.telephony.ari.errors import AriError
+from callcenter.telephony.ari.routing import Leg
+
+if TYPE_CHECKING:
+    from callcenter.telephony.ari.service import AriService
+
+log = get_logger(__name__)
+
+# Seconds an agent leg of a preview call may take beyond the ring limit before Asterisk itself gives up.
+_ORIGINATE_GRACE_SECONDS = 5
+# Q.850 causes of a customer channel that ended before the answer.
+_BUSY = frozenset({17})
+_CONGESTION = frozenset({34, 38, 41, 42, 44, 47})
+_NO_ANSWER = frozenset({18, 19, 21, 0, 16})
+RATED_PREFIX = "rated_"
+OPENING_STATE = "opening"
+
+
+@dataclass(frozen=True)
+class OutboundRequest:
+    """One attempt: whom to dial, with which script, for which agent group (and agent, in preview)."""
+
+    call_id: str
+    number: str
+    script: str
+    group: str
+    mode: str  # preview | progressive | survey
+    locale: str = "zh-CN"
+    agent: str | None = None  # preview: rung first
+    caller: Mapping[str, str] = field(default_factory=dict)  # surname, honorific (R-08, R-105)
+    holiday: str = ""  # R-105 holiday greeting
+    data: Mapping[str, Any] = field(default_factory=dict)  # task, campaign, order: into call.offered
+
+
+@dataclass(frozen=True)
+class OutboundResult:
+    call_id: str
+    result: str  # an AttemptResult value, or "not_dialled" (the preview agent did not pick up)
+    agent: str | None = None
+    satisfaction: str | None = None
+    disposition: str | None = None
+    detail: str = ""
+
+
+@dataclass
+class _Pending:
+    """A channel we originated that has not entered Stasis yet: answered (StasisStart) or gone (cause)."""
+
+    future: asyncio.Future[Json | int]
+
+    def settle(self, value: Json | int) -> None:
+        if not self.future.done():
+            self.future.set_result(value)
+
+
+class _Watched:
+    """The session of an outbound call, watched for the states it enters (the survey's answer is one)."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.states: list[str] = []
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.session.finished)
+
+    @property
+    def disposition(self) -> str | None:
+        return self.session.disposition  # type: ignore[no-any-return]
+
+    @property
+    def released_by(self) -> str | None:
+        return self.session.released_by  # type: ignore[no-any-return]
+
+    def start(self, *, answered: bool = False, at: float = 0.0) -> list[Command]:
+        return self._watch(self.session.start(answered=answered, at=at))
+
+    def handle(self, event: Event) -> list[Command]:
+        return self._watch(self.session.handle(event))
+
+    def _watch(self, commands: list[Command]) -> list[Command]:
+        for command in commands:
+            if isinstance(command, Note) and command.type == "script.state":
+                self.states.append(str(command.data.get("state", "")))
+        return commands
+
+
+class OutboundCalls:
+    """The outbound attempts of one ARI application (owned by :class:`AriService`)."""
+
+    def __init__(self, service: AriService) -> None:
+        self.service = service
+        self._pending: dict[str, _Pending] = {}
+
+    def on_event(self, message: Json) -> bool:
+        """An event of a channel we are dialling; True when it was ours (the service routes nothing more)."""
+        channel_id = str(message.get("channel", {}).get("id", ""))
+        pending = self._pending.get(channel_id)
+        if pending is None:
+            return False
+        kind = message.get("type")
+        if kind == "StasisStart":
+            pending.settle(message)
+        elif kind == "ChannelDestroyed":
+            pending.settle(int(message.get("cause", 0)))
+        return True
+
+    async def dial(self, request: OutboundRequest) -> OutboundResult:
+        """One attempt, start to end (the call included): never raises for what the network or people do."""
+        standby: tuple[str, Leg] | None = None
+        if request.agent is not None:
+            standby = await self._ring_agent_first(request)
+            if standby is None:
+                return OutboundResult(request.call_id, "not_dialled", agent=request.agent,
+                                      detail="the agent did not pick up")
+        try:
+            answered = await self._ring_customer(request)
+        except BaseException:
+            if standby is not None:
+                await self._release_standby(*standby)
+            raise
+        if isinstance(answered, str):
+            if standby is not None:
+                await self._release_standby(*standby)
+            return OutboundResult(request.call_id, answered, agent=request.agent)
+        return await self._run(request, answered, standby)
+
+    # ------------------------------------------------------------------ ringing
+
+    async def _originate(self, channel_id: str, query: dict[str, Any], ring_seconds: float) -> Json | int | str:
+        """Originate into our application and wait for the answer (the StasisStart), the cause of the channel's
+        end, or ``"failed"`` when Asterisk refused the originate."""
+        service = self.service
+        pending = _Pending(asyncio.get_running_loop().create_future())
+        self._pending[channel_id] = pending
+        try:
+            try:
+                await service.client.request("POST", "channels", {**query, "app": service.app, "channelId": channel_id})
+            except AriError as exc:
+                log.warning("ari outbound originate refused", channel=channel_id, error=str(exc))
+                return "failed"
+            try:
+                async with asyncio.timeout(ring_seconds + _ORIGINATE_GRACE_SECONDS):
+                    return await pending.future
+            except TimeoutError:  # Asterisk's own timeout did not end it: we do
+                await self._hang_up(channel_id)
+                return 19
+        finally:
+            self._pending.pop(channel_id, None)
+
+    async def _ring_agent_first(self, request: OutboundRequest) -> tuple[str, Leg] | None:
+        service = self.service
+        assert request.agent is not None
+        agent = service.pool.agents.get(request.agent)
+        if agent is None or not service.pool.reserve(agent.id):
+            log.warning("preview callback: the agent is not ready", agent=request.agent, call_id=request.call_id)
+            return None
+        limit = service.cadence.limit(service.settings.telephony.agent_ring_limit)
+        leg_id = safe_id(f"{request.call_id}-agent-{agent.id}")
+        started = service.clock.time()
+        outcome = await self._originate(leg_id, {
+            "endpoint": agent.endpoint, "appArgs": f"outbound-agent,{request.call_id}",
+            "callerId": request.number, "timeout": math.ceil(limit),
+        }, limit)
+        if not isinstance(outcome, dict):
+            service.pool.set_state(agent.id, AgentState.READY, now=service.clock.time())
+            return None
+        leg = Leg(agent, request.group, asyncio.get_running_loop().create_future())
+        leg.ring_started = started  # in the service clock; rebased onto the call's clock when it exists
+        leg.answered_at = service.clock.time()
+        return leg_id, leg
+
+    async def _release_standby(self, leg_id: str, leg: Leg) -> None:
+        await self._hang_up(leg_id)
+        self.service.pool.set_state(leg.agent.id, AgentState.READY, now=self.service.clock.time())
+
+    async def _ring_customer(self, request: OutboundRequest) -> Json | str:
+        t = self.service.settings.telephony
+        endpoint = t.outbound_endpoint.format(number=request.number)
+        outcome = await self._originate(request.call_id, {
+            "endpoint": endpoint, "appArgs": f"outbound,{request.call_id}",
+            "callerId": t.outbound_caller_id or self.service.settings.service.hotline,
+            "timeout": math.ceil(t.outbound_ring_seconds),
+        }, t.outbound_ring_seconds)
+        if isinstance(outcome, dict) or isinstance(outcome, str):
+            return outcome
+        if outcome in _BUSY:
+            return "busy"
+        if outcome in _CONGESTION:
+            return "congestion"
+        return "no_answer" if outcome in _NO_ANSWER else "failed"
+
+    async def _hang_up(self, channel_id: str) -> None:
+        try:
+            await self.service.client.request("DELETE", f"channels/{path_id(channel_id)}")
+        except AriError as exc:
+            log.debug("ari outbound hang-up found nothing", channel=channel_id, error=str(exc))
+
+    # ------------------------------------------------------------------ the answered call
+
+    async def _run(self, request: OutboundRequest, started: Json, standby: tuple[str, Leg] | None) -> OutboundResult:
+        service = self.service
+        channel = dict(started.get("channel", {}))
+        entry = EntrySettings(script=request.script, locale=request.locale, group=request.group)
+        call = AriCall(service, channel, "outbound", entry)
+        call.caller = request.number  # the channel's caller id is ours; the customer is the other party
+        call.answered = True
+        call.direction = "outbound"
+        service.calls[call.call_id] = call
+        service.index_channel(call)
+        if standby is not None:
+            leg_id, leg = standby
+            # Rebase the agent leg's times onto the call's clock (0 = the customer answered).
+            leg.ring_started = (leg.ring_started or call.t0) - call.t0
+            leg.answered_at = (leg.answered_at or call.t0) - call.t0
+            call.standby = standby
+            service.index_leg(leg_id, call)
+        variables = prompt_variables(service.settings.service, caller=request.caller, holiday=request.holiday,
+                                     now=datetime.now(service.settings.service.tz))
+        session = _Watched(open_session(service.library(), service.settings, request.script, call_id=call.call_id,
+                                        locale=request.locale, variables=variables, group=request.group,
+                                        agents=service.agent_record))
+        offered = {"entry": "outbound", "script": request.script, "locale": request.locale,
+                   "caller": request.number, "callee": request.number, "channel": call.channel_id,
+                   "transport": "ari", "group": request.group, "direction": "outbound", "mode": request.mode,
+                   **request.data}
+        call.t0 = service.clock.time()
+        try:
+            outcome = await run_call(call, session, service.timeline, answered=True, offered=offered,
+                                     started_at=call.started_at, clock=service.clock)
+        except Exception:
+            log.exception("ari outbound call failed", call_id=call.call_id)
+            await self._hang_up(call.channel_id)
+            service.forget(call)
+            if call.standby is not None:
+                await self._release_standby(*call.standby)
+            return OutboundResult(call.call_id, "failed", agent=request.agent, detail="the call's script failed")
+        if call.standby is not None:  # the customer left before the waiting agent was connected
+            await self._release_standby(*call.standby)
+            call.standby = None
+        service.record_outcome(outcome)
+        return _result(request, call, session, outcome)
+
+
+def _result(request: OutboundRequest, call: AriCall, session: _Watched, outcome: CallOutcome) -> OutboundResult:
+    """How the answered attempt ended, from what the script and the call did."""
+    agent = call.stats.agent or request.agent
+    rated = [s.removeprefix(RATED_PREFIX) for s in session.states if s.startswith(RATED_PREFIX)]
+
+    def ended(result: str, satisfaction: str | None = None) -> OutboundResult:
+        return OutboundResult(call.call_id, result, agent=agent, satisfaction=satisfaction,
+                              disposition=outcome.disposition)
+
+    if request.mode == "survey":
+        if rated:
+            return ended("reached", rated[-1])
+        if outcome.by == "caller" and session.states[-1:] in ([OPENING_STATE], []):
+            return ended("hangup_opening")
+        return ended("no_key")
+    if call.stats.agent is not None:
+        return ended("reached")
+    return ended("no_agent" if outcome.disposition == "no_agent" else "hangup_opening")

@@ -1,0 +1,201 @@
+"""Callbacks the centre dials, over the ARI simulator: every way an attempt can end, for each mode (R-94..R-105)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from callcenter.calls.agents import Agent, AgentState
+from callcenter.calls.timeline import Timeline
+from callcenter.config import Settings
+from callcenter.scripting.catalogue import prompt_variables
+from callcenter.scripting.protocol import Play
+from callcenter.sim.ari import AriSimulator, AriTrafficCheck, LocalLink
+from callcenter.sim.ari_parties import SimAgent, SimCaller, SimCustomer
+from callcenter.sim.clock import ScaledClock
+from callcenter.telephony.ari import AriClient, AriService
+from callcenter.telephony.ari.outbound import OutboundRequest, OutboundResult
+
+NUMBER = "13900139000"
+
+
+class Line:
+    def __init__(self, sim: AriSimulator, service: AriService, check: AriTrafficCheck) -> None:
+        self.sim, self.service, self.check = sim, service, check
+
+    def agent(self, agent_id: str, answer_at_ring: int | None = 1, group: str = "callback") -> Agent:
+        endpoint = f"PJSIP/{agent_id}"
+        self.sim.add_agent(SimAgent(endpoint, answer_at_ring=answer_at_ring))
+        agent = self.service.pool.add(Agent(agent_id, endpoint, agent_id, groups=(group,)))
+        self.service.pool.set_state(agent_id, AgentState.READY)
+        return agent
+
+    async def dial(self, mode: str, customer: SimCustomer | None = None, **kw: Any) -> OutboundResult:
+        if customer is not None:
+            self.sim.add_customer(customer)
+        script = {"survey": "callback_survey", "progressive": "callback_progressive",
+                  "preview": "callback_preview"}[mode]
+        request = OutboundRequest(call_id=kw.pop("call_id", f"cb-{mode}"), number=kw.pop("number", NUMBER),
+                                  script=kw.pop("script", script), group="callback", mode=mode,
+                                  caller={"surname": "王", "honorific": "先生"}, **kw)
+        async with asyncio.timeout(10):
+            return await self.service.outbound.dial(request)
+
+    async def events(self, call_id: str) -> list[tuple[str, dict[str, Any]]]:
+        await self.service.timeline.flush()
+        return [(e.type, e.data) for e in self.service.timeline.events(call_id)]
+
+
+@pytest.fixture
+async def line(settings: Settings) -> AsyncIterator[Line]:
+    sim = AriSimulator(clock=ScaledClock(0.01))
+    check = AriTrafficCheck(sim.docs)
+    sim.add_observer(check)
+
+    async def link() -> LocalLink:
+        return LocalLink(sim, settings.telephony.ari_app)
+
+    client = AriClient("http://unused/ari", "u", "p", settings.telephony.ari_app, link_factory=link, use_http=False)
+    service = AriService(settings, timeline=Timeline(None), client=client, clock=sim.clock)
+    task = asyncio.create_task(service.run())
+    async with asyncio.timeout(3):
+        await service.ready()
+    await _render_prompts_first(service)
+    try:
+        yield Line(sim, service, check)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert check.errors == []
+
+
+async def _render_prompts_first(service: AriService) -> None:
+    """Prompts are synthesised on first use, in real time; on the simulator's fast clock that would shift every
+    key press of these scenarios. Rendered first, each prompt lasts the simulator's fixed 3 s."""
+    catalogues = service.library().catalogues
+    for holiday in ("", "春节"):
+        variables = prompt_variables(service.settings.service, caller={"surname": "王", "honorific": "先生"},
+                                     holiday=holiday)
+        for key in catalogues.prompts["zh-CN"]:
+            if key.startswith("callback."):
+                text = catalogues.render(key, "zh-CN", variables)
+                await service.voice.media(Play("warm", key, text, "zh-CN"))
+
+
+def prompts(events: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    return [data["key"] for kind, data in events if kind == "prompt.started"]
+
+
+async def test_a_survey_answer_is_the_satisfaction_and_the_customer_hangs_up_first(line: Line) -> None:
+    # Every prompt lasts 3 s in the simulator: the opening and its 5 s window, the question (8-11 s) and its
+    # 8 s window; 1 = 满意.
+    customer = SimCustomer(NUMBER, answer_at_ring=2, after_answer=SimCaller(dtmf=((14.0, "1"),), hangup_at=20.0))
+    result = await line.dial("survey", customer)
+    assert (result.result, result.satisfaction) == ("reached", "satisfied")
+    events = await line.events(result.call_id)
+    assert prompts(events) == ["callback.opening", "callback.survey.ask", "callback.survey.thanks"]
+    offered = next(data for kind, data in events if kind == "call.offered")
+    assert offered["direction"] == "outbound" and offered["caller"] == NUMBER and offered["mode"] == "survey"
+    opening = next(data for kind, data in events if kind == "prompt.started")
+    assert opening["text"].startswith("您好!请问是王先生吗?")
+    hangup = next(data for kind, data in events if kind == "call.hangup")
+    assert hangup["by"] == "caller"  # R-48: the farewell's window ran, the customer left first
+
+
+async def test_a_wrong_key_repeats_the_question_once_then_the_answer_counts(line: Line) -> None:
+    customer = SimCustomer(NUMBER, after_answer=SimCaller(dtmf=((14.0, "7"), (23.0, "3")), hangup_at=30.0))
+    result = await line.dial("survey", customer)
+    assert (result.result, result.satisfaction) == ("reached", "dissatisfied")
+    assert prompts(await line.events(result.call_id)) == [
+        "callback.opening", "callback.survey.ask", "callback.survey.again", "callback.survey.ask",
+        "callback.survey.thanks"]
+
+
+async def test_no_key_after_the_repeat_is_no_key_with_an_apology(line: Line) -> None:
+    result = await line.dial("survey", SimCustomer(NUMBER, after_answer=SimCaller(hangup_at=60.0)))
+    assert (result.result, result.satisfaction) == ("no_key", None)
+    said = prompts(await line.events(result.call_id))
+    assert said[-1] == "callback.survey.no_key" and said.count("callback.survey.ask") == 2
+
+
+async def test_the_five_point_scale(line: Line) -> None:
+    customer = SimCustomer(NUMBER, after_answer=SimCaller(dtmf=((14.0, "4"),), hangup_at=20.0))
+    result = await line.dial("survey", customer, script="callback_survey5")
+    assert (result.result, result.satisfaction) == ("reached", "4")
+
+
+async def test_a_holiday_changes_the_opening(line: Line) -> None:
+    customer = SimCustomer(NUMBER, after_answer=SimCaller(hangup_at=2.0))
+    result = await line.dial("survey", customer, holiday="春节")
+    opening = next(d for k, d in await line.events(result.call_id) if k == "prompt.started")
+    assert opening["text"].startswith("春节好!请问是王先生吗?")
+
+
+async def test_a_hang_up_during_the_opening(line: Line) -> None:
+    result = await line.dial("survey", SimCustomer(NUMBER, after_answer=SimCaller(hangup_at=1.5)))
+    assert result.result == "hangup_opening"
+
+
+@pytest.mark.parametrize(("customer", "expected"), [
+    (SimCustomer(NUMBER, busy=True), "busy"),
+    (SimCustomer(NUMBER, congestion=True), "congestion"),
+    (SimCustomer(NUMBER, answer_at_ring=None), "no_answer"),
+    (None, "failed"),  # nobody has this number: the originate itself is refused
+])
+async def test_every_way_of_not_reaching_the_customer_is_its_own_result(
+    line: Line, customer: SimCustomer | None, expected: str
+) -> None:
+    result = await line.dial("survey", customer, number=NUMBER if customer else "10000")
+    assert result.result == expected
+    assert await line.events(result.call_id) == []  # nobody answered: no call on the timeline
+
+
+async def test_progressive_rings_the_group_on_answer_and_bridges(line: Line) -> None:
+    line.agent("8001")
+    customer = SimCustomer(NUMBER, after_answer=SimCaller(speech=((8.0, 2.0),), hangup_at=15.0))
+    result = await line.dial("progressive", customer)
+    assert (result.result, result.agent) == ("reached", "8001")
+    events = await line.events(result.call_id)
+    assert [k for k, _ in events if k in ("agent.answered", "call.bridged", "recording.started")] == [
+        "recording.started", "agent.answered", "call.bridged"]
+    assert prompts(events)[0] == "callback.connecting"
+    assert line.service.pool.agents["8001"].state is AgentState.AFTER_CALL
+
+
+async def test_progressive_with_nobody_free_says_sorry_never_silence(line: Line) -> None:
+    line.agent("8001", answer_at_ring=None)
+    result = await line.dial("progressive", SimCustomer(NUMBER, after_answer=SimCaller(hangup_at=60.0)))
+    assert result.result == "no_agent"
+    assert prompts(await line.events(result.call_id)) == ["callback.connecting", "callback.sorry"]
+
+
+async def test_preview_rings_the_agent_first_then_the_customer(line: Line) -> None:
+    line.agent("8002")
+    customer = SimCustomer(NUMBER, answer_at_ring=2, after_answer=SimCaller(hangup_at=6.0))
+    result = await line.dial("preview", customer, agent="8002")
+    assert (result.result, result.agent) == ("reached", "8002")
+    events = await line.events(result.call_id)
+    answered = next(d for k, d in events if k == "agent.answered")
+    assert answered["agent"] == "8002"
+    assert prompts(events) == []  # the agent speaks the opening (shown on the panel)
+    hangup = next(d for k, d in events if k == "call.hangup")
+    assert hangup["by"] == "caller"
+
+
+async def test_preview_whose_agent_does_not_pick_up_dials_nobody(line: Line) -> None:
+    line.agent("8003", answer_at_ring=None)
+    result = await line.dial("preview", SimCustomer(NUMBER), agent="8003")
+    assert result.result == "not_dialled"
+    assert line.service.pool.agents["8003"].state is AgentState.READY
+    assert not any(c.number == NUMBER for c in line.sim.channels.values())
+
+
+async def test_preview_customer_busy_frees_the_waiting_agent(line: Line) -> None:
+    line.agent("8004")
+    result = await line.dial("preview", SimCustomer(NUMBER, busy=True), agent="8004")
+    assert result.result == "busy"
+    assert line.service.pool.agents["8004"].state is AgentState.READY
+    assert line.sim.channels == {}  # the agent's leg was hung up too
