@@ -139,8 +139,11 @@ class Tally:
         "answered" one this agent picked up, so the agent's answer rate is the share of their rings answered.
 
         This runs a few times per call for every report; most calls have no hold, no abandon and a normal
-        disposition, so those branches are tested before any counter is touched.
+        disposition, so those branches are tested before any counter is touched. The callbacks the centre
+        dialled are not counted: section 7 is about calls that reached us (callbacks: callcenter.callbacks).
         """
+        if s.outbound:
+            return
         self.offered += 1
         agent = self.agent
         skipped = s.skipped_agents

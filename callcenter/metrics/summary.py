@@ -55,6 +55,8 @@ class CallSummary:
     offered_at: datetime | None = None
     entry: str = ""
     group: str = ""
+    # A callback the centre dialled (call.offered direction "outbound"): not a call that reached us.
+    outbound: bool = False
     ivr_answered: bool = False
     # Transferred to agent service (R-122 denominator): the call joined the agent queue or an agent leg rang.
     queued: bool = False
@@ -208,6 +210,7 @@ class SummaryBuilder:
         data = e.data
         s.entry = data.get("entry", "") or ""
         s.group = data.get("group", "") or s.group
+        s.outbound = data.get("direction") == "outbound"
 
     def _ivr_ringing(self, s: CallSummary, e: TimelineEvent) -> None:
         if e.data.get("ring", 1) == 1:

@@ -258,3 +258,18 @@ def test_a_call_still_waiting_joins_the_answer_rate_only_once_decided() -> None:
     f, a02 = fig(tl), fig(tl, agent="A02")
     assert (f["transferred_to_agents"], f["answer_rate"], f["abandoned_while_ringing"]) == (1, 0.0, 1)
     assert (a02["transferred_to_agents"], a02["abandoned_while_ringing"]) == (1, 1)
+
+
+def test_a_callback_the_centre_dialled_is_not_a_call_that_reached_us() -> None:
+    """Section 7's call figures count inbound calls; a callback (回访) has its own figures (R-125, R-126)."""
+    tl = Timeline(None)
+    HandCall(tl, "in", T0).offered().ivr().at(8, ev.QUEUE_ENTERED, group="default").rings(8, "A01", 1).at(
+        9, ev.AGENT_ANSWERED, agent="A01", group="default", rings=1, seconds=1.0, wait=1.0
+    ).at(60, ev.HANGUP, by="caller", cause="normal", disposition="normal")
+    HandCall(tl, "out", T0).at(0, ev.CALL_OFFERED, entry="outbound", group="default", direction="outbound").at(
+        2, ev.HANGUP, by="caller", cause="normal", disposition="normal"
+    )
+    out = next(s for s in summaries_of(tl) if s.call_id == "out")
+    assert out.outbound
+    f = fig(tl)
+    assert (f["calls_offered"], f["abandoned"], f["answered_by_agents"]) == (1, 0, 1)
