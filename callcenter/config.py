@@ -224,6 +224,12 @@ class MetricSettings:
 
 
 @dataclass(frozen=True)
+class HealthSettings:
+    # R-119 「每天…检查,并作好登记」: the daily self-check's centre time (HH:MM), registered in health_checks.
+    daily_check_at: str = "08:30"
+
+
+@dataclass(frozen=True)
 class Settings:
     service: ServiceSettings = field(default_factory=ServiceSettings)
     telephony: TelephonySettings = field(default_factory=TelephonySettings)
@@ -233,6 +239,7 @@ class Settings:
     tickets: TicketSettings = field(default_factory=TicketSettings)
     web: WebSettings = field(default_factory=WebSettings)
     metrics: MetricSettings = field(default_factory=MetricSettings)
+    health: HealthSettings = field(default_factory=HealthSettings)
 
     def entry(self, name: str) -> EntrySettings | None:
         return self.telephony.entries.get(name)
@@ -400,6 +407,10 @@ def _check(s: Settings) -> None:
         raise ConfigError("metrics.service_level_seconds: must be positive")
     if not 0 <= s.metrics.report_delay_minutes < 9 * 60:
         raise ConfigError("metrics.report_delay_minutes: must be 0 or more and leave the daily report out by 09:00")
+    hours, _, minutes = s.health.daily_check_at.partition(":")
+    if not (len(hours) == len(minutes) == 2 and hours.isdigit() and minutes.isdigit()
+            and int(hours) < 24 and int(minutes) < 60):
+        raise ConfigError(f"health.daily_check_at: expected HH:MM (00:00-23:59), got {s.health.daily_check_at!r}")
     if s.scripts.speech_chars_per_second <= 0:
         raise ConfigError("scripts.speech_chars_per_second: must be positive")
     for locale, chain in s.scripts.locale_chains.items():

@@ -148,6 +148,11 @@ class Timeline:
         self._pending.append(event)
         return event
 
+    @property
+    def backlog(self) -> int:
+        """Events appended and not yet written (the health board's flusher figure, R-119)."""
+        return len(self._pending)
+
     def expect_new(self, call_id: str) -> None:
         """The adapter is taking a call that should have no events yet (a fresh channel): its events are
         numbered from 1 without reading the database on the event loop at its first :meth:`append` (one

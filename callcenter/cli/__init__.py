@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "report",
     "users",
     "db",
+    "health",
 )
 
 

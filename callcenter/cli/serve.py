@@ -61,6 +61,7 @@ class Service:
     others: list[asyncio.Task[Any]] = field(default_factory=list)
     web_server: Any = None
     web_task: asyncio.Task[Any] | None = None
+    health: Any = None  # callcenter.cli.health_probes.HealthWiring
     stopped: bool = False
 
     @property
@@ -206,6 +207,10 @@ async def start_service(
     ctx.extras["recordings"] = recordings
     service = Service(settings, timeline, pool, ctx)
     service.flusher = asyncio.create_task(timeline.run_flusher(FLUSH_INTERVAL), name="timeline-flusher")
+    from callcenter.cli.health_probes import ari_probe, fastagi_probe, wire_health
+
+    service.health = health = wire_health(service)
+    service.others.append(asyncio.create_task(health.seats.follow(timeline), name="health-seats"))
     if prepare is not None:
         await prepare(service)
     if ari:
@@ -214,26 +219,36 @@ async def start_service(
         service.ari = AriService(settings, timeline=timeline, pool=pool, client=ari_client, clock=clock,
                                  recordings=recordings)
         ctx.control = AriCallControl(service.ari)
-        service.telephony.append(asyncio.create_task(service.ari.run(), name="ari"))
+        ari_task = asyncio.create_task(service.ari.run(), name="ari")
+        service.telephony.append(ari_task)
+        health.registry.add_probe(ari_probe(service.ari, lambda: ari_task, settings.service.tz))
         async with asyncio.timeout(15):
             await service.ari.ready()
     if agi:
         from callcenter.telephony.agi.server import serve_fastagi
 
-        service.telephony.append(asyncio.create_task(
-            serve_fastagi(settings, timeline, pool, clock=clock, recordings=recordings), name="fastagi"))
+        health.agi.task = asyncio.create_task(serve_fastagi(
+            settings, timeline, pool, clock=clock, recordings=recordings, on_listening=health.agi.listening),
+            name="fastagi")
+        service.telephony.append(health.agi.task)
+        health.registry.add_probe(fastagi_probe(health.agi, settings.telephony.agi_host, settings.telephony.agi_port))
     from callcenter.recordings.retention import default_order_facts
     from callcenter.recordings.sweeper import sweep_periodically
     from callcenter.tickets.overdue import run_overdue_job
 
     service.others.append(asyncio.create_task(
-        run_overdue_job(settings.database.url, lambda: datetime.now(UTC)), name="overdue-orders"))
+        run_overdue_job(settings.database.url, lambda: datetime.now(UTC),
+                        on_run=health.job("overdue-orders", "工单超时升级")), name="overdue-orders"))
     service.others.append(asyncio.create_task(
-        sweep_periodically(settings, default_order_facts()), name="recordings-sweeper"))
+        sweep_periodically(settings, default_order_facts(), on_run=health.job("recordings-sweeper", "录音保留清理")),
+        name="recordings-sweeper"))
+    service.others.append(asyncio.create_task(health.self_check.run(lambda: datetime.now(UTC)),
+                                              name="health-self-check"))
     if reports:
         from callcenter.metrics.schedule import run_report_scheduler
 
-        service.others.append(asyncio.create_task(run_report_scheduler(settings, timeline), name="reports"))
+        service.others.append(asyncio.create_task(
+            run_report_scheduler(settings, timeline, on_run=health.job("reports", "定时报表")), name="reports"))
     app = create_app(ctx)
     service.web_server, service.web_task, service.web_port = await serve_web(app, settings.web.host,
                                                                              settings.web.port)

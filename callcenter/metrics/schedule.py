@@ -158,13 +158,20 @@ async def run_report_scheduler(
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ticket_sources: TicketSources | None = FROM_TICKETS_SERVICE,
     check_every: float = 300.0,
+    on_run: Callable[[datetime, datetime, str | None], object] | None = None,
 ) -> None:
-    """Produce the scheduled reports forever; a failed report is logged and tried again at the next check."""
+    """Produce the scheduled reports forever; a failed report is logged and tried again at the next check.
+    ``on_run(at, next_due, error)`` hears of every round (the health board's record, R-119)."""
     log.info("metrics.scheduler_started", directory=str(settings.metrics.reports_directory))
     while True:
         moment = now()
+        error = None
         try:
             await asyncio.to_thread(produce_due_reports, settings, timeline, moment, ticket_sources=ticket_sources)
-        except Exception:
+        except Exception as exc:
+            error = str(exc) or type(exc).__name__
             log.exception("metrics.report_failed")
-        await sleep(next_check(moment, settings, check_every))
+        pause = next_check(moment, settings, check_every)
+        if on_run is not None:
+            on_run(moment, moment + timedelta(seconds=pause), error)
+        await sleep(pause)

@@ -363,9 +363,11 @@ async def sweep_periodically(
     interval_seconds: float | None = None,
     actor: str = "sweeper",
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    on_run: Callable[[datetime, datetime, str | None], object] | None = None,
 ) -> None:
     """Run a sweep every ``interval_seconds`` (default ``recordings.sweep_interval_seconds``) forever, each in a
-    worker thread: a task for ``callcenter serve``.
+    worker thread: a task for ``callcenter serve``; ``on_run(at, next_due, error)`` hears of every round (the
+    health board's record, R-119).
 
     Safe beside other processes doing the same (claims); an error is logged and the next round tries again.
     """
@@ -375,8 +377,14 @@ async def sweep_periodically(
 
     sweeper = Sweeper(settings, order_facts, actor=actor, clock=clock)
     while True:
+        moment: datetime | None = None
+        error = None
         try:
-            await asyncio.to_thread(sweeper.run, clock(), keep_items=False)
-        except Exception:  # the database may be briefly unreachable; retention only ever waits longer
+            moment = clock()
+            await asyncio.to_thread(sweeper.run, moment, keep_items=False)
+        except Exception as exc:  # the database may be briefly unreachable; retention only ever waits longer
+            error = str(exc) or type(exc).__name__
             log.exception("recordings sweep failed; retrying next round")
+        if on_run is not None and moment is not None:
+            on_run(moment, moment + timedelta(seconds=interval), error)
         await asyncio.sleep(interval)

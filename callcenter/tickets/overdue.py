@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Select, select, update
@@ -87,16 +87,24 @@ async def run_overdue_job(
     *,
     interval_seconds: float = 60.0,
     stop: asyncio.Event | None = None,
+    on_run: Callable[[datetime, datetime, str | None], object] | None = None,
 ) -> None:
-    """Run :func:`escalate_overdue` every ``interval_seconds`` until ``stop`` is set."""
+    """Run :func:`escalate_overdue` every ``interval_seconds`` until ``stop`` is set; ``on_run(at, next_due,
+    error)`` hears of every round (the health board's record, R-119)."""
     stop = stop or asyncio.Event()
     while not stop.is_set():
+        moment: datetime | None = None
+        error = None
         try:
-            await asyncio.to_thread(_run_once, url, clock())
-        except Exception:
+            moment = clock()
+            await asyncio.to_thread(_run_once, url, moment)
+        except Exception as exc:
             # A database hiccup must not end the job for the life of the service; the next round retries,
             # and escalations are recorded once whatever the number of rounds.
+            error = str(exc) or type(exc).__name__
             log.exception("tickets.overdue_job_failed")
+        if on_run is not None and moment is not None:
+            on_run(moment, moment + timedelta(seconds=interval_seconds), error)
         await sleep(interval_seconds)
 
 

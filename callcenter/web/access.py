@@ -32,6 +32,7 @@ PAGE_ROLES = {
     "agent": ("agent", "admin"),
     "qa": ("qa", "supervisor", "admin"),
     "wallboard": ("supervisor", "admin"),
+    "health": ("supervisor", "admin"),  # 运行检查: the health board
 }
 HOME = {"agent": "/agent", "qa": "/qa", "supervisor": "/wallboard", "admin": "/wallboard"}
 

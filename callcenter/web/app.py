@@ -29,6 +29,7 @@ from callcenter.tickets.errors import UnknownOrderError
 from callcenter.web import access, agent_pages, auth_pages, qa_pages, wallboard_pages
 from callcenter.web.context import WebContext
 from callcenter.web.errors import CallNotLive, CsrfRejected, NotAllowed, SignInFailed
+from callcenter.web.health_pages import routes as health_routes
 from callcenter.web.hub import follow
 from callcenter.web.socket import websocket_endpoint
 from callcenter.web.templating import templates
@@ -112,6 +113,7 @@ def create_app(ctx: WebContext) -> Starlette:
         *agent_pages.routes(),
         *qa_pages.routes(),
         *wallboard_pages.routes(),
+        *health_routes(),
         WebSocketRoute("/ws", websocket_endpoint),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]

@@ -24,6 +24,7 @@ from callcenter.web import orders
 from callcenter.web.access import requires
 from callcenter.web.agent_pages import STATE_LABELS
 from callcenter.web.context import WebContext
+from callcenter.web.health_pages import wallboard_alert
 from callcenter.web.templating import render
 from callcenter.web.users import User
 
@@ -54,6 +55,8 @@ def wallboard_state(ctx: WebContext) -> dict[str, Any]:
         "chart_svg": str(chart),
         "rings_svg": str(ring_chart),
         "last_id": ctx.board.last_id,
+        # today's daily self-check when it was red (callcenter/health/selfcheck.py).
+        "health_alert": wallboard_alert(ctx),
     }
 
 

@@ -304,6 +304,7 @@ async def serve_fastagi(
     recordings: Any = None,
     handler: CallHandler | None = None,
     started: asyncio.Future[tuple[str, int]] | None = None,
+    on_listening: Callable[[FastAGIServer], object] | None = None,
 ) -> None:
     """Run the FastAGI server until cancelled (``callcenter serve`` runs it as a task).
 
@@ -313,6 +314,7 @@ async def serve_fastagi(
     - ``clock``: the calls' clock (default: the loop; tests pass a :class:`callcenter.sim.clock.ScaledClock`).
     - ``started`` (optional) receives the bound ``(host, port)``; ``handler`` replaces the script runner (the
       benchmark's minimal script uses it). The timeline is flushed by the caller's ``timeline.run_flusher()``.
+    - ``on_listening(server)``: the listening server, whose ``port`` and ``active`` calls the health board reads.
     """
     hooks = RecordingServiceHooks(recordings) if recordings is not None else None
     context = CallContext(settings, timeline, pool, clock, hooks)
@@ -324,6 +326,8 @@ async def serve_fastagi(
     address = await server.start()
     if started is not None and not started.done():
         started.set_result(address)
+    if on_listening is not None:
+        on_listening(server)
     try:
         await asyncio.Event().wait()
     finally:

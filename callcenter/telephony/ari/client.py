@@ -29,6 +29,7 @@ import random
 import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
@@ -123,6 +124,9 @@ class AriClient:
         self.on_connected: ConnectedHandler | None = None
         self.asterisk_version: str | None = None
         self.connections = 0
+        # When the websocket last came up and last went down (the health board, R-119); wall-clock UTC.
+        self.connected_at: datetime | None = None
+        self.lost_at: datetime | None = None
         self._link: Link | None = None
         self._connected = asyncio.Event()
         self._pending: dict[str, asyncio.Future[Json]] = {}
@@ -181,6 +185,7 @@ class AriClient:
         try:
             await self._learn_version()
             self._connected.set()
+            self.connected_at = datetime.now(UTC)
             ready = True
             log.info("ari websocket connected", app=self.app, reconnected=reconnected,
                      rest_over_websocket=self.rest_over_websocket, version=self.asterisk_version)
@@ -236,6 +241,7 @@ class AriClient:
         if self._link is link:
             self._link = None
             self._connected.clear()
+            self.lost_at = datetime.now(UTC)
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(AriConnectionLost("the ARI websocket closed before the response arrived"))

@@ -27,6 +27,7 @@
     set("silent_calls", w.silent_calls);
     set("open_orders", w.open_orders);
     set("overdue_orders", w.overdue_orders);
+    showHealthAlert(w.health_alert);
     document.getElementById("tile-waiting").classList.toggle("bad", w.calls_waiting > 0 && w.longest_wait_seconds > 15);
     const body = document.getElementById("agents");
     body.textContent = "";
@@ -40,6 +41,19 @@
     document.getElementById("chart").innerHTML = w.chart_svg;
     document.getElementById("rings-chart").innerHTML = w.rings_svg;
     set("updated", new Date().toLocaleTimeString("zh-CN"));
+  }
+
+  // today's daily self-check was red; the banner names the red components and links the health board.
+  function showHealthAlert(alert) {
+    const box = document.getElementById("health-alert");
+    if (!box) return;
+    box.hidden = !alert;
+    box.textContent = "";
+    if (!alert) return;
+    box.appendChild(ccEl("b", {}, "运行检查告警 " + alert.day + ":"));
+    const names = alert.red.map(function (c) { return c.name + "(" + c.reason + ")"; }).join(";");
+    box.appendChild(document.createTextNode(" " + names + " "));
+    box.appendChild(ccEl("a", { href: "/health", style: "color:#fff" }, "查看运行检查"));
   }
 
   function refresh() {

@@ -1,0 +1,42 @@
+"""Which seats the adapters found unreachable: fed the timeline's ``agent.skipped`` events.
+
+Both adapters set a seat offline when its endpoint is unavailable (``agent.skipped`` with reason
+``unavailable``, R-02); the pool alone cannot tell that from an agent who simply has not signed on. A seat stays
+unreachable until it rings or answers again, or its agent signs on (the pool then no longer has it offline).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from callcenter.calls import events as ev
+from callcenter.calls.agents import AgentPool, AgentState
+from callcenter.calls.timeline import Timeline, TimelineEvent
+
+
+class SeatWatch:
+    def __init__(self) -> None:
+        self._unreachable: set[str] = set()
+
+    def feed(self, event: TimelineEvent) -> None:
+        agent = event.data.get("agent")
+        if not isinstance(agent, str):
+            return
+        if event.type == ev.AGENT_SKIPPED and event.data.get("reason") == "unavailable":
+            self._unreachable.add(agent)
+        elif event.type in (ev.AGENT_RINGING, ev.AGENT_ANSWERED):
+            self._unreachable.discard(agent)
+
+    def unreachable(self, pool: AgentPool) -> set[str]:
+        return {a for a in self._unreachable if a in pool.agents and pool.agents[a].state is AgentState.OFFLINE}
+
+    async def follow(self, timeline: Timeline) -> None:
+        """Feed every event the timeline publishes from now on (a task of ``callcenter serve``)."""
+        queue = timeline.subscribe()
+        try:
+            while True:
+                self.feed(await queue.get())
+        finally:
+            with contextlib.suppress(Exception):
+                timeline.unsubscribe(queue)
+
