@@ -63,7 +63,7 @@ async def line(settings: Settings) -> AsyncIterator[Line]:
     task = asyncio.create_task(service.run())
     async with asyncio.timeout(3):
         await service.ready()
-    await _render_prompts_first(service)
+    await render_prompts_first(service)
     try:
         yield Line(sim, service, check)
     finally:
@@ -72,7 +72,7 @@ async def line(settings: Settings) -> AsyncIterator[Line]:
     assert check.errors == []
 
 
-async def _render_prompts_first(service: AriService) -> None:
+async def render_prompts_first(service: AriService) -> None:
     """Prompts are synthesised on first use, in real time; on the simulator's fast clock that would shift every
     key press of these scenarios. Rendered first, each prompt lasts the simulator's fixed 3 s."""
     catalogues = service.library().catalogues

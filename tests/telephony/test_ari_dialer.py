@@ -1,0 +1,154 @@
+"""The callback dialer end to end over the ARI simulator and a real store: claimed, dialled, written back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from callcenter.callbacks.campaigns import add_campaign
+from callcenter.callbacks.errors import CallbackError
+from callcenter.callbacks.models import CallbackAttempt, CallbackTask
+from callcenter.callbacks.tasks import new_task
+from callcenter.calls.agents import Agent, AgentState
+from callcenter.calls.timeline import Timeline
+from callcenter.config import Settings
+from callcenter.sim.ari import AriSimulator, LocalLink
+from callcenter.sim.ari_parties import SimAgent, SimCaller, SimCustomer
+from callcenter.sim.clock import ScaledClock
+from callcenter.store import ensure_schema, session_scope
+from callcenter.telephony.ari import AriClient, AriService
+from callcenter.telephony.ari.dialer import Dialer
+from tests.telephony.test_ari_outbound import render_prompts_first
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+MONDAY_10AM = datetime(2026, 12, 7, 10, 0, tzinfo=SHANGHAI)  # a working day, inside the calling hours
+
+
+class Centre:
+    def __init__(self, settings: Settings, sim: AriSimulator, service: AriService, dialer: Dialer) -> None:
+        self.settings, self.sim, self.service, self.dialer = settings, sim, service, dialer
+
+    def campaign(self, name: str, mode: str, script: str, **kw: object) -> int:
+        with session_scope(self.settings.database.url) as session:
+            return add_campaign(session, name=name, kind="questionnaire", mode=mode, agent_group="callback",
+                                script=script, at=MONDAY_10AM, **kw).id  # type: ignore[arg-type]
+
+    def task(self, campaign: str, number: str, name: str | None = None) -> int:
+        from callcenter.callbacks.campaigns import get_campaign
+
+        with session_scope(self.settings.database.url) as session:
+            task, _ = new_task(session, self.settings, get_campaign(session, campaign), number=number,
+                               dedup_key=f"{campaign}:{number}", at=MONDAY_10AM, customer_name=name)
+            session.flush()
+            return task.id
+
+    def agent(self, agent_id: str, answer_at_ring: int | None = 1) -> None:
+        self.sim.add_agent(SimAgent(f"PJSIP/{agent_id}", answer_at_ring=answer_at_ring))
+        self.service.pool.add(Agent(agent_id, f"PJSIP/{agent_id}", agent_id, groups=("callback",)))
+        self.service.pool.set_state(agent_id, AgentState.READY)
+
+    def row(self, task_id: int) -> tuple[CallbackTask, list[CallbackAttempt]]:
+        with session_scope(self.settings.database.url) as session:
+            task = session.get(CallbackTask, task_id)
+            assert task is not None
+            attempts = list(session.scalars(select(CallbackAttempt).where(CallbackAttempt.task_id == task_id)))
+            session.expunge_all()
+            return task, attempts
+
+    async def round(self) -> list[object]:
+        started = await self.dialer.tick()
+        async with asyncio.timeout(15):
+            return list(await asyncio.gather(*started))
+
+
+@pytest.fixture
+async def centre(settings: Settings) -> AsyncIterator[Centre]:
+    ensure_schema(settings.database.url)
+    sim = AriSimulator(clock=ScaledClock(0.01))
+
+    async def link() -> LocalLink:
+        return LocalLink(sim, settings.telephony.ari_app)
+
+    client = AriClient("http://unused/ari", "u", "p", settings.telephony.ari_app, link_factory=link, use_http=False)
+    service = AriService(settings, timeline=Timeline(None), client=client, clock=sim.clock)
+    task = asyncio.create_task(service.run())
+    async with asyncio.timeout(3):
+        await service.ready()
+    await render_prompts_first(service)
+    dialer = Dialer(settings, service.outbound, now=lambda: MONDAY_10AM, holder="test-dialer")
+    try:
+        yield Centre(settings, sim, service, dialer)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_survey_campaign_is_dialled_and_each_answer_written(centre: Centre) -> None:
+    centre.campaign("满意度抽查", "survey", "callback_survey")
+    happy = centre.task("满意度抽查", "13900000001", "王先生")
+    busy = centre.task("满意度抽查", "13900000002")
+    centre.sim.add_customer(SimCustomer("13900000001", after_answer=SimCaller(dtmf=((14.0, "2"),), hangup_at=20.0)))
+    centre.sim.add_customer(SimCustomer("13900000002", busy=True))
+    results = await centre.round()
+    assert sorted(r.result for r in results) == ["busy", "reached"]  # type: ignore[attr-defined]
+    task, attempts = centre.row(happy)
+    assert (task.status, task.satisfaction, task.attempts) == ("done", "基本满意", 1)
+    assert [(a.result, a.call_id) for a in attempts] == [("reached", task.call_id)]
+    task, attempts = centre.row(busy)
+    assert (task.status, task.attempts) == ("due", 1)  # R-96: dialled again on the campaign's interval
+    assert task.next_at > MONDAY_10AM
+    assert [a.result for a in attempts] == ["busy"]
+    # Nothing is due any more this round: the busy one waits for its interval.
+    assert await centre.round() == []
+
+
+async def test_progressive_dials_only_while_an_agent_is_ready(centre: Centre) -> None:
+    centre.campaign("进度回访", "progressive", "callback_progressive")
+    first = centre.task("进度回访", "13900000011")
+    second = centre.task("进度回访", "13900000012")
+    for number in ("13900000011", "13900000012"):
+        centre.sim.add_customer(SimCustomer(number, after_answer=SimCaller(hangup_at=12.0)))
+    assert await centre.round() == []  # nobody ready: nobody is rung
+    centre.agent("8001")
+    results = await centre.round()
+    assert [r.result for r in results] == ["reached"]  # type: ignore[attr-defined]
+    done = [t for t in (first, second) if centre.row(t)[0].status == "done"]
+    assert len(done) == 1 and centre.row(done[0])[0].agent == "8001"
+
+
+async def test_a_preview_call_from_the_panel(centre: Centre) -> None:
+    centre.campaign("预览回访", "preview", "callback_preview")
+    task_id = centre.task("预览回访", "13900000021")
+    centre.sim.add_customer(SimCustomer("13900000021", after_answer=SimCaller(hangup_at=8.0)))
+    centre.agent("8002")
+    assert await centre.round() == []  # preview tasks wait for an agent's click
+    async with asyncio.timeout(15):
+        result = await (await centre.dialer.dial_preview(task_id, "8002"))
+    assert result is not None
+    assert (result.result, result.agent) == ("reached", "8002")
+    task, attempts = centre.row(task_id)
+    assert (task.status, task.agent, len(attempts)) == ("done", "8002", 1)
+
+
+async def test_a_preview_agent_who_does_not_pick_up_leaves_the_task_due_and_uncounted(centre: Centre) -> None:
+    centre.campaign("预览回访", "preview", "callback_preview")
+    task_id = centre.task("预览回访", "13900000031")
+    centre.agent("8003", answer_at_ring=None)
+    async with asyncio.timeout(30):
+        result = await (await centre.dialer.dial_preview(task_id, "8003"))
+    assert result is not None
+    assert result.result == "not_dialled"
+    task, attempts = centre.row(task_id)
+    assert (task.status, task.attempts, attempts) == ("due", 0, [])
+
+
+async def test_a_preview_by_an_agent_who_is_not_ready_is_refused(centre: Centre) -> None:
+    centre.campaign("预览回访", "preview", "callback_preview")
+    task_id = centre.task("预览回访", "13900000041")
+    with pytest.raises(CallbackError, match="not ready"):
+        await centre.dialer.dial_preview(task_id, "nobody")
