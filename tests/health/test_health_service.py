@@ -52,9 +52,11 @@ async def serving(settings: Settings, *, min_free_bytes: int = 1) -> AsyncIterat
 
 async def until(condition: Any, seconds: float = 10.0) -> None:
     """Wait for a state reached by other tasks (worker threads, sockets); fails after ``seconds``."""
-    async with asyncio.timeout(seconds):
-        while not condition():
-            await asyncio.sleep(0.01)
+    for _ in range(int(seconds * 100)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"not reached within {seconds} s")
 
 
 async def board(service: Service) -> dict[str, Any]:
@@ -150,3 +152,48 @@ async def test_health_and_ready_probes_say_nothing_more(web_settings: Settings) 
         assert (await http.get(f"{service.url}/api/health")).status_code == 401
         wrong = await http.get(f"{service.url}/api/health", headers={HEADER: "0" * 64})
         assert wrong.status_code == 403 and "components" not in wrong.text
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # nothing listens there once closed
+
+
+@pytest.mark.parametrize("database", ["ok", "unreachable"])
+def test_without_the_service_the_cli_checks_database_and_disk_itself(
+        web_settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        database: str) -> None:
+    url = web_settings.database.url if database == "ok" else "postgresql+psycopg://callcenter:x@127.0.0.1:1/gone"
+    for key, value in {"DATABASE__URL": url, "RECORDINGS__ROOT": str(web_settings.recordings.root),
+                       "RECORDINGS__MIN_FREE_BYTES": "1", "WEB__SECRET_KEY": web_settings.web.secret_key,
+                       "WEB__PORT": str(_closed_port())}.items():
+        monkeypatch.setenv(f"CALLCENTER_{key}", value)
+    assert cli_main(["health", "--json"]) == 1
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["source"] == "local" and not shown["ready"]
+    found = {c["name"]: c for c in shown["components"]}
+    assert found["服务进程 callcenter serve"]["reason"].startswith("callcenter serve does not answer at http://127.0.0.1:")
+    assert found["录音存储 recordings disk"]["status"] == "green"
+    assert found["数据库 database"]["status"] == ("green" if database == "ok" else "red")
+
+
+def test_a_bad_timeout_or_a_wrong_key_is_one_line_and_exit_2(web_settings: Settings,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["health", "--timeout", "0"]) == 2
+    assert capsys.readouterr().err == "callcenter: error: --timeout: must be positive\n"
+
+
+async def test_a_service_with_another_key_refuses_the_cli_in_one_line(web_settings: Settings,
+                                                                      monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    async with serving(web_settings) as (service, _server):
+        monkeypatch.setenv("CALLCENTER_WEB__SECRET_KEY", "another-key-" + "y" * 32)
+        monkeypatch.setenv("CALLCENTER_WEB__PORT", str(service.web_port))
+        code = await asyncio.to_thread(cli_main, ["health"])
+        err = capsys.readouterr().err.splitlines()[-1]  # the service's own log lines come before it
+        assert code == 2
+        assert err.startswith(f"callcenter: error: the service at http://127.0.0.1:{service.web_port} refused the "
+                              "health token")
