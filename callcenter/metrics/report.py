@@ -22,6 +22,7 @@ from callcenter.calls.timeline import Timeline
 from callcenter.config import Settings
 from callcenter.errors import CallcenterError
 from callcenter.metrics import charts
+from callcenter.metrics.callbacks import callback_section, callbacks_unavailable
 from callcenter.metrics.figures import DEFINITIONS, RING_LABELS, Tally
 from callcenter.metrics.load import load_summaries
 from callcenter.metrics.summary import CallSummary
@@ -92,6 +93,7 @@ def report_from_summaries(
     kind: str = "custom",
     tickets: dict[str, Any] | None = None,
     generated_at: datetime | None = None,
+    callbacks: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The report as plain data (the JSON format), from already summarised calls."""
     tz = settings.service.tz
@@ -124,6 +126,7 @@ def report_from_summaries(
         "groups": cut["groups"],
         "agents": cut["agents"],
         "tickets": tickets if tickets is not None else unavailable("work orders were left out of this report"),
+        "callbacks": callbacks if callbacks is not None else callbacks_unavailable("left out of this report"),
     }
 
 
@@ -143,7 +146,7 @@ def build_report(
     ``ticket_sources=None`` leaves the work-order section out (a timeline without a database).
     """
     summaries = load_summaries(timeline, window, cadence(settings.telephony.ring_cadence))
-    tickets = None
+    tickets = callbacks = None
     if ticket_sources is not None:
         # In UTC: SQLite drops a datetime's offset when comparing, and the store keeps UTC.
         tickets = ticket_figures(
@@ -153,9 +156,11 @@ def build_report(
             sla_outcomes=ticket_sources.sla_outcomes,
             callback_stats=ticket_sources.callback_stats,
         )
+        callbacks = callback_section(settings.database.url, window.start.astimezone(UTC),
+                                     window.end.astimezone(UTC), settings.service.tz)
     return report_from_summaries(
         summaries, window, settings, selection=selection, title=title, kind=kind, tickets=tickets,
-        generated_at=generated_at,
+        generated_at=generated_at, callbacks=callbacks,
     )
 
 
