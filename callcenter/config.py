@@ -203,6 +203,12 @@ class WebSettings:
     secret_file: Path = DEFAULT_DATA.secret_file
     # Send the session cookie only over HTTPS (set true behind a TLS proxy).
     cookie_secure: bool = False
+    # R-120 passwords: changed at least every N days (the standard's "typically every three months"), none of
+    # the last N reused, and an account locked (until an admin unlocks it) after N failures within M minutes.
+    password_max_age_days: int = 90
+    password_history: int = 5
+    lockout_attempts: int = 5
+    lockout_window_minutes: int = 15
     # The phone endpoint of an agent account's seat ({work_number} or {name} of the account).
     agent_endpoint: str = "PJSIP/{work_number}"
     # The demo's simulated traffic: a new call every N seconds, at most this many live at once.
@@ -375,6 +381,12 @@ def _check(s: Settings) -> None:
         raise ConfigError("telephony.default_group: must not be empty")
     if s.web.session_max_age_seconds < 60:
         raise ConfigError("web.session_max_age_seconds: must be at least 60")
+    if not 1 <= s.web.password_max_age_days <= 90:
+        raise ConfigError("web.password_max_age_days: 1 to 90 (R-120: passwords change about every three months)")
+    if not 1 <= s.web.password_history <= 24:
+        raise ConfigError("web.password_history: 1 to 24 previous passwords")
+    if not 1 <= s.web.lockout_attempts <= 20 or not 1 <= s.web.lockout_window_minutes <= 24 * 60:
+        raise ConfigError("web.lockout_attempts / web.lockout_window_minutes: 1 to 20 failures / 1 to 1440 minutes")
     if s.web.demo_call_interval_seconds <= 0 or s.web.demo_max_live_calls < 1:
         raise ConfigError("web.demo_call_interval_seconds / web.demo_max_live_calls: must be positive")
     if s.recordings.retention_days < RETENTION_FLOOR_DAYS:

@@ -1,4 +1,5 @@
-"""``callcenter users add NAME --role R [--password P]`` and ``callcenter users list``: web sign-in accounts."""
+"""``callcenter users add NAME --role R [--password P]``, ``list``, ``unlock NAME`` and ``reset-password NAME``:
+web sign-in accounts. An added or reset account must set its own password at its first sign-in (R-120)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ls = usub.add_parser("list", help="list the active accounts")
     ls.add_argument("--role")
     ls.set_defaults(handler=_list)
+    unlock = usub.add_parser("unlock", help="lift a lock-out after repeated failed sign-ins (R-120)")
+    unlock.add_argument("name")
+    unlock.set_defaults(handler=_unlock)
+    reset = usub.add_parser("reset-password", help="set a temporary password the account must change (R-120)")
+    reset.add_argument("name")
+    reset.add_argument("--password", help="at least 8 characters (default: a generated one, printed once)")
+    reset.set_defaults(handler=_reset)
 
 
 def _add(args: argparse.Namespace, settings: Settings) -> int:
@@ -32,8 +40,35 @@ def _add(args: argparse.Namespace, settings: Settings) -> int:
     ensure_schema(settings.database.url)
     password = args.password or secrets.token_urlsafe(12)
     user = add_user(settings.database.url, args.name, args.role, password, display_name=args.display_name,
-                    work_number=args.work_number, confidential_access=args.confidential)
+                    work_number=args.work_number, confidential_access=args.confidential,
+                    must_change_password=True)
     print(f"created {user.role} {user.name}" + (f" (工号 {user.work_number})" if user.work_number else ""))
+    if not args.password:
+        print(f"password: {password}")
+    print("the first sign-in must set a new password (R-120)")
+    return 0
+
+
+def _unlock(args: argparse.Namespace, settings: Settings) -> int:
+    from callcenter.store import ensure_schema
+    from callcenter.web.passwords import unlock
+
+    ensure_schema(settings.database.url)
+    was = unlock(settings.database.url, args.name)
+    print(f"unlocked {args.name}" if was else f"{args.name} was not locked")
+    return 0
+
+
+def _reset(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from callcenter.store import ensure_schema
+    from callcenter.web.passwords import admin_reset
+
+    ensure_schema(settings.database.url)
+    password = args.password or secrets.token_urlsafe(12)
+    admin_reset(settings.database.url, args.name, password, datetime.now(UTC))
+    print(f"reset the password of {args.name}; the next sign-in must set a new one (R-120)")
     if not args.password:
         print(f"password: {password}")
     return 0

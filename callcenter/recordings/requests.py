@@ -203,8 +203,9 @@ class AccessRequests:
                 for r in rows:
                     theirs = r.caller if subject.kind == "customer" else r.agent
                     if theirs != subject.contact:
-                        raise RequestError(f"recording {r.id} is not a call of this {subject.kind} (R-114: "
-                                           "a subject may only hear their own calls)")
+                        who = "客户" if subject.kind == "customer" else "员工"
+                        raise RequestError(f"录音 {r.id} 不是该{who}本人的通话 (recording {r.id} is not a call of "
+                                           f"this {subject.kind}; R-114: a subject hears only their own calls)")
             row = AccessRequest(
                 kind=SUBJECT if subject else REVIEW, requester=actor.name, requester_role=actor.role, action=action,
                 recording_ids=sorted(r.id for r in rows), call_id=call_id, purpose=purpose, status=PENDING,
@@ -241,8 +242,8 @@ class AccessRequests:
                 if valid_until > now + timedelta(days=MAX_VALID_DAYS):
                     raise RequestError(f"valid until: at most {MAX_VALID_DAYS} days ahead")
                 if row.kind == SUBJECT and not identity_confirmed:
-                    raise RequestError("a subject-access request (R-114) is approved only once the approver "
-                                       "confirms the subject's identity was verified")
+                    raise RequestError("本人申请须由审批人确认已核验申请人身份 (R-114: approve a subject-access "
+                                       "request only once the subject's identity is confirmed)")
                 row.valid_until = valid_until
                 extra = f", valid until {valid_until:%Y-%m-%dT%H:%M:%SZ}"
                 if row.kind == SUBJECT:

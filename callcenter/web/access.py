@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from callcenter.logs import get_logger
 from callcenter.web.errors import CsrfRejected, NotAllowed
+from callcenter.web.passwords import PasswordPolicy
 from callcenter.web.users import User, get_user
 
 log = get_logger(__name__)
@@ -33,6 +34,9 @@ PAGE_ROLES = {
     "qa": ("qa", "supervisor", "admin"),
     "wallboard": ("supervisor", "admin"),
     "health": ("supervisor", "admin"),  # 运行检查: the health board
+    "requests": ("qa", "supervisor", "admin"),  # 我的申请: access requests to recordings
+    "approvals": ("supervisor", "admin"),  # 审批: the approval queue
+    "accounts": ("admin",),  # 账户: lock-outs and password resets
 }
 HOME = {"agent": "/agent", "qa": "/qa", "supervisor": "/wallboard", "admin": "/wallboard"}
 
@@ -90,6 +94,12 @@ def requires(*roles: str) -> Callable[[Callable[..., Awaitable[Response]]], Hand
             if user.role not in roles:
                 log.warning("web.forbidden", user=user.name, role=user.role, path=request.url.path)
                 raise NotAllowed(f"{user.role_label}无权访问此页面 (role {user.role} may not open {request.url.path})")
+            ctx = request.app.state.ctx
+            why = PasswordPolicy.from_settings(ctx.settings).change_reason(user, ctx.now())
+            if why is not None:  # a forced or overdue change comes before any page or API
+                if wants_json(request):
+                    return JSONResponse({"error": why}, status_code=403)
+                return RedirectResponse("/password", status_code=303)
             await check_csrf(request)
             return await fn(request, user)
 

@@ -26,7 +26,7 @@ from callcenter.metrics.live import STALE_CALL
 from callcenter.metrics.windows import day_window
 from callcenter.recordings.errors import AccessDenied, RecordingNotFound
 from callcenter.tickets.errors import UnknownOrderError
-from callcenter.web import access, agent_pages, auth_pages, qa_pages, wallboard_pages
+from callcenter.web import access, account_pages, agent_pages, auth_pages, qa_pages, request_pages, wallboard_pages
 from callcenter.web.context import WebContext
 from callcenter.web.errors import CallNotLive, CsrfRejected, NotAllowed, SignInFailed
 from callcenter.web.health_pages import routes as health_routes
@@ -113,6 +113,8 @@ def create_app(ctx: WebContext) -> Starlette:
         *agent_pages.routes(),
         *qa_pages.routes(),
         *wallboard_pages.routes(),
+        *request_pages.routes(),
+        *account_pages.routes(),
         *health_routes(),
         WebSocketRoute("/ws", websocket_endpoint),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),

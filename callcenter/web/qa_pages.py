@@ -25,6 +25,7 @@ from starlette.routing import BaseRoute, Route
 from callcenter.calls import events as ev
 from callcenter.calls.timeline import TimelineEvent
 from callcenter.recordings.access import Actor
+from callcenter.recordings.errors import AccessDenied
 from callcenter.recordings.service import FLAGS, RecordingFilter, RecordingService
 from callcenter.web import review
 from callcenter.web.access import requires
@@ -196,9 +197,10 @@ def _fill_from_board(ctx: WebContext, page: dict[str, Any]) -> dict[str, Any]:
     return page
 
 
-def review_data(ctx: WebContext, user: User, recording_id: int) -> dict[str, Any]:
-    """Everything the review page shows; raises AccessDenied (ledgered) for a hidden recording."""
-    info = recordings(ctx).get(actor_of(user), recording_id)
+def review_data(ctx: WebContext, user: User, recording_id: int, approval_id: int | None = None) -> dict[str, Any]:
+    """Everything the review page shows; raises AccessDenied (ledgered) for a hidden recording unless
+    ``approval_id`` is the user's valid approval for it."""
+    info = recordings(ctx).get(actor_of(user), recording_id, approval_id=approval_id)
     events = ctx.timeline.events(info.call_id)
     shown = review.evidence(events, ctx.cadence) if events else []
     start = recording_start(events)
@@ -212,7 +214,17 @@ def review_data(ctx: WebContext, user: User, recording_id: int) -> dict[str, Any
         "evidence": [e.as_dict() | {"at": None if e.at is None else round(e.at - start, 2)} for e in shown],
         "reviews": review.reviews_of(ctx.url, info.call_id),
         "comments": review.comments_of(ctx.url, info.call_id),
+        "approval_id": approval_id,
     }
+
+
+def _approval_param(value: object) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        return int(str(value))
+    except ValueError:
+        raise BadRequest("approval: expected an approval number") from None
 
 
 @requires(*REVIEW_ROLES)
@@ -238,7 +250,14 @@ async def list_api(request: Request, user: User) -> Response:
 @requires(*REVIEW_ROLES)
 async def review_page(request: Request, user: User) -> Response:
     ctx: WebContext = request.app.state.ctx
-    data = await asyncio.to_thread(review_data, ctx, user, _recording_id(request))
+    recording_id = _recording_id(request)
+    approval_id = _approval_param(request.query_params.get("approval"))
+    try:
+        data = await asyncio.to_thread(review_data, ctx, user, recording_id, approval_id)
+    except AccessDenied as exc:
+        # Where access is lacking, the page offers to request it (申请调阅, R-111) instead of a dead end.
+        return render(request, "qa_request.html", status_code=403, page="qa", recording_id=recording_id,
+                      message=str(exc))
     return render(request, "qa_review.html", page="qa", data=data, items=review.ITEMS,
                   dispositions=DISPOSITION_LABELS, flags=FLAG_LABELS, tz=ctx.settings.service.tz)
 
@@ -257,7 +276,8 @@ async def play(request: Request, user: User) -> Response:
     body = await _json(request)
     purpose = str(body.get("purpose") or "质检复核 (QA review)")
     playback = await asyncio.to_thread(
-        recordings(ctx).open_for_playback, actor_of(user), recording_id, purpose=purpose
+        recordings(ctx).open_for_playback, actor_of(user), recording_id, purpose=purpose,
+        approval_id=_approval_param(body.get("approval_id")),
     )
     tickets = _tickets(ctx)
     now = time.monotonic()

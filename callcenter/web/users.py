@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Boolean, DateTime, Integer, String, select
+from sqlalchemy import Boolean, DateTime, Integer, String, false, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from callcenter.store import Base, session_scope
@@ -45,6 +45,13 @@ class UserRecord(Base):
     confidential_access: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # R-120 (callcenter.web.passwords): when the password was last set (NULL: at created_at), a change forced
+    # at the next sign-in (new account, admin reset), and the failures that lock the account.
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failed_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    locked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +64,8 @@ class User:
     display_name: str = ""
     work_number: str = ""
     confidential_access: bool = False
+    must_change_password: bool = False
+    password_changed_at: datetime | None = None
 
     @property
     def role_label(self) -> str:
@@ -74,7 +83,10 @@ class User:
 
 
 def _to_user(row: UserRecord) -> User:
-    return User(row.id, row.name, row.role, row.display_name, row.work_number, row.confidential_access)
+    changed = row.password_changed_at or row.created_at
+    changed = changed.replace(tzinfo=UTC) if changed.tzinfo is None else changed  # SQLite hands back naive UTC
+    return User(row.id, row.name, row.role, row.display_name, row.work_number, row.confidential_access,
+                bool(row.must_change_password), changed)
 
 
 def hash_password(password: str) -> str:
@@ -92,8 +104,11 @@ def add_user(
     display_name: str = "",
     work_number: str = "",
     confidential_access: bool = False,
+    must_change_password: bool = False,
+    now: datetime | None = None,
 ) -> User:
-    """Create one account; raise :class:`UserError` on a bad name, unknown role, short password or duplicate."""
+    """Create one account; raise :class:`UserError` on a bad name, unknown role, short password or duplicate.
+    ``must_change_password``: the first sign-in must set a new password (R-120; ``callcenter users add``)."""
     if not NAME_PATTERN.match(name):
         raise UserError(f"user name {name!r}: use 2-32 letters, digits, '.', '_' or '-'")
     if role not in ROLES:
@@ -112,7 +127,9 @@ def add_user(
             work_number=work_number,
             confidential_access=confidential_access,
             active=True,
-            created_at=datetime.now(UTC),
+            created_at=now or datetime.now(UTC),
+            must_change_password=must_change_password,
+            failed_logins=0,
         )
         s.add(row)
         s.flush()

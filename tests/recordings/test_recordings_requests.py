@@ -212,7 +212,7 @@ def test_subject_access_covers_only_the_subjects_own_calls_and_needs_the_identit
     req = svc.requests.file(QA, action="play", purpose="客户本人申请听取通话录音 (R-114)", call_id="secret-1",
                             subject=customer)
     assert req.kind == "subject" and req.subject == customer
-    with pytest.raises(RequestError, match="confirms the subject's identity"):
+    with pytest.raises(RequestError, match="确认已核验申请人身份"):
         svc.requests.decide(SUPERVISOR, req.id, approve=True, reason="本人申请",
                             valid_until=NOW + timedelta(hours=1))
     svc.requests.decide(SUPERVISOR, req.id, approve=True, reason="本人申请", valid_until=NOW + timedelta(hours=1),
