@@ -95,6 +95,17 @@ def due_for_agent(
     return [details(session, settings, t, campaigns[t.campaign_id], now) for t in session.scalars(stmt)]
 
 
+def due_tasks(session: Session, settings: Settings, now: datetime, limit: int, *,
+              groups: Sequence[str] | None = None, mode: str | None = None) -> list[TaskView]:
+    """What a claim would take now, without taking it (any agent, every mode unless ``mode``), earliest first."""
+    _check_limit(limit)
+    campaigns = campaigns_by_id(session)
+    open_ids = _open_campaigns(campaigns, settings, now, mode)
+    booked = [c.id for c in campaigns.values() if c.active and (mode is None or c.mode == mode)]
+    stmt = _due_query(now, groups, None, open_ids, booked).limit(limit)
+    return [task_view(t, campaigns[t.campaign_id]) for t in session.scalars(stmt)]
+
+
 def details(session: Session, settings: Settings, task: CallbackTask, campaign: CampaignView, now: datetime,
             attempt_id: int | None = None) -> DueTask:
     summary: str | None = None

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "scripts",
     "prompts",
     "tickets",
+    "callbacks",
     "recordings",
     "report",
     "users",
