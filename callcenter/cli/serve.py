@@ -4,7 +4,7 @@ Started in this order, each from its package's own entry point: the schema (:fun
 SQLite is brought up to date, a server database must be at this version's already); the timeline flusher
 (:meth:`Timeline.run_flusher`); the web app (uvicorn, :func:`callcenter.web.app.create_app`); the FastAGI server
 (:func:`callcenter.telephony.agi.server.serve_fastagi`); the ARI application with ``--ari``
-(:class:`callcenter.telephony.ari.AriService`); the report scheduler
+(:class:`callcenter.telephony.ari.AriService`) and its callback dialer; the missed-call follower; the report scheduler
 (:func:`callcenter.metrics.schedule.run_report_scheduler`). SIGINT/SIGTERM stop it in the reverse order:
 telephony first (calls in progress end and write their last events), then the web app and the scheduler,
 and the timeline flusher last, so its final flush writes every event still buffered: nothing is lost.
@@ -56,6 +56,7 @@ class Service:
     web: Any  # callcenter.web.context.WebContext
     web_port: int = 0
     ari: Any = None
+    dialer: Any = None  # callcenter.telephony.ari.dialer.Dialer (with --ari)
     flusher: asyncio.Task[Any] | None = None
     telephony: list[asyncio.Task[Any]] = field(default_factory=list)
     others: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -221,6 +222,11 @@ async def start_service(
         ctx.control = AriCallControl(service.ari)
         ari_task = asyncio.create_task(service.ari.run(), name="ari")
         service.telephony.append(ari_task)
+        from callcenter.telephony.ari.dialer import Dialer
+
+        # The callbacks (回访) this application dials; the panel's "call" button reaches it through ctx.
+        service.dialer = ctx.dialing = Dialer(settings, service.ari.outbound)
+        service.telephony.append(asyncio.create_task(service.dialer.run(), name="callback-dialer"))
         health.registry.add_probe(ari_probe(service.ari, lambda: ari_task, settings.service.tz))
         async with asyncio.timeout(15):
             await service.ari.ready()
@@ -232,6 +238,9 @@ async def start_service(
             name="fastagi")
         service.telephony.append(health.agi.task)
         health.registry.add_probe(fastagi_probe(health.agi, settings.telephony.agi_host, settings.telephony.agi_port))
+    from callcenter.callbacks.follow import follow_missed_calls
+
+    service.others.append(asyncio.create_task(follow_missed_calls(timeline, settings), name="missed-calls"))
     from callcenter.recordings.retention import default_order_facts
     from callcenter.recordings.sweeper import sweep_periodically
     from callcenter.tickets.overdue import run_overdue_job

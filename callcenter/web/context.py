@@ -12,7 +12,7 @@ from callcenter.calls.rings import RingCadence, cadence
 from callcenter.calls.timeline import Timeline
 from callcenter.config import Settings
 from callcenter.metrics.live import LiveBoard as MetricsBoard
-from callcenter.web.control import CallControl
+from callcenter.web.control import CallbackDialing, CallControl
 from callcenter.web.live import LiveBoard
 
 
@@ -26,6 +26,7 @@ class WebContext:
     timeline: Timeline
     agents: AgentPool = field(default_factory=AgentPool)
     control: CallControl | None = None
+    dialing: CallbackDialing | None = None  # the callback dialer (serve --ari, demo): the panel's preview calls
     board: LiveBoard = field(default_factory=LiveBoard)
     # Today's call summaries for the wallboard (built in __post_init__ from the settings).
     metrics_board: MetricsBoard = field(init=False)

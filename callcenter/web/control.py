@@ -22,6 +22,14 @@ class CallControl(Protocol):
         ...
 
 
+@runtime_checkable
+class CallbackDialing(Protocol):
+    async def dial_preview(self, task_id: int, agent_id: str) -> Any:
+        """Claim the callback and start its preview call (the agent's phone first); raises
+        :class:`callcenter.callbacks.errors.CallbackError` with one line when it may not be dialled now."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class SituationButton:
     script: str

@@ -29,7 +29,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from callcenter.calls.agents import AgentState
 from callcenter.calls.runner import CallOutcome, open_session, run_call
@@ -37,13 +37,10 @@ from callcenter.config import EntrySettings
 from callcenter.logs import get_logger
 from callcenter.scripting.catalogue import prompt_variables
 from callcenter.scripting.protocol import Command, Event, Note
-from callcenter.telephony.ari.call import AriCall, safe_id
+from callcenter.telephony.ari.call import AriCall, CallHost, safe_id
 from callcenter.telephony.ari.client import Json, path_id
 from callcenter.telephony.ari.errors import AriError
 from callcenter.telephony.ari.routing import Leg
-
-if TYPE_CHECKING:
-    from callcenter.telephony.ari.service import AriService
 
 log = get_logger(__name__)
 
@@ -55,6 +52,20 @@ _CONGESTION = frozenset({34, 38, 41, 42, 44, 47})
 _NO_ANSWER = frozenset({18, 19, 21, 0, 16})
 RATED_PREFIX = "rated_"
 OPENING_STATE = "opening"
+
+
+class OutboundHost(CallHost, Protocol):
+    """What the outbound calls need of their application (AriService) beyond what any call needs."""
+
+    calls: dict[str, AriCall]
+
+    def index_channel(self, call: AriCall) -> None: ...
+
+    def library(self) -> Any: ...
+
+    def agent_record(self, agent_id: str) -> dict[str, str]: ...
+
+    def record_outcome(self, outcome: CallOutcome) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -129,7 +140,7 @@ class _Watched:
 class OutboundCalls:
     """The outbound attempts of one ARI application (owned by :class:`AriService`)."""
 
-    def __init__(self, service: AriService) -> None:
+    def __init__(self, service: OutboundHost) -> None:
         self.service = service
         self._pending: dict[str, _Pending] = {}
 

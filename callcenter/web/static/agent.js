@@ -98,7 +98,7 @@
     btn.addEventListener("click", async function () {
       showError("");
       try { await live.api("/api/agent/state", { state: btn.dataset.state }); } catch (e) { showError(e.message); }
-      refresh();
+      refresh().then(refreshCallbacks);
     });
   });
   $("release").addEventListener("click", function () { act("/api/agent/release"); });
@@ -130,6 +130,61 @@
     } catch (err) { showError(err.message); }
   });
 
+  // The callback queue (回访): due preview callbacks of this seat; "呼叫" rings the agent's phone, then the
+  // customer's, and the call then shows above like an inbound one.
+  const KINDS = { closing: "结案回访", complaint: "投诉回访", missed: "未接来电", unresolved: "未解决来电",
+                  periodic: "定期回访", questionnaire: "问卷回访" };
+  let callbacksLoading = null;
+
+  function callbackItem(c, canDial) {
+    const li = ccEl("li", { class: "callback", "data-task": String(c.id) });
+    const head = ccEl("p", { class: "callback-head" });
+    head.appendChild(ccEl("strong", {}, (KINDS[c.kind] || c.kind) + (c.level ? " L" + c.level : "")));
+    head.appendChild(ccEl("span", {}, " " + (c.order || c.campaign) + " · " + c.number +
+                          (c.customer ? " · " + c.customer : "")));
+    li.appendChild(head);
+    if (c.summary) li.appendChild(ccEl("p", { class: "callback-summary" }, c.summary));
+    li.appendChild(ccEl("blockquote", { class: "script-card callback-opening" }, c.opening));
+    const facts = ["第 " + (c.attempts + 1) + " 次 / 最多 " + c.max_attempts];
+    if (c.calls > 1) facts.push("来电 " + c.calls + " 次");
+    if (c.recordings.length) facts.push("录音 " + c.recordings.length + " 条");
+    if (c.booked_at) facts.push("约定 " + c.booked_at.replace("T", " ").slice(0, 16));
+    li.appendChild(ccEl("p", { class: "hint" }, facts.join(" · ")));
+    c.history.forEach(function (h) {
+      li.appendChild(ccEl("p", { class: "hint" }, h.at.replace("T", " ").slice(0, 16) + " " + h.actor + " " + h.action));
+    });
+    const btn = ccEl("button", { type: "button", class: "primary" }, "呼叫");
+    btn.disabled = !canDial;
+    btn.addEventListener("click", async function () {
+      btn.disabled = true;
+      showCallbackError("");
+      try { await live.api("/api/agent/callbacks/" + c.id + "/call", {}); }
+      catch (e) { showCallbackError(e.message); btn.disabled = false; return; }
+      li.classList.add("dialling");
+      btn.textContent = "正在呼叫…";
+    });
+    li.appendChild(btn);
+    return li;
+  }
+
+  function showCallbackError(message) { const el = $("callback-error"); el.textContent = message; el.hidden = !message; }
+
+  async function refreshCallbacks() {
+    if (callbacksLoading) return callbacksLoading;
+    callbacksLoading = live.api("/api/agent/callbacks").then(function (q) {
+      const list = $("callbacks");
+      list.textContent = "";
+      if (!q.callbacks.length) { list.appendChild(ccEl("li", { class: "muted" }, "暂无待回访")); return; }
+      const ready = panel && panel.agent.state === "ready" && !panel.call;
+      q.callbacks.forEach(function (c) { list.appendChild(callbackItem(c, q.dialer && ready)); });
+    }).catch(function (e) { showCallbackError(e.message); }).finally(function () { callbacksLoading = null; });
+    return callbacksLoading;
+  }
+  setInterval(refreshCallbacks, 15000);
+
+  live.onEvent(function (event) {
+    if (event && (event.type === "call.hangup" || event.type === "call.offered")) refreshCallbacks();
+  });
   live.onEvent(function (event) {
     if (!event) return;
     if (event.type === "agent.ringing" && panel && panel.call && panel.call.call_id === event.call_id) {
@@ -138,5 +193,5 @@
     }
     refresh();
   });
-  refresh().then(function () { live.start(panel ? panel.last_id : 0); });
+  refresh().then(function () { live.start(panel ? panel.last_id : 0); refreshCallbacks(); });
 })();
