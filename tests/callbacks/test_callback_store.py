@@ -246,3 +246,29 @@ def test_holiday_opening(session: Session, cb_settings: Settings) -> None:
     assert opening_text(datetime(2026, 10, 1, tzinfo=TZ).date(), None, "江南云商", "服务").startswith(
         "节日好!请问是机主本人吗?")
     assert opening_text(datetime(2026, 10, 8, tzinfo=TZ).date(), "李", "江南云商", "服务").startswith("您好!")
+
+
+def test_a_claim_given_back_without_dialling_leaves_no_attempt(session: Session, cb_settings: Settings) -> None:
+    from callcenter.callbacks.queue import release
+
+    view = note_missed_call(session, cb_settings, caller="13800138000", at=NOW, where="queue", call_id="c1")
+    assert view is not None
+    [due] = _claim(session, cb_settings)
+    with pytest.raises(LeaseError):
+        release(session, view.id, holder="someone-else", at=NOW, reason="x")
+    release(session, view.id, holder="dialer-1", at=NOW + timedelta(seconds=5), reason="no free channel")
+    back = session.get(CallbackTask, view.id)
+    assert back is not None and back.status == "due" and back.attempts == 0 and "no free channel" in back.notes
+    assert session.scalars(select(CallbackAttempt).where(CallbackAttempt.task_id == due.task.id)).all() == []
+    assert [d.task.id for d in _claim(session, cb_settings, now=NOW + timedelta(seconds=5))] == [view.id]
+
+
+def test_holiday_of_names_the_r105_holidays() -> None:
+    from datetime import date
+
+    from callcenter.callbacks.opening import holiday_of
+
+    assert holiday_of(date(2026, 2, 17)) == "Spring Festival" and holiday_of(date(2026, 10, 1)) == "National Day"
+    assert holiday_of(date(2026, 2, 14)) == ""  # a make-up working day of the Spring Festival
+    assert holiday_of(date(2026, 4, 5)) == ""  # 清明 is a holiday R-105 does not name
+    assert holiday_of(date(2026, 12, 7)) == ""
