@@ -311,12 +311,21 @@ class AccessRequests:
             raise RequestError(f"request #{request_id} does not exist")
         return row
 
-    @staticmethod
-    def _check_approver(approver: Actor, row: AccessRequest, verb: str) -> None:
+    def _check_approver(self, approver: Actor, row: AccessRequest, verb: str) -> None:
+        """Refuse a decision by someone who may not make it; the attempt is ledgered in its own transaction
+        (the caller's is rolled back by the raise), like every refused access (R-111, R-116)."""
+        why = None
         if approver.role not in APPROVERS:
-            raise AccessDenied(f"role {approver.role} may not {verb} access requests (R-111: a supervisor does)")
-        if approver.name == row.requester:
-            raise AccessDenied(f"{approver.name} may not {verb} their own request #{row.id}")
+            why = f"role {approver.role} may not {verb} access requests (R-111: a supervisor does)"
+        elif approver.name == row.requester:
+            why = f"{approver.name} may not {verb} their own request #{row.id}"
+        if why is None:
+            return
+        with session_scope(self.url) as s:
+            append_ledger(s, [LedgerRecord(approver.name, approver.role, verb, int(rid), False,
+                                           f"request #{row.id}: denied: {why}", self.clock())
+                              for rid in row.recording_ids])
+        raise AccessDenied(why)
 
     @staticmethod
     def _check_subject(subject: Subject) -> Subject:

@@ -59,6 +59,8 @@ class PlayTicket:
     path: Path
     media_type: str
     expires: float
+    # The approval the play was granted under, re-checked at every audio request (a revoked one stops it).
+    approval_id: int | None = None
 
 
 def actor_of(user: User) -> Actor:
@@ -275,16 +277,17 @@ async def play(request: Request, user: User) -> Response:
     recording_id = _recording_id(request)
     body = await _json(request)
     purpose = str(body.get("purpose") or "质检复核 (QA review)")
+    approval_id = _approval_param(body.get("approval_id"))
     playback = await asyncio.to_thread(
-        recordings(ctx).open_for_playback, actor_of(user), recording_id, purpose=purpose,
-        approval_id=_approval_param(body.get("approval_id")),
+        recordings(ctx).open_for_playback, actor_of(user), recording_id, purpose=purpose, approval_id=approval_id,
     )
     tickets = _tickets(ctx)
     now = time.monotonic()
     for key in [k for k, t in tickets.items() if t.expires < now]:
         del tickets[key]
     token = secrets.token_urlsafe(24)
-    tickets[token] = PlayTicket(user.id, recording_id, playback.path, playback.media_type, now + TICKET_SECONDS)
+    tickets[token] = PlayTicket(user.id, recording_id, playback.path, playback.media_type, now + TICKET_SECONDS,
+                                approval_id)
     return JSONResponse({"url": f"/api/recordings/{recording_id}/audio?ticket={token}",
                          "ledger_seq": playback.ledger_seq, "media_type": playback.media_type})
 
@@ -296,6 +299,11 @@ async def audio(request: Request, user: User) -> Response:
     if ticket is None or ticket.user_id != user.id or ticket.recording_id != _recording_id(request) \
             or ticket.expires < time.monotonic():
         raise NotAllowed("没有有效的播放授权 (play the recording from its review page; every play is ledgered)")
+    if ticket.approval_id is not None:
+        why = await asyncio.to_thread(recordings(ctx).requests.refusal, actor_of(user), ticket.approval_id,
+                                      ticket.recording_id, "play")
+        if why is not None:
+            raise NotAllowed(why)
     # Inline only, never as an attachment: R-112 allows in-browser replay, not download.
     return FileResponse(ticket.path, media_type=ticket.media_type, content_disposition_type="inline",
                         headers={"Cache-Control": "no-store"})

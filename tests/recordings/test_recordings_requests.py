@@ -191,6 +191,9 @@ def test_decisions_need_a_supervisor_who_is_not_the_requester_a_reason_and_a_bou
         svc.requests.decide(SUPERVISOR, req.id, approve=True, reason="x", valid_until=NOW + timedelta(hours=1))
     with pytest.raises(AccessDenied, match="role qa may not approve"):
         svc.requests.decide(QA, req.id, approve=True, reason="x", valid_until=NOW + timedelta(hours=1))
+    with session_scope(svc.url) as s:
+        denied = [(e.actor, e.action) for e in s.scalars(select(LedgerEntry).where(LedgerEntry.allowed.is_(False)))]
+    assert denied == [("boss", "approve"), ("qa1", "approve")]  # refused decisions are ledgered too
     with pytest.raises(RequestError, match="reason"):
         svc.requests.decide(ADMIN, req.id, approve=False, reason="")
     with pytest.raises(RequestError, match="in the future"):

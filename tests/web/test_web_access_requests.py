@@ -154,7 +154,10 @@ def test_refused_and_revoked_approvals_answer_403_with_the_reason(app_client: Te
     assert r.status_code == 303
     _decide(c, boss, revoked, "approve")
     token = _as(c, "qa1")
-    assert _play(c, token, secret, revoked).status_code == 200
+    granted = _play(c, token, secret, revoked)
+    assert granted.status_code == 200
+    audio_url = granted.json()["url"]
+    assert c.get(audio_url).status_code == 200
     boss = _as(c, "boss")
     r = c.post(f"/approvals/{revoked}/revoke", data={"csrf_token": boss, "reason": "投诉已撤回"},
                follow_redirects=False)
@@ -164,6 +167,9 @@ def test_refused_and_revoked_approvals_answer_403_with_the_reason(app_client: Te
     assert no.status_code == 403 and "已被拒绝:用途不明确" in no.json()["error"]
     gone = _play(c, token, secret, revoked)
     assert gone.status_code == 403 and "已被撤销:投诉已撤回" in gone.json()["error"]
+    # The play granted before the revocation stops too: its audio requests re-check the approval.
+    stopped = c.get(audio_url)
+    assert stopped.status_code == 403 and "已被撤销" in stopped.json()["error"]
     assert recordings(ctx).verify_ledger().ok
 
 
