@@ -6,8 +6,8 @@ the ARI simulator (:mod:`callcenter.sim.ari`) as its Asterisk, creates the demo 
 and the URL, and keeps a realistic mix of calls flowing until Ctrl-C (or ``--calls``/``--minutes``): callers
 who speak, silent callers (R-15), dialect callers (R-19..R-21), noisy lines (R-18), low voices (R-17), agents who do
 not answer (R-02 overflow), hold and resume (R-38), complaints that become work orders (R-36), and callers
-who give up while it rings. The simulated agents use the same call control and work-order path as the
-panel's buttons.
+who give up while it rings; beside them a small callback campaign (回访, :mod:`callcenter.cli.demo_callbacks`).
+The simulated agents use the same call control and work-order path as the panel's buttons.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import contextlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -96,14 +96,23 @@ def _scenarios() -> list[Scenario]:
 
 def _prompt_lengths(settings: Settings) -> dict[str, float]:
     """How long each prompt plays in the simulator: its audio file, else the catalogue's estimate."""
+    from callcenter.scripting.catalogue import prompt_variables
+    from callcenter.scripting.errors import ScriptError
     from callcenter.scripting.library import load_library
 
     library = load_library(settings.scripts.directory, settings.scripts)
     lengths: dict[str, float] = {}
+    # A prompt with per-call variables is as long as its text for an unnamed caller, not as its template.
+    variables = prompt_variables(settings.service, agent={"work_number": "8001", "name": ""},
+                                 now=datetime.now(settings.service.tz))
+    locale = settings.scripts.default_locale
     for key in library.catalogues.keys():
-        prompt = library.catalogues.find(key, settings.scripts.default_locale)
-        source = prompt.source if prompt is not None else ""
-        lengths[key] = max(1.5, len(source) / settings.scripts.speech_chars_per_second)
+        try:
+            text = library.catalogues.render(key, locale, variables)
+        except ScriptError:
+            prompt = library.catalogues.find(key, locale)
+            text = prompt.source if prompt is not None else ""
+        lengths[key] = max(1.5, len(text) / settings.scripts.speech_chars_per_second)
     for (locale, key), seconds in library.audio.items():
         if locale == settings.scripts.default_locale:
             lengths[key] = seconds
@@ -254,6 +263,7 @@ async def keep_seats(pool: Any, names: list[str], scale: float) -> None:
 
 async def run_demo(settings: Settings, args: argparse.Namespace) -> None:
     from callcenter.calls.agents import AgentState
+    from callcenter.cli.demo_callbacks import start_demo_callbacks
     from callcenter.cli.serve import run_until_signalled, start_service
     from callcenter.sim.ari import AriSimulator, fixed_media_length
     from callcenter.sim.ari_parties import SimAgent
@@ -268,9 +278,10 @@ async def run_demo(settings: Settings, args: argparse.Namespace) -> None:
     await asyncio.to_thread(Path(settings.recordings.root).mkdir, parents=True, exist_ok=True)
     await asyncio.to_thread(ensure_schema, settings.database.url)
     await asyncio.to_thread(ensure_accounts, settings.database.url)
+    lengths = _prompt_lengths(settings)
     sim = AriSimulator(clock=clock, recordings_dir=settings.recordings.root,
                        sounds_dir=settings.scripts.directory / "sounds",
-                       media_length=fixed_media_length(3.0, _prompt_lengths(settings)),
+                       media_length=fixed_media_length(3.0, lengths),
                        username=settings.telephony.ari_username, password=settings.telephony.ari_password,
                        ring_cadence=settings.telephony.ring_cadence)
     server = await AriServer(sim).start()
@@ -283,6 +294,7 @@ async def run_demo(settings: Settings, args: argparse.Namespace) -> None:
             agent = service.pool.get(name)
             sim.add_agent(SimAgent(agent.endpoint, answer_at_ring=ring))
             service.pool.set_state(name, AgentState.READY, asyncio.get_running_loop().time())
+        await start_demo_callbacks(settings, sim, lengths)
 
     try:
         service = await start_service(settings, agi=False, ari=True, clock=clock, prepare=prepare)

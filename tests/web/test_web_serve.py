@@ -15,6 +15,7 @@ import pytest
 from callcenter.calls import events as ev
 from callcenter.calls.timeline import Timeline
 from callcenter.cli.demo import DemoError, run_demo
+from callcenter.cli.demo_callbacks import SURVEYED
 from callcenter.cli.serve import ServeError, run_until_signalled, seats_from_accounts, start_service
 from callcenter.config import Settings
 
@@ -73,8 +74,11 @@ async def test_bounded_demo_runs_a_mix_of_calls_and_stops(web_settings: Settings
     monkeypatch.setattr(serve, "STOP_GRACE_SECONDS", 1.0)  # calls cut off by the stop need not finish here
     await asyncio.wait_for(run_demo(_local(web_settings), _demo_args()), 60)
     events = Timeline(web_settings.database.url).since(0, 100_000)
-    calls = {e.call_id for e in events if e.type == ev.CALL_OFFERED}
+    calls = {e.call_id for e in events if e.type == ev.CALL_OFFERED and e.data.get("direction") != "outbound"}
     assert len(calls) == 3
+    # Beside them the demo's callback campaign: the survey customers were dialled (回访).
+    dialled = {e.data["caller"] for e in events if e.type == ev.CALL_OFFERED and e.data.get("direction") == "outbound"}
+    assert dialled and dialled <= {c.number for c in SURVEYED}
     ended = Counter(e.data.get("by") for e in events if e.type == ev.HANGUP)
     assert sum(ended.values()) >= 1
     assert any(e.type == ev.AGENT_ANSWERED for e in events)
