@@ -82,8 +82,11 @@ class CallbackTask(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
-        # The queue (due_for_agent, claim): pending tasks of a group in due order; finished tasks never enter it.
-        Index("ix_callback_tasks_pending", "agent_group", "next_at", sqlite_where=text(PENDING_SQL),
+        # The queue (due_for_agent, claim): pending tasks of a group, and of every group, in the queue's order
+        # (next_at, id), so a LIMIT reads a few entries; finished tasks never enter them (bench/dialer.py).
+        Index("ix_callback_tasks_pending", "agent_group", "next_at", "id", sqlite_where=text(PENDING_SQL),
+              postgresql_where=text(PENDING_SQL)),
+        Index("ix_callback_tasks_pending_next", "next_at", "id", sqlite_where=text(PENDING_SQL),
               postgresql_where=text(PENDING_SQL)),
         Index("ix_callback_tasks_order", "order_id"),
         Index("ix_callback_tasks_created_at", "created_at"),

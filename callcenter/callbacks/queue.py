@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from callcenter.callbacks.campaigns import CampaignView, campaigns_by_id
 from callcenter.callbacks.dnc import blocked
 from callcenter.callbacks.errors import CallbackError, LeaseError, NotDialableError
-from callcenter.callbacks.models import PENDING, CallbackAttempt, CallbackTask
+from callcenter.callbacks.models import PENDING, PENDING_SQL, CallbackAttempt, CallbackTask
 from callcenter.callbacks.numbers import check_dialable
 from callcenter.callbacks.opening import opening_text
 from callcenter.callbacks.results import AttemptResult
@@ -32,8 +32,8 @@ from callcenter.callbacks.schedule import next_dial_time
 from callcenter.callbacks.tasks import TaskView, append_note, calendar_of, skip, task_view
 from callcenter.config import Settings
 from callcenter.logs import get_logger
-from callcenter.tickets.models import OPEN_STATUSES, WorkOrder, WorkOrderCallback
-from callcenter.tickets.service import HistoryEntry, get_order, order_history
+from callcenter.tickets.models import OPEN_STATUSES, WorkOrder, WorkOrderCallback, WorkOrderHistory, WorkOrderLink
+from callcenter.tickets.service import HistoryEntry
 
 log = get_logger(__name__)
 
@@ -63,11 +63,15 @@ def _open_campaigns(campaigns: dict[int, CampaignView], settings: Settings, now:
             if c.active and (mode is None or c.mode == mode) and c.calling_hours(tz).contains(now, calendar)]
 
 
-def _due_query(now: datetime, groups: Sequence[str] | None, agent: str | None, open_ids: list[int],
+def _due_query(now: datetime, group: str | None, agent: str | None, open_ids: list[int],
                booked_ids: list[int]) -> Select[CallbackTask]:
-    stmt = select(CallbackTask).where(CallbackTask.status.in_(PENDING), CallbackTask.next_at <= now)
-    if groups is not None:
-        stmt = stmt.where(CallbackTask.agent_group.in_(list(groups)))
+    """Due tasks of one group (or of all), in the queue's order: what ``ix_callback_tasks_pending`` (per group)
+    and ``ix_callback_tasks_pending_next`` (all groups) hold in that order."""
+    # The partial indexes' own condition, as literal SQL: a planner proves the index applies only from the same
+    # constants (SQLite never from bound parameters; PostgreSQL not in a generic plan of a prepared statement).
+    stmt = select(CallbackTask).where(text(PENDING_SQL), CallbackTask.next_at <= now)
+    if group is not None:
+        stmt = stmt.where(CallbackTask.agent_group == group)
     # R-103: inside the campaign's calling hours, or at a time the customer booked.
     stmt = stmt.where(or_(CallbackTask.campaign_id.in_(open_ids),
                           CallbackTask.booked_at.is_not(None) & CallbackTask.campaign_id.in_(booked_ids)))
@@ -76,6 +80,18 @@ def _due_query(now: datetime, groups: Sequence[str] | None, agent: str | None, o
     if agent is not None:
         keep = or_(keep, CallbackTask.preferred_agent == agent)
     return stmt.where(keep).order_by(CallbackTask.next_at, CallbackTask.id)
+
+
+def _pending(session: Session, now: datetime, groups: Sequence[str] | None, agent: str | None,
+             open_ids: list[int], booked_ids: list[int], limit: int) -> list[CallbackTask]:
+    """The first ``limit`` due tasks of ``groups`` (None: every group): one index range per group, merged."""
+    if groups is None:
+        return list(session.scalars(_due_query(now, None, agent, open_ids, booked_ids).limit(limit)))
+    rows: list[CallbackTask] = []
+    for group in dict.fromkeys(groups):
+        rows.extend(session.scalars(_due_query(now, group, agent, open_ids, booked_ids).limit(limit)))
+    rows.sort(key=lambda t: (t.next_at, t.id))
+    return rows[:limit]
 
 
 def _check_limit(limit: int) -> None:
@@ -91,8 +107,8 @@ def due_for_agent(
     campaigns = campaigns_by_id(session)
     open_ids = _open_campaigns(campaigns, settings, now, "preview")
     booked = [c.id for c in campaigns.values() if c.active and c.mode == "preview"]
-    stmt = _due_query(now, groups, agent_id, open_ids, booked).limit(limit)
-    return [details(session, settings, t, campaigns[t.campaign_id], now) for t in session.scalars(stmt)]
+    tasks = _pending(session, now, groups, agent_id, open_ids, booked, limit)
+    return details_of(session, settings, [(t, None) for t in tasks], campaigns, now)
 
 
 def due_tasks(session: Session, settings: Settings, now: datetime, limit: int, *,
@@ -102,25 +118,45 @@ def due_tasks(session: Session, settings: Settings, now: datetime, limit: int, *
     campaigns = campaigns_by_id(session)
     open_ids = _open_campaigns(campaigns, settings, now, mode)
     booked = [c.id for c in campaigns.values() if c.active and (mode is None or c.mode == mode)]
-    stmt = _due_query(now, groups, None, open_ids, booked).limit(limit)
-    return [task_view(t, campaigns[t.campaign_id]) for t in session.scalars(stmt)]
+    tasks = _pending(session, now, groups, None, open_ids, booked, limit)
+    return [task_view(t, campaigns[t.campaign_id]) for t in tasks]
 
 
 def details(session: Session, settings: Settings, task: CallbackTask, campaign: CampaignView, now: datetime,
             attempt_id: int | None = None) -> DueTask:
-    summary: str | None = None
-    history: tuple[HistoryEntry, ...] = ()
-    recordings: tuple[str, ...] = ()
-    if task.order_number is not None and task.order_id is not None:
-        order = get_order(session, task.order_number)
-        summary, recordings = order.summary, order.recordings
-        history = tuple(order_history(session, task.order_number))
+    return details_of(session, settings, [(task, attempt_id)], {campaign.id: campaign}, now)[0]
+
+
+def details_of(session: Session, settings: Settings, tasks: Sequence[tuple[CallbackTask, int | None]],
+               campaigns: dict[int, CampaignView], now: datetime) -> list[DueTask]:
+    """The preview of each task: its order's summary, history and recordings read for all of them at once (three
+    queries, not five per task — bench/dialer.py), and the R-105 opening of the day."""
+    order_ids = sorted({t.order_id for t, _ in tasks if t.order_id is not None and t.order_number is not None})
+    orders: dict[int, WorkOrder] = {}
+    history: dict[int, list[HistoryEntry]] = {}
+    recordings: dict[int, list[str]] = {}
+    if order_ids:
+        orders = {o.id: o for o in session.scalars(select(WorkOrder).where(WorkOrder.id.in_(order_ids)))}
+        for link in session.scalars(select(WorkOrderLink).where(
+                WorkOrderLink.order_id.in_(order_ids), WorkOrderLink.kind == "recording").order_by(WorkOrderLink.id)):
+            recordings.setdefault(link.order_id, []).append(link.ref)
+        for h in session.scalars(select(WorkOrderHistory).where(WorkOrderHistory.order_id.in_(order_ids))
+                                 .order_by(WorkOrderHistory.id)):
+            history.setdefault(h.order_id, []).append(HistoryEntry(h.at, h.actor, h.action, dict(h.changes)))
     day = now.astimezone(settings.service.tz).date()
-    return DueTask(
-        task=task_view(task, campaign), script=campaign.script, scale=campaign.scale,
-        opening=opening_text(day, task.customer_name, settings.service.center, campaign.subject),
-        summary=summary, history=history, recordings=recordings, attempt_id=attempt_id,
-    )
+    out = []
+    for task, attempt_id in tasks:
+        campaign = campaigns[task.campaign_id]
+        order = orders.get(task.order_id) if task.order_id is not None else None
+        key = task.order_id if order is not None else None
+        out.append(DueTask(
+            task=task_view(task, campaign), script=campaign.script, scale=campaign.scale,
+            opening=opening_text(day, task.customer_name, settings.service.center, campaign.subject),
+            summary=order.summary if order is not None else None,
+            history=tuple(history.get(key, ())) if key is not None else (),
+            recordings=tuple(recordings.get(key, ())) if key is not None else (), attempt_id=attempt_id,
+        ))
+    return out
 
 
 def claim(
@@ -158,7 +194,7 @@ def claim(
     booked = [c.id for c in campaigns.values() if c.active and c.mode == mode]
     if task_id is not None:
         return [_claim_one(session, settings, campaigns, task_id, now, holder, lease_seconds, mode, open_ids)]
-    stmt = _due_query(now, [group] if group else None, agent, open_ids, booked)
+    stmt = _due_query(now, group, agent, open_ids, booked)
     claimed: list[DueTask] = []
     for _round in range(4):  # rows set aside or lost to another claimer are replaced by the next ones
         want = limit - len(claimed)
