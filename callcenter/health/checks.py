@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import shutil
 from collections.abc import Callable
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +120,7 @@ def database_component(url: str) -> Component:
 
 def refused_today(url: str, since: datetime) -> int:
     """Recordings refused since ``since`` (``recording.refused`` alerts on the timeline, R-119)."""
+    since = since.astimezone(UTC)  # SQLite compares the stored UTC text: a local instant would shift the day
     with engine_for(url).connect() as conn:
         return int(conn.scalar(select(func.count()).select_from(CallEventRecord).where(
             CallEventRecord.type == ev.RECORDING_REFUSED, CallEventRecord.at >= since)) or 0)
@@ -219,4 +220,5 @@ def job_component(job: JobRecord, now: datetime, tz: tzinfo) -> Component:
                          f"{local(job.next_due, tz)})", value, GROUP_JOBS, detail=detail)
     if job.last_error:
         return Component(name, Status.AMBER, f"last run failed: {job.last_error}", value, GROUP_JOBS, detail=detail)
-    return Component(name, Status.GREEN, f"ran {job.runs} times; on time", value, GROUP_JOBS, detail=detail)
+    runs = "once" if job.runs == 1 else f"{job.runs} times"
+    return Component(name, Status.GREEN, f"ran {runs}; on time", value, GROUP_JOBS, detail=detail)

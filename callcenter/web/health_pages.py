@@ -75,7 +75,7 @@ async def health_page(request: Request, user: User) -> Response:
     ctx: WebContext = request.app.state.ctx
     state = await health_state(ctx)
     return render(request, "health.html", page="health", state=state, labels={s.value: v for s, v in LABELS.items()},
-                  refresh_seconds=REFRESH_SECONDS, tz=ctx.settings.service.tz)
+                  refresh_seconds=REFRESH_SECONDS, tz=ctx.settings.service.tz, settings=ctx.settings)
 
 
 @requires("supervisor", "admin")

@@ -55,6 +55,21 @@ def test_a_database_without_the_schema_is_red(tmp_path: Path) -> None:
     assert c.value == f"0 of {len(code_heads())} heads applied"
 
 
+@pytest.mark.postgres
+def test_todays_refused_recordings_are_counted_from_local_midnight(settings: Settings, db_url: str) -> None:
+    from callcenter.health.board import day_start
+    from callcenter.health.checks import refused_today
+
+    timeline = Timeline(db_url)
+    now = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)  # 11:00 in Shanghai; the centre's day began at 16:00 UTC
+    for at in (datetime(2026, 12, 6, 15, 59, tzinfo=UTC), datetime(2026, 12, 6, 16, 1, tzinfo=UTC),
+               datetime(2026, 12, 7, 2, 0, tzinfo=UTC)):
+        timeline.append(f"c{at.hour}", ev.RECORDING_REFUSED, {"reason": "disk"}, at=at)
+    timeline.flush_sync()
+    assert day_start(now, settings).isoformat() == "2026-12-07T00:00:00+08:00"
+    assert refused_today(db_url, day_start(now, settings)) == 2
+
+
 def test_disk_below_the_floor_is_red_and_refusals_are_amber(tmp_path: Path) -> None:
     free = shutil.disk_usage(tmp_path).free
     red = disk_component(tmp_path / "recordings", free + (1 << 30), 0)

@@ -3,10 +3,16 @@
 (function () {
   const live = window.ccLive;
   const every = Number(document.currentScript.dataset.refresh || 5) * 1000;
+  const timeZone = document.currentScript.dataset.tz;  // the centre's time, as the server renders it
   const labels = { green: "正常", amber: "注意", red: "故障" };
 
   function set(id, text) { const el = document.getElementById(id); if (el) el.textContent = text; }
-  function localTime(iso) { return iso ? new Date(iso).toLocaleString("zh-CN", { hour12: false }) : "—"; }
+  function localTime(iso) {
+    if (!iso) return "—";
+    const at = new Date(iso);
+    const part = function (opts) { return at.toLocaleString("sv-SE", Object.assign({ timeZone: timeZone }, opts)); };
+    return part({ dateStyle: "short" }) + " " + part({ timeStyle: "medium", hour12: false });
+  }
   function dot(status) { return ccEl("span", { class: "dot", "data-status": status }); }
 
   function statusCell(status) {
