@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Select, or_, select, text, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from callcenter.callbacks.campaigns import CampaignView, campaigns_by_id
 from callcenter.callbacks.dnc import blocked
@@ -308,7 +309,8 @@ def _take(session: Session, settings: Settings, task: CallbackTask, campaign: Ca
     if changed.rowcount != 1:  # type: ignore[attr-defined]
         session.expire(task)
         return None
-    session.refresh(task)
+    for key, value in (("status", "dialing"), ("lease_holder", holder), ("lease_until", until), ("next_at", until)):
+        set_committed_value(task, key, value)  # what the UPDATE wrote, without reading the row back
     attempt = CallbackAttempt(task_id=task.id, started_at=now, holder=holder, notes="")
     session.add(attempt)
     session.flush()

@@ -272,3 +272,43 @@ def test_holiday_of_names_the_r105_holidays() -> None:
     assert holiday_of(date(2026, 2, 14)) == ""  # a make-up working day of the Spring Festival
     assert holiday_of(date(2026, 4, 5)) == ""  # 清明 is a holiday R-105 does not name
     assert holiday_of(date(2026, 12, 7)) == ""
+
+
+def test_claimers_racing_in_threads_share_no_task(session: Session, cb_settings: Settings) -> None:
+    """Four dialers claim at once until nothing is left: every task is dialled once, none twice."""
+    import threading
+
+    for i in range(24):
+        note_missed_call(session, cb_settings, caller=f"138000000{i:02d}", at=NOW - timedelta(seconds=i),
+                         where="queue", call_id=f"c{i}")
+    session.commit()
+    got: dict[str, list[int]] = {}
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def dialer(name: str) -> None:
+        mine = got.setdefault(name, [])
+        try:
+            start.wait()
+            with session_factory(cb_settings.database.url)() as s:
+                while True:
+                    batch = claim(s, settings=cb_settings, now=NOW, holder=name, lease_seconds=60, mode="preview",
+                                  limit=2)
+                    s.commit()
+                    if not batch:
+                        return
+                    mine.extend(d.task.id for d in batch)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=dialer, args=(f"dialer-{n}",)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    claimed = [task for ids in got.values() for task in ids]
+    assert len(claimed) == 24 and len(set(claimed)) == 24
+    session.expire_all()
+    holders = {t.id: t.lease_holder for t in session.scalars(select(CallbackTask)).all()}
+    assert all(holders[task] == name for name, ids in got.items() for task in ids)
