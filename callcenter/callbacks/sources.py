@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime, time
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import and_, exists, select, true
 from sqlalchemy.orm import Session
 
 from callcenter.callbacks.campaigns import built_in
@@ -33,8 +33,12 @@ MISSED_WHERE = ("ivr", "queue", "ringing")
 SYNC_BATCH = 1000
 
 
-def sync_order_callbacks(session: Session, settings: Settings, now: datetime) -> int:
-    """Make the tasks of open order callbacks that have none; returns how many were made."""
+def sync_order_callbacks(session: Session, settings: Settings, now: datetime, *, since: datetime | None = None) -> int:
+    """Make the tasks of open order callbacks that have none; returns how many were made.
+
+    ``since``: only callbacks made at or after it (an index range instead of every order's callback row: a
+    dialer that syncs every minute passes a lookback of a few days; None, the default, looks at all of them).
+    """
     has_task = exists().where(
         and_(CallbackTask.order_id == WorkOrderCallback.order_id, CallbackTask.level == WorkOrderCallback.level)
     )
@@ -42,6 +46,7 @@ def sync_order_callbacks(session: Session, settings: Settings, now: datetime) ->
         select(WorkOrderCallback, WorkOrder)
         .join(WorkOrder, WorkOrder.id == WorkOrderCallback.order_id)
         .where(WorkOrderCallback.done_at.is_(None), ~has_task)
+        .where(WorkOrderCallback.created_at >= since if since is not None else true())
         .order_by(WorkOrderCallback.id)
         .limit(SYNC_BATCH)
     )
@@ -50,6 +55,7 @@ def sync_order_callbacks(session: Session, settings: Settings, now: datetime) ->
     tz = settings.service.tz
     while True:
         rows = session.execute(stmt).all()
+        before = made
         for callback, order in rows:
             complaint = order.category == "complaint" and callback.level == 1
             campaign = built_in(session, settings, "complaint" if complaint else "closing", now)
@@ -66,7 +72,7 @@ def sync_order_callbacks(session: Session, settings: Settings, now: datetime) ->
                 due_by=callback.due_at,
             )
             made += created
-        if len(rows) < SYNC_BATCH:
+        if len(rows) < SYNC_BATCH or made == before:  # a full batch that made nothing would come back forever
             break
     log.info("callback.sync_orders", made=made)
     return made

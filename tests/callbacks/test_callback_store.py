@@ -312,3 +312,11 @@ def test_claimers_racing_in_threads_share_no_task(session: Session, cb_settings:
     session.expire_all()
     holders = {t.id: t.lease_holder for t in session.scalars(select(CallbackTask)).all()}
     assert all(holders[task] == name for name, ids in got.items() for task in ids)
+
+
+def test_sync_since_looks_only_at_callbacks_made_since(session: Session, cb_settings: Settings,
+                                                      closed_order: Callable[..., str]) -> None:
+    number = closed_order(at=NOW - timedelta(days=3))
+    assert sync_order_callbacks(session, cb_settings, NOW, since=NOW - timedelta(days=2)) == 0
+    assert sync_order_callbacks(session, cb_settings, NOW, since=NOW - timedelta(days=4)) >= 1
+    assert {t.order_number for t in session.scalars(select(CallbackTask))} == {number}
