@@ -48,6 +48,25 @@ def test_an_unreachable_database_is_red() -> None:
     assert "callcenter:callcenter" not in c.reason  # no credentials in the reason
 
 
+@pytest.mark.postgres
+def test_a_postgresql_database_that_goes_away_while_running_turns_red() -> None:
+    import sqlalchemy as sa
+
+    from callcenter.store import migrate, where
+    from tests.conftest import PG_ADMIN_URL, empty_pg_database
+
+    with empty_pg_database() as url:
+        migrate(url)
+        assert database_component(url).status is Status.GREEN
+        name = url.rsplit("/", 1)[1]
+        admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:  # the server ends our connections and the database is gone
+            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+        c = database_component(url)
+        assert c.status is Status.RED and c.reason.startswith(f"cannot reach the database at {where(url)}")
+
+
 def test_a_database_without_the_schema_is_red(tmp_path: Path) -> None:
     c = database_component(f"sqlite:///{tmp_path / 'empty.sqlite3'}")
     dispose_all()
