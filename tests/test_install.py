@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from callcenter.cli.demo_callbacks import SURVEYED
 from callcenter.config import PROJECT_ROOT
 
 
@@ -143,7 +144,10 @@ def test_init_then_the_commands_run_from_outside_the_checkout(installed: Install
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "demo stopped after 2 calls" in demo.stdout
     with sqlite3.connect(data / "var" / "demo.sqlite3") as db:  # the demo's own store, in the data folder
-        assert db.execute("select count(distinct call_id) from call_events").fetchone() == (2,)
+        offered = [json.loads(d) for (d,) in db.execute("select data from call_events where type = 'call.offered'")]
+    inbound = [d for d in offered if d.get("direction") != "outbound"]
+    assert len(inbound) == 2  # and beside them the demo's callback campaign (回访) dials its customers
+    assert {d["caller"] for d in offered if d.get("direction") == "outbound"} <= {c.number for c in SURVEYED}
     (record,) = installed.site.glob("callcenter-*.dist-info/RECORD")
     wheel_files = {line.split(",")[0] for line in record.read_text().splitlines()}
     present = {p.relative_to(installed.site).as_posix() for p in (installed.site / "callcenter").rglob("*")

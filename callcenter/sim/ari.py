@@ -66,6 +66,7 @@ CAUSES: Mapping[str, tuple[int, str]] = {
     "failure": (38, "Network out of order"),
     "answered_elsewhere": (26, "Answered elsewhere"),
     "congestion": (34, "Circuit/channel congestion"),
+    "unknown": (0, "Unknown"),
 }
 _DEFAULT_TALK_DETECT = (2500, 160)  # func_talkdetect defaults: silence threshold ms, energy threshold
 
@@ -593,7 +594,8 @@ class AriSimulator:
         return self._originate(p["channelId"], q)
 
     def _originate(self, channel_id: str, q: Mapping[str, str]) -> tuple[int, Any]:
-        if channel_id in self.channels:
+        # Asterisk 22 looks an id up as a prefix: "cb-1" is taken while "cb-1-agent" lives (measured).
+        if any(existing.lower().startswith(channel_id.lower()) for existing in self.channels):
             raise AriError(409, "Channel with given unique ID already exists")
         app = q.get("app")
         if not app:
@@ -613,6 +615,7 @@ class AriSimulator:
         self.ended[chan.id] = asyncio.get_running_loop().create_future()
         snapshot = chan.snapshot()
         timeout = float(q.get("timeout", "30"))
+        self._later(chan, 0.0, lambda: self._dial_event(chan, ""))
         if customer is not None:
             self._later(chan, 0.0, lambda: self._customer_rings(chan, customer, timeout))
         else:
@@ -620,9 +623,20 @@ class AriSimulator:
             self._later(chan, 0.0, lambda: self._agent_rings(chan, agent, timeout))
         return 200, snapshot
 
+    def _dial_event(self, chan: SimChannel, status: str) -> None:
+        """The Dial event of an originated channel (its ``peer``): "" as the dial starts, then RINGING, BUSY,
+        CONGESTION or ANSWER, as Asterisk 22 reports them (tests/sim/fixtures/ari_asterisk_22.yaml)."""
+        if chan.ended_t is None:
+            self._publish(chan.app, "Dial", peer=chan.snapshot(), dialstring=chan.name.rpartition("-")[0],
+                          dialstatus=status)
+
     def _customer_rings(self, chan: SimChannel, customer: SimCustomer, timeout: float) -> None:
         if customer.busy or customer.congestion:
-            self._destroy(chan, "busy" if customer.busy else "congestion", by="system")
+            self._dial_event(chan, "BUSY" if customer.busy else "CONGESTION")
+            # Through a Local channel the far end's cause does not come back: the channel ends "Unknown" (0).
+            local = chan.name.startswith("Local/")
+            reason = "unknown" if local else "busy" if customer.busy else "congestion"
+            self._destroy(chan, reason, by="system")
             return
         self._ring_party(chan, customer.answer_at_ring, timeout, lambda: self._customer_answers(chan, customer))
 
@@ -634,6 +648,7 @@ class AriSimulator:
         chan.heard.append((0.0, "answered", ""))
         chan.created_t = chan.answered_t
         chan.caller = customer.after_answer  # from here on the customer acts like a caller
+        self._dial_event(chan, "ANSWER")
         self._set_state(chan, "Up")
         assert chan.app is not None
         self._enter_stasis(chan, chan.app, chan.args)
@@ -641,6 +656,7 @@ class AriSimulator:
 
     def _agent_rings(self, chan: SimChannel, agent: SimAgent, timeout: float) -> None:
         if agent.busy:
+            self._dial_event(chan, "BUSY")
             self._destroy(chan, "busy", by="agent")
             return
         self._ring_party(chan, agent.answer_at_ring, timeout, lambda: self._agent_answers(chan, agent))
@@ -650,6 +666,7 @@ class AriSimulator:
         chan.ring_started = self.now()
         chan.heard.append((chan.ring_started - chan.created_t, "ringing", ""))
         self._set_state(chan, "Ringing")
+        self._dial_event(chan, "RINGING")
         if answer_at_ring is not None:
             at = self.cadence.ring_starts(answer_at_ring) + self.cadence.on / 2
             if timeout <= 0 or at < timeout:
@@ -661,6 +678,7 @@ class AriSimulator:
     def _agent_answers(self, chan: SimChannel, agent: SimAgent) -> None:
         chan.answered_t = self.now()
         chan.heard.append((chan.answered_t - chan.created_t, "answered", ""))
+        self._dial_event(chan, "ANSWER")
         self._set_state(chan, "Up")
         assert chan.app is not None
         self._enter_stasis(chan, chan.app, chan.args)

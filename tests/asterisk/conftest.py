@@ -9,6 +9,7 @@ event loop, so what is proven is what a centre runs.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.asterisk.pbx import (
@@ -32,6 +34,9 @@ from tests.asterisk.pbx import (
 REPO = Path(__file__).resolve().parents[2]
 # Agent accounts, seats of the default group: 8001 never answers (tests/asterisk/pbx.py), 8002 does.
 SEATS = ("8001", "8002")
+# `callcenter users add` gives each account a first password its owner replaces at the first sign-in (R-120);
+# the agents then sign in with their own.
+AGENT_FIRST_PASSWORD = "agent-first-1"
 AGENT_PASSWORD = "agent-test-1"
 
 
@@ -61,6 +66,9 @@ ari_url = "http://127.0.0.1:{pbx.ports.http}/ari"
 ari_username = "{ARI_USER}"
 ari_password = "{ARI_PASSWORD}"
 ari_app = "{ARI_APP}"
+# The callbacks' customers (回访): Local channels into the test dialplan's [customers].
+outbound_endpoint = "Local/{{number}}@customers/n"
+outbound_ring_seconds = 12
 
 [scripts]
 rendered_audio_directory = "{root / 'prompt-audio'}"
@@ -108,7 +116,7 @@ def start_service(pbx: Asterisk, root: Path, web_port: int | None = None) -> tup
     env = {**os.environ, "CALLCENTER_CONFIG": str(config)}
     for seat in SEATS:  # agent accounts exist before serve makes them seats (an existing one is kept)
         subprocess.run([sys.executable, "-m", "callcenter", "users", "add", seat, "--role", "agent",
-                        "--work-number", seat, "--password", AGENT_PASSWORD], cwd=REPO, env=env,
+                        "--work-number", seat, "--password", AGENT_FIRST_PASSWORD], cwd=REPO, env=env,
                        capture_output=True, check=False)
     process = subprocess.Popen(
         [sys.executable, "-m", "callcenter", "serve", "--ari"], cwd=REPO, env=env,
@@ -119,10 +127,36 @@ def start_service(pbx: Asterisk, root: Path, web_port: int | None = None) -> tup
         if process.poll() is not None:
             raise RuntimeError(f"callcenter serve exited with {process.returncode}: {log.read_text()[-3000:]}")
         if "serving the web pages" in log.read_text(errors="replace"):
+            _first_sign_ins(f"http://127.0.0.1:{_web_port(config)}")
             return process, log
         time.sleep(0.2)
     process.terminate()
     raise RuntimeError(f"callcenter serve did not start within 60 s: {log.read_text()[-3000:]}")
+
+
+def _web_port(config: Path) -> int:
+    return int(next(line.split("=")[1] for line in config.read_text().splitlines() if line.startswith("port =")))
+
+
+def _csrf(page: str) -> str:
+    found = re.search(r'name="csrf-token" content="([^"]+)"', page)
+    assert found, "no CSRF token on the page"
+    return found.group(1)
+
+
+def _first_sign_ins(web: str) -> None:
+    """Each agent's first sign-in: the password `users add` set is replaced by their own (R-120). An account
+    that did it already (the service was restarted) just signs in."""
+    for seat in SEATS:
+        with httpx.Client(base_url=web, timeout=10, follow_redirects=True) as client:
+            r = client.post("/login", data={"name": seat, "password": AGENT_FIRST_PASSWORD,
+                                            "csrf_token": _csrf(client.get("/login").text)})
+            if r.url.path != "/password":
+                continue
+            done = client.post("/password", data={
+                "old_password": AGENT_FIRST_PASSWORD, "new_password": AGENT_PASSWORD,
+                "confirm_password": AGENT_PASSWORD, "csrf_token": _csrf(r.text)})
+            assert done.url.path == "/agent", f"{seat}: the first password change failed: {done.text[-500:]}"
 
 
 def stop_service(process: subprocess.Popen[bytes]) -> None:

@@ -5,7 +5,8 @@
 sample configuration is used: :func:`write_config` writes every file Asterisk reads, loads only the modules the
 bridges need (``autoload=no``) and names the modules that reach out by themselves as ``noload`` as well.
 
-Callers are Local channels. ``channel originate Local/<entry>@bridge/n extension <scenario>@caller``: the ``;2``
+Callers are Local channels, and so are the customers the callback dialer rings (``[customers]``).
+``channel originate Local/<entry>@bridge/n extension <scenario>@caller``: the ``;2``
 half runs the bridge's dialplan (FastAGI or Stasis) and rings until the bridge answers, the ``;1`` half is the
 caller: once answered it runs ``[caller]``, which records what it hears (``MixMonitor`` with ``r()``: the audio
 the caller's channel reads is what the bridge plays) and "says" its part (streamed silence, speech files,
@@ -101,8 +102,9 @@ exten => main,1,NoOp(hotline over FastAGI)
 exten => _[0-9*#],1,Hangup()
 
 ; ---- agent seats (tests only): web.agent_endpoint = Local/{{work_number}}@agents/n ------------------------
-; 8001 rings and never answers; any other seat answers at once, says AGENTS/agent-speech, listens 12 s and
-; hangs up. Each notes when it began ringing, answered and was hung up, and records what it heard.
+; 8001 rings and never answers; any other seat answers at once, says AGENTS/agent-speech (after the seconds
+; in AGENTS/<seat>.delay, if any), listens 12 s and hangs up. Each notes when it began ringing, answered and
+; was hung up, and records what it heard.
 [agents]
 exten => _X.,1,Set(SEAT=${{EXTEN}})
  same => n,System(echo ringing ${{FILTER(0-9.,${{SHELL(date +%s.%N)}})}} >> ${{AGENTS}}/${{SEAT}}.clock)
@@ -110,12 +112,40 @@ exten => _X.,1,Set(SEAT=${{EXTEN}})
  same => n,Answer()
  same => n,MixMonitor(${{AGENTS}}/${{SEAT}}-mix.wav,r(${{AGENTS}}/${{SEAT}}-heard.wav))
  same => n,System(echo answered ${{FILTER(0-9.,${{SHELL(date +%s.%N)}})}} >> ${{AGENTS}}/${{SEAT}}.clock)
+ same => n,Wait(${{FILTER(0-9.,${{SHELL(cat ${{AGENTS}}/${{SEAT}}.delay 2>/dev/null || echo 0)}})}})
  same => n,Playback(${{AGENTS}}/agent-speech)
  same => n,Playback(silence/10&silence/2)
  same => n,Hangup()
  same => n(never),Ringing()
  same => n,Wait(120)
 exten => h,1,System(echo hangup ${{FILTER(0-9.,${{SHELL(date +%s.%N)}})}} >> ${{AGENTS}}/${{SEAT}}.clock)
+
+; ---- the customers the callback dialer rings (tests only): outbound_endpoint = Local/{{number}}@customers/n ----
+; By the last digit: 1 answers during the 2nd ring, records what it hears and presses the digit in <number>.key
+; at the second in <number>.press (both written by the test), then stays on the line until the service releases
+; it; 2 is busy; 3 congested; 4 rings and never answers; 5 answers and hangs up 2 s later (during the opening).
+[customers]
+exten => _139XXXXXXXX,1,Set(CALL=${{AGENTS}}/customer-${{EXTEN}})
+ same => n,System(echo ringing ${{FILTER(0-9.,${{SHELL(date +%s.%N)}})}} >> ${{CALL}}.clock)
+ same => n,GotoIf($["${{EXTEN:-1}}" = "2"]?busy)
+ same => n,GotoIf($["${{EXTEN:-1}}" = "3"]?congested)
+ same => n,GotoIf($["${{EXTEN:-1}}" = "4"]?never)
+ same => n,Ringing()
+ same => n,Wait(6)
+ same => n,Answer()
+ same => n,Gosub(caller,begin,1)
+ same => n,GotoIf($["${{EXTEN:-1}}" = "5"]?leaves)
+ same => n,Wait(${{FILTER(0-9.,${{SHELL(cat ${{CALL}}.press)}})}})
+ same => n,SendDTMF(${{FILTER(0-9,${{SHELL(cat ${{CALL}}.key)}})}},250)
+ same => n,Wait(60)
+ same => n,Hangup()
+ same => n(leaves),Wait(2)
+ same => n,Hangup()
+ same => n(busy),Busy(10)
+ same => n(congested),Congestion(10)
+ same => n(never),Ringing()
+ same => n,Wait(120)
+exten => h,1,System(echo hangup ${{FILTER(0-9.,${{SHELL(date +%s.%N)}})}} >> ${{CALL}}.clock)
 
 ; ---- the transcript probe (tests/asterisk/agi_probe.py) ------------------------------------------------
 [probe]

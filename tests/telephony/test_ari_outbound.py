@@ -199,3 +199,52 @@ async def test_preview_customer_busy_frees_the_waiting_agent(line: Line) -> None
     assert result.result == "busy"
     assert line.service.pool.agents["8004"].state is AgentState.READY
     assert line.sim.channels == {}  # the agent's leg was hung up too
+
+
+@pytest.mark.parametrize(("customer", "expected"), [
+    (SimCustomer(NUMBER, busy=True), "busy"),
+    (SimCustomer(NUMBER, congestion=True), "congestion"),
+])
+async def test_busy_and_congestion_through_a_local_channel_come_from_the_dial_status(
+    settings: Settings, customer: SimCustomer, expected: str
+) -> None:
+    """Asterisk 22 ends a Local channel whose far end was busy with cause 0 ("Unknown"); only the Dial event
+    says BUSY / CONGESTION (measured: tests/asterisk/test_callbacks.py)."""
+    from dataclasses import replace
+
+    local = replace(settings, telephony=replace(settings.telephony, outbound_endpoint="Local/{number}@customers/n"))
+    sim = AriSimulator(clock=ScaledClock(0.01))
+    sim.add_customer(customer)
+    seen: list[tuple[str, object]] = []
+    sim.add_observer(lambda kind, m: seen.append((m.get("type"), m.get("cause", m.get("dialstatus"))))
+                     if kind == "event" else None)
+
+    async def link() -> LocalLink:
+        return LocalLink(sim, local.telephony.ari_app)
+
+    client = AriClient("http://unused/ari", "u", "p", local.telephony.ari_app, link_factory=link, use_http=False)
+    service = AriService(local, timeline=Timeline(None), client=client, clock=sim.clock)
+    task = asyncio.create_task(service.run())
+    try:
+        async with asyncio.timeout(5):
+            await service.ready()
+            result = await service.outbound.dial(OutboundRequest("cb-local", NUMBER, "callback_survey", "callback",
+                                                                 "survey"))
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert result.result == expected
+    assert ("ChannelDestroyed", 0) in seen and ("Dial", expected.upper()) in seen
+
+
+async def test_a_preview_agent_who_hangs_up_releases_the_customer(line: Line) -> None:
+    """The agent's end of a preview callback ends the call, as an agent's release does on an inbound one
+    (measured on Asterisk 22: the customer was otherwise left in the bridge alone)."""
+    line.sim.add_agent(SimAgent("PJSIP/8005", answer_at_ring=1, hangup_after=14.0))
+    line.service.pool.add(Agent("8005", "PJSIP/8005", "8005", groups=("callback",)))
+    line.service.pool.set_state("8005", AgentState.READY)
+    customer = SimCustomer(NUMBER, answer_at_ring=1, after_answer=SimCaller(hangup_at=60.0))
+    result = await line.dial("preview", customer, agent="8005")
+    assert (result.result, result.agent) == ("reached", "8005")
+    hangup = next(d for k, d in await line.events(result.call_id) if k == "call.hangup")
+    assert hangup["by"] == "agent"

@@ -50,6 +50,8 @@ _ORIGINATE_GRACE_SECONDS = 5
 _BUSY = frozenset({17})
 _CONGESTION = frozenset({34, 38, 41, 42, 44, 47})
 _NO_ANSWER = frozenset({18, 19, 21, 0, 16})
+_DIALSTATUS = {"BUSY": "busy", "CONGESTION": "congestion", "NOANSWER": "no_answer", "CANCEL": "no_answer",
+               "CHANUNAVAIL": "failed"}
 RATED_PREFIX = "rated_"
 OPENING_STATE = "opening"
 
@@ -99,6 +101,8 @@ class _Pending:
     """A channel we originated that has not entered Stasis yet: answered (StasisStart) or gone (cause)."""
 
     future: asyncio.Future[Json | int]
+    dialstatus: str = ""  # the last Dial event's (BUSY, CONGESTION, NOANSWER, CHANUNAVAIL, …)
+    seen: list[str] = field(default_factory=list)
 
     def settle(self, value: Json | int) -> None:
         if not self.future.done():
@@ -146,14 +150,18 @@ class OutboundCalls:
 
     def on_event(self, message: Json) -> bool:
         """An event of a channel we are dialling; True when it was ours (the service routes nothing more)."""
-        channel_id = str(message.get("channel", {}).get("id", ""))
+        channel_id = str((message.get("channel") or message.get("peer") or {}).get("id", ""))
         pending = self._pending.get(channel_id)
         if pending is None:
             return False
         kind = message.get("type")
         if kind == "StasisStart":
             pending.settle(message)
+        elif kind == "Dial":
+            pending.dialstatus = str(message.get("dialstatus", ""))
+            pending.seen.append(f"Dial {pending.dialstatus}")
         elif kind == "ChannelDestroyed":
+            pending.seen.append(f"ChannelDestroyed {message.get('cause')} {message.get('cause_txt', '')}")
             pending.settle(int(message.get("cause", 0)))
         return True
 
@@ -171,17 +179,18 @@ class OutboundCalls:
             if standby is not None:
                 await self._release_standby(*standby)
             raise
-        if isinstance(answered, str):
+        if isinstance(answered, tuple):
             if standby is not None:
                 await self._release_standby(*standby)
-            return OutboundResult(request.call_id, answered, agent=request.agent)
+            result, detail = answered
+            return OutboundResult(request.call_id, result, agent=request.agent, detail=detail)
         return await self._run(request, answered, standby)
 
     # ------------------------------------------------------------------ ringing
 
-    async def _originate(self, channel_id: str, query: dict[str, Any], ring_seconds: float) -> Json | int | str:
-        """Originate into our application and wait for the answer (the StasisStart), the cause of the channel's
-        end, or ``"failed"`` when Asterisk refused the originate."""
+    async def _originate(self, channel_id: str, query: dict[str, Any], ring_seconds: float) -> Json | _Pending | str:
+        """Originate into our application and wait for the answer (the StasisStart), the channel's end (the
+        :class:`_Pending` with its cause and dial status), or ``"failed"`` when Asterisk refused the originate."""
         service = self.service
         pending = _Pending(asyncio.get_running_loop().create_future())
         self._pending[channel_id] = pending
@@ -193,10 +202,13 @@ class OutboundCalls:
                 return "failed"
             try:
                 async with asyncio.timeout(ring_seconds + _ORIGINATE_GRACE_SECONDS):
-                    return await pending.future
+                    answered = await pending.future
+                return answered if isinstance(answered, dict) else pending
             except TimeoutError:  # Asterisk's own timeout did not end it: we do
                 await self._hang_up(channel_id)
-                return 19
+                pending.dialstatus = pending.dialstatus or "NOANSWER"
+                pending.seen.append("no end within the ring time: hung up")
+                return pending
         finally:
             self._pending.pop(channel_id, None)
 
@@ -208,7 +220,9 @@ class OutboundCalls:
             log.warning("preview callback: the agent is not ready", agent=request.agent, call_id=request.call_id)
             return None
         limit = service.cadence.limit(service.settings.telephony.agent_ring_limit)
-        leg_id = safe_id(f"{request.call_id}-agent-{agent.id}")
+        # Not "<call id>-…": Asterisk 22 refuses a new channel whose id begins another live channel's id (the
+        # customer's, made second, would be refused: measured, tests/asterisk/test_callbacks.py).
+        leg_id = safe_id(f"agent-{agent.id}-{request.call_id}")
         started = service.clock.time()
         outcome = await self._originate(leg_id, {
             "endpoint": agent.endpoint, "appArgs": f"outbound-agent,{request.call_id}",
@@ -226,7 +240,8 @@ class OutboundCalls:
         await self._hang_up(leg_id)
         self.service.pool.set_state(leg.agent.id, AgentState.READY, now=self.service.clock.time())
 
-    async def _ring_customer(self, request: OutboundRequest) -> Json | str:
+    async def _ring_customer(self, request: OutboundRequest) -> Json | tuple[str, str]:
+        """The answered customer's StasisStart, or (result, what Asterisk said) when nobody answered."""
         t = self.service.settings.telephony
         endpoint = t.outbound_endpoint.format(number=request.number)
         outcome = await self._originate(request.call_id, {
@@ -234,13 +249,23 @@ class OutboundCalls:
             "callerId": t.outbound_caller_id or self.service.settings.service.hotline,
             "timeout": math.ceil(t.outbound_ring_seconds),
         }, t.outbound_ring_seconds)
-        if isinstance(outcome, dict) or isinstance(outcome, str):
+        if isinstance(outcome, dict):
             return outcome
-        if outcome in _BUSY:
-            return "busy"
-        if outcome in _CONGESTION:
-            return "congestion"
-        return "no_answer" if outcome in _NO_ANSWER else "failed"
+        if isinstance(outcome, str):
+            return outcome, "the originate was refused"
+        detail = "; ".join(outcome.seen)
+        # The Dial event's status says it first (a Local channel ends with cause 16 whatever the far end did);
+        # the cause of the channel's end is the fallback.
+        by_status = _DIALSTATUS.get(outcome.dialstatus)
+        if by_status is not None:
+            return by_status, detail
+        cause = outcome.future.result() if outcome.future.done() else 0
+        assert isinstance(cause, int)
+        if cause in _BUSY:
+            return "busy", detail
+        if cause in _CONGESTION:
+            return "congestion", detail
+        return ("no_answer" if cause in _NO_ANSWER else "failed"), detail
 
     async def _hang_up(self, channel_id: str) -> None:
         try:

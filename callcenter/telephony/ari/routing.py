@@ -43,6 +43,7 @@ class Leg:
     ring_started: float | None = None
     answered_at: float | None = None
     timers: list[Any] = field(default_factory=list)
+    dialstatus: str = ""  # the leg's last Dial event: BUSY through a Local channel ends with cause 0, not 17
 
     def resolve(self, outcome: str) -> None:
         if not self.future.done():
@@ -56,6 +57,7 @@ async def transfer(call: AriCall, command: Transfer) -> None:
         # A preview callback: the agent picked up before the customer was rung and is waiting on the line.
         leg_id, leg = call.standby
         call.standby = None
+        leg.resolve("answered")  # it was: its end from now on is the agent releasing the call
         call.legs[leg_id] = leg
         try:
             await _bridge(call, leg_id, leg)
@@ -206,7 +208,10 @@ def on_leg_event(call: AriCall, leg_id: str, message: dict[str, Any]) -> None:
     ChannelDestroyed after the bridge = the agent released the call (the caller is released too)."""
     kind = message["type"]
     leg = call.legs.get(leg_id)
-    if kind == "StasisStart":
+    if kind == "Dial":
+        if leg is not None:
+            leg.dialstatus = str(message.get("dialstatus", ""))
+    elif kind == "StasisStart":
         if leg is None or leg.future.done():
             call.spawn(_hang_up_late_leg(call, leg_id))  # answered after we gave up on it
             return
@@ -215,7 +220,8 @@ def on_leg_event(call: AriCall, leg_id: str, message: dict[str, Any]) -> None:
     elif kind == "ChannelDestroyed":
         if leg is not None and not leg.future.done():
             cause = int(message.get("cause", 0))
-            leg.resolve("busy" if cause == 17 else "no_answer" if cause in (18, 19) else "unavailable")
+            busy = cause == 17 or leg.dialstatus == "BUSY"
+            leg.resolve("busy" if busy else "no_answer" if cause in (18, 19) else "unavailable")
         elif leg_id == call.agent_leg and not call.gone:
             call.agent_released = True
             call.spawn(call.hang_up())

@@ -194,8 +194,8 @@ class AriService:
             call = self._recordings.pop(str(recording.get("name", "")), None)
             if call is not None:
                 call.recording_finished(recording)
-        elif "channel" in message:
-            channel_id = str(message["channel"].get("id", ""))
+        elif "channel" in message or kind == "Dial":
+            channel_id = str((message.get("channel") or message.get("peer") or {}).get("id", ""))
             found = self._channels.get(channel_id)
             if found is None:
                 return
