@@ -8,8 +8,8 @@
 * Not reached: the attempt is logged on the order's history (R-96 「未联系到负责人,记录下回访时间,再安排时间回访」)
   and the next attempt scheduled on the campaign's growing interval within its calling hours; after the last
   attempt, or with no calling hours left, the task ends ``unreached`` — counted by the figures, never dropped.
-* A result for a task whose order was deleted or reopened while it was dialled is kept on the task, which is
-  cancelled with the reason; the order is left as it is.
+* A result for a task whose order was deleted or reopened, or whose callback was recorded by hand, while it was
+  dialled is kept on the task and its attempt, and the task is cancelled with the reason; the order is left as is.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from callcenter.callbacks.schedule import next_dial_time, parse_retry, retry_aft
 from callcenter.callbacks.tasks import TaskView, append_note, calendar_of, new_task, skip, task_view
 from callcenter.config import Settings
 from callcenter.logs import get_logger
-from callcenter.tickets.models import OPEN_STATUSES, WorkOrder
+from callcenter.tickets.models import OPEN_STATUSES, WorkOrder, WorkOrderCallback
 from callcenter.tickets.service import record_callback
 
 log = get_logger(__name__)
@@ -119,7 +119,14 @@ def _order_gone(session: Session, task: CallbackTask) -> str | None:
     order = session.get(WorkOrder, task.order_id) if task.order_id is not None else None
     if order is None:
         return "order_deleted"
-    return "order_reopened" if order.status in OPEN_STATUSES else None
+    if order.status in OPEN_STATUSES:
+        return "order_reopened"
+    if task.level is not None:
+        done = session.scalar(select(WorkOrderCallback.done_at).where(
+            WorkOrderCallback.order_id == order.id, WorkOrderCallback.level == task.level))
+        if done is not None:  # recorded by hand (the panel, the CLI) while this attempt was dialled
+            return "already_done"
+    return None
 
 
 def _reached(session: Session, settings: Settings, task: CallbackTask, campaign: CampaignView,

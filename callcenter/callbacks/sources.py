@@ -47,7 +47,7 @@ def sync_order_callbacks(session: Session, settings: Settings, now: datetime, *,
         .join(WorkOrder, WorkOrder.id == WorkOrderCallback.order_id)
         .where(WorkOrderCallback.done_at.is_(None), ~has_task)
         .where(WorkOrderCallback.created_at >= since if since is not None else true())
-        .order_by(WorkOrderCallback.id)
+        .order_by(WorkOrderCallback.created_at, WorkOrderCallback.id)  # the created_at index serves ``since``
         .limit(SYNC_BATCH)
     )
     made = 0

@@ -320,3 +320,18 @@ def test_sync_since_looks_only_at_callbacks_made_since(session: Session, cb_sett
     assert sync_order_callbacks(session, cb_settings, NOW, since=NOW - timedelta(days=2)) == 0
     assert sync_order_callbacks(session, cb_settings, NOW, since=NOW - timedelta(days=4)) >= 1
     assert {t.order_number for t in session.scalars(select(CallbackTask))} == {number}
+
+
+def test_an_order_changed_while_dialled_keeps_the_result_on_the_task(session: Session, cb_settings: Settings,
+                                                                     closed_order: Callable[..., str]) -> None:
+    number = closed_order()
+    sync_order_callbacks(session, cb_settings, NOW)
+    task_id = next(d.task.id for d in _claim(session, cb_settings, limit=5) if d.task.level == 1)
+    # Meanwhile an agent records the level-1 callback by hand.
+    svc.record_callback(session, number, 1, actor="a9", at=NOW, reached=True, satisfaction="满意")
+    view = record_attempt(session, cb_settings, task_id, result="reached", at=NOW + timedelta(minutes=1),
+                          call_id="cb", satisfaction="不满意", holder="dialer-1")
+    assert (view.status, view.skip_reason, view.result) == ("cancelled", "already_done", "reached")
+    assert svc.get_order(session, number).callbacks[0].satisfaction == "满意"  # the order keeps the hand record
+    attempt = session.scalars(select(CallbackAttempt).where(CallbackAttempt.task_id == task_id)).one()
+    assert attempt.result == "reached" and attempt.call_id == "cb"
