@@ -8,6 +8,7 @@ brings all of them to their heads.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -112,6 +113,40 @@ def where(url: str) -> str:
     return url.split("///", 1)[-1] if is_embedded(url) else url.split("@")[-1]
 
 
+@functools.cache
+def migration_revisions() -> tuple[frozenset[str], dict[str, frozenset[str]]]:
+    """This version's migration heads (one per package branch), and what each revision needs before it (its
+    down revisions and ``depends_on``)."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    needs: dict[str, frozenset[str]] = {}
+    for rev in script.walk_revisions():
+        before: set[str] = set()
+        for names in (rev.down_revision, rev.dependencies):
+            before.update((names,) if isinstance(names, str) else names or ())
+        needs[rev.revision] = frozenset(before)
+    return frozenset(script.get_heads()), needs
+
+
+def code_heads() -> frozenset[str]:
+    return migration_revisions()[0]
+
+
+def applied_revisions(current: set[str]) -> set[str]:
+    """Every revision the database's current heads stand on: Alembic keeps only the tips in its version table
+    (a branch that another depends on is no longer listed once the dependent is applied)."""
+    needs = migration_revisions()[1]
+    seen: set[str] = set()
+    todo = [r for r in current if r in needs]
+    while todo:
+        rev = todo.pop()
+        if rev not in seen:
+            seen.add(rev)
+            todo.extend(needs[rev])
+    return seen
+
+
 def ensure_schema(url: str) -> None:
     """Make sure the database has this version's schema before a command uses it: one behaviour on a fresh store.
 
@@ -123,10 +158,8 @@ def ensure_schema(url: str) -> None:
         migrate(url)
         return
     from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
     from sqlalchemy.exc import SQLAlchemyError
 
-    script = ScriptDirectory.from_config(alembic_config(url))
     try:
         with engine_for(url).connect() as conn:
             current = set(MigrationContext.configure(conn).get_current_heads())
@@ -134,13 +167,14 @@ def ensure_schema(url: str) -> None:
         text = str(getattr(exc, "orig", None) or exc).strip()
         reason = text.splitlines()[0] if text else type(exc).__name__
         raise StoreError(f"cannot reach the database at {where(url)}: {reason}") from None
-    unknown = sorted(current - {rev.revision for rev in script.walk_revisions()})
+    heads, needs = migration_revisions()
+    unknown = sorted(current - set(needs))
     if unknown:
         raise StoreError(
             f"the database at {where(url)} has schema revisions this version does not know ({', '.join(unknown)}): "
             "a newer callcenter migrated it"
         )
-    if current != set(script.get_heads()):
+    if not heads <= applied_revisions(current):
         state = "has no schema yet" if not current else "is not at this version's schema"
         raise StoreError(f"the database at {where(url)} {state}: run `callcenter db upgrade`")
 

@@ -6,7 +6,6 @@ Each is a plain function returning one :class:`~callcenter.health.model.Componen
 
 from __future__ import annotations
 
-import functools
 import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -22,7 +21,7 @@ from callcenter.calls.timeline import CallEventRecord
 from callcenter.health.model import Component, Status
 from callcenter.health.registry import JobRecord, seconds_text
 from callcenter.health.seats import SeatWatch
-from callcenter.store import alembic_config, engine_for, where
+from callcenter.store import applied_revisions, engine_for, migration_revisions, where
 
 # Timeline events waiting for the flusher: it writes every 50 ms, so a thousand means the database is slow and
 # ten thousand that it has stopped taking them (the events are kept in memory until it does).
@@ -51,40 +50,6 @@ def size_text(n: int) -> str:
     return f"{n} B"
 
 
-@functools.cache
-def _revisions() -> tuple[frozenset[str], dict[str, frozenset[str]]]:
-    """This version's migration heads (one per package branch), and what each revision needs before it (its
-    down revisions and ``depends_on``)."""
-    from alembic.script import ScriptDirectory
-
-    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
-    needs: dict[str, frozenset[str]] = {}
-    for rev in script.walk_revisions():
-        before: set[str] = set()
-        for names in (rev.down_revision, rev.dependencies):
-            before.update((names,) if isinstance(names, str) else names or ())
-        needs[rev.revision] = frozenset(before)
-    return frozenset(script.get_heads()), needs
-
-
-def code_heads() -> frozenset[str]:
-    return _revisions()[0]
-
-
-def applied_revisions(current: set[str]) -> set[str]:
-    """Every revision the database's current heads stand on: Alembic keeps only the tips in its version table
-    (a branch that another depends on is no longer listed once the dependent is applied)."""
-    needs = _revisions()[1]
-    seen: set[str] = set()
-    todo = [r for r in current if r in needs]
-    while todo:
-        rev = todo.pop()
-        if rev not in seen:
-            seen.add(rev)
-            todo.extend(needs[rev])
-    return seen
-
-
 def database_component(url: str) -> Component:
     """Reachable, and at this version's schema: the Alembic heads applied equal the code's heads."""
     from alembic.runtime.migration import MigrationContext
@@ -99,7 +64,7 @@ def database_component(url: str) -> Component:
         reason = lines[0] if lines else type(exc).__name__
         return Component(name, Status.RED, f"cannot reach the database at {where(url)}: {reason}", "unreachable",
                          GROUP_DATA, blocks_calls=True)
-    heads, needs = _revisions()
+    heads, needs = migration_revisions()
     unknown = applied - set(needs)
     reached = applied_revisions(applied)
     value = f"{len(reached & heads)} of {len(heads)} heads applied"

@@ -16,7 +16,6 @@ from callcenter.config import ConfigError, Settings, load_settings
 from callcenter.health.board import HealthBoard, local_report
 from callcenter.health.checks import (
     BACKLOG_AMBER,
-    code_heads,
     database_component,
     disk_component,
     flusher_component,
@@ -26,7 +25,7 @@ from callcenter.health.checks import (
 from callcenter.health.model import HealthReport, Status
 from callcenter.health.registry import HealthRegistry, JobRecord
 from callcenter.health.seats import SeatWatch
-from callcenter.store import dispose_all
+from callcenter.store import code_heads, dispose_all
 
 T0 = datetime(2026, 12, 1, 0, 30, tzinfo=UTC)
 CLOSED_PG = "postgresql+psycopg://callcenter:callcenter@127.0.0.1:1/nothing"
