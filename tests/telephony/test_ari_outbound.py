@@ -179,7 +179,7 @@ async def test_preview_rings_the_agent_first_then_the_customer(line: Line) -> No
     assert (result.result, result.agent) == ("reached", "8002")
     events = await line.events(result.call_id)
     answered = next(d for k, d in events if k == "agent.answered")
-    assert answered["agent"] == "8002"
+    assert answered["agent"] == "8002" and answered["wait"] == 0  # the agent was on the line first
     assert prompts(events) == []  # the agent speaks the opening (shown on the panel)
     hangup = next(d for k, d in events if k == "call.hangup")
     assert hangup["by"] == "caller"

@@ -59,6 +59,7 @@ async def transfer(call: AriCall, command: Transfer) -> None:
         call.standby = None
         leg.resolve("answered")  # it was: its end from now on is the agent releasing the call
         call.legs[leg_id] = leg
+        call.queued_at = leg.answered_at  # the customer waited for nobody: the agent was there first
         try:
             await _bridge(call, leg_id, leg)
             return
