@@ -152,3 +152,67 @@ async def test_a_preview_by_an_agent_who_is_not_ready_is_refused(centre: Centre)
     task_id = centre.task("预览回访", "13900000041")
     with pytest.raises(CallbackError, match="not ready"):
         await centre.dialer.dial_preview(task_id, "nobody")
+
+
+async def test_a_restart_during_a_callback_loses_neither_the_call_nor_its_attempt(settings: Settings) -> None:
+    """The service dies while a surveyed customer is on the line: the next process adopts the call (a person of
+    the queue takes it over), writes the attempt when it ends, and never dials the task again."""
+    ensure_schema(settings.database.url)
+    sim = AriSimulator(clock=ScaledClock(0.01))
+    sim.add_agent(SimAgent("PJSIP/9001", answer_at_ring=1))
+    sim.add_customer(SimCustomer("13900000051", after_answer=SimCaller(hangup_at=45.0)))
+    with session_scope(settings.database.url) as session:
+        campaign = add_campaign(session, name="重启回访", kind="questionnaire", mode="survey", agent_group="callback",
+                                script="callback_survey", at=MONDAY_10AM)
+        task, _ = new_task(session, settings, campaign, number="13900000051", dedup_key="restart", at=MONDAY_10AM)
+        session.flush()
+        task_id = task.id
+
+    async def start_process() -> tuple[AriService, asyncio.Task[None], Dialer]:
+        async def link() -> LocalLink:
+            return LocalLink(sim, settings.telephony.ari_app)
+
+        client = AriClient("http://unused/ari", "u", "p", settings.telephony.ari_app, link_factory=link,
+                           use_http=False)
+        service = AriService(settings, timeline=Timeline(None), client=client, clock=sim.clock)
+        service.pool.add(Agent("9001", "PJSIP/9001", "9001", groups=("default",)))
+        service.pool.set_state("9001", AgentState.READY)
+        run = asyncio.create_task(service.run())
+        async with asyncio.timeout(3):
+            await service.ready()
+        return service, run, Dialer(settings, service.outbound, now=lambda: MONDAY_10AM, holder="host:callcenter")
+
+    first, first_run, first_dialer = await start_process()
+    await render_prompts_first(first)
+    (attempt,) = await first_dialer.tick()
+    async with asyncio.timeout(10):
+        while not any(c.number == "13900000051" and c.state == "Up" for c in sim.channels.values()):
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(sim.clock.real(3.0))  # the opening is playing
+    attempt.cancel()  # the process dies: nothing of it writes anything more
+    first_run.cancel()
+    await asyncio.gather(attempt, first_run, return_exceptions=True)
+    (customer,) = [c for c in sim.channels.values() if c.number == "13900000051"]
+
+    second, second_run, second_dialer = await start_process()
+    try:
+        assert await second_dialer.tick() == []  # the task is leased to this application: not dialled again
+        async with asyncio.timeout(15):
+            ended = await sim.wait_ended(customer.id)
+            while True:
+                with session_scope(settings.database.url) as session:
+                    row = session.get(CallbackTask, task_id)
+                    assert row is not None
+                    if row.status != "dialing":
+                        break
+                await asyncio.sleep(0.05)
+    finally:
+        second_run.cancel()
+        await asyncio.gather(second_run, return_exceptions=True)
+    assert [kind for _, kind, _ in ended.heard].count("answered") == 1
+    with session_scope(settings.database.url) as session:
+        row = session.get(CallbackTask, task_id)
+        attempts = list(session.scalars(select(CallbackAttempt).where(CallbackAttempt.task_id == task_id)))
+        assert row is not None
+        assert (row.status, row.attempts, row.agent) == ("done", 1, "9001")
+        assert [(a.result, a.call_id) for a in attempts] == [("reached", customer.id)]

@@ -17,7 +17,7 @@ process that dies mid-call leaves the lease to run out; the claim after it close
 from __future__ import annotations
 
 import asyncio
-import os
+import re
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -29,14 +29,17 @@ from callcenter.callbacks.outcomes import record_attempt
 from callcenter.callbacks.queue import DueTask, claim, release
 from callcenter.callbacks.sources import sync_order_callbacks
 from callcenter.calls.agents import AgentState
+from callcenter.calls.runner import CallOutcome
 from callcenter.config import Settings
 from callcenter.logs import get_logger
 from callcenter.store import session_scope
+from callcenter.telephony.ari.call import AriCall
 from callcenter.telephony.ari.outbound import OutboundCalls, OutboundRequest, OutboundResult
 
 log = get_logger(__name__)
 
 TICK_SECONDS = 5.0
+_TASK_OF_CALL = re.compile(r"cb-(\d+)-\d+")  # the call id of an attempt: cb-<task>-<attempt>
 SURVEY_CHANNELS = 4
 # A claim holds its task this long: longer than any callback call (ringing, the script, the conversation).
 LEASE_SECONDS = 1800.0
@@ -44,9 +47,10 @@ LEASE_SECONDS = 1800.0
 SYNC_EVERY_TICKS = 12
 
 
-def holder_name() -> str:
-    """Who dials, as the store's lease names it: this host and process."""
-    return f"{socket.gethostname()[:40]}:{os.getpid()}"
+def holder_name(app: str) -> str:
+    """Who dials, as the store's lease names it: this host's ARI application. The same after a restart, so the
+    process that adopts a callback call left by its predecessor writes that call's attempt under its lease."""
+    return f"{socket.gethostname()[:40]}:{app}"[:64]
 
 
 class Dialer:
@@ -64,11 +68,12 @@ class Dialer:
         self.outbound = outbound
         self.pool = outbound.service.pool
         self.now = now
-        self.holder = holder or holder_name()
+        self.holder = holder or holder_name(settings.telephony.ari_app)
         self.url = settings.database.url
         self.in_flight: dict[int, asyncio.Task[OutboundResult | None]] = {}
         self._progressive: dict[str, int] = {}  # group → customers being rung for it
         self._ticks = 0
+        outbound.service.on_outbound_adopted = self._adopted
 
     async def run(self) -> None:
         """Dial until cancelled; a failed round is logged and the next one comes (the store may be back)."""
@@ -158,6 +163,23 @@ class Dialer:
         log.info("callback attempt", task=view.id, mode=view.mode, result=result.result, call_id=result.call_id,
                  agent=result.agent)
         return result
+
+    async def _adopted(self, call: AriCall, outcome: CallOutcome) -> None:
+        """A callback call this process adopted after a restart has ended: its attempt, left open by the
+        process that dialled it, is written now (the lease is this application's: nobody dialled it again)."""
+        found = _TASK_OF_CALL.fullmatch(call.call_id)
+        if found is None:
+            log.warning("adopted callback call names no task", call_id=call.call_id)
+            return
+        agent = call.stats.agent
+        result = "reached" if agent else ("no_agent" if outcome.disposition == "no_agent" else "hangup_opening")
+        adopted = OutboundResult(call.call_id, result, agent=agent, disposition=outcome.disposition,
+                                 detail="the service restarted during the call; a person of the queue took it over")
+        try:
+            await asyncio.to_thread(self._write, int(found.group(1)), adopted)
+        except CallbackError as exc:
+            log.error("adopted callback's attempt not written", call_id=call.call_id, error=str(exc))
+        log.info("callback attempt", task=int(found.group(1)), mode="adopted", result=result, call_id=call.call_id)
 
     # ------------------------------------------------------------------ the store (worker threads)
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -68,6 +68,8 @@ class OutboundHost(CallHost, Protocol):
     def agent_record(self, agent_id: str) -> dict[str, str]: ...
 
     def record_outcome(self, outcome: CallOutcome) -> None: ...
+
+    on_outbound_adopted: Callable[[AriCall, CallOutcome], Awaitable[None]] | None
 
 
 @dataclass(frozen=True)

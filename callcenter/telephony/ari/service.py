@@ -24,7 +24,7 @@ Use in ``callcenter serve``::
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -104,6 +104,8 @@ class AriService:
         self._registering: set[asyncio.Task[Any]] = set()  # tasks registering a recording right now
         self.reconciles = 0
         self.outbound = OutboundCalls(self)  # the callbacks this application dials (回访)
+        # Told when a callback call adopted after a restart ends (the dialer writes its attempt).
+        self.on_outbound_adopted: Callable[[AriCall, CallOutcome], Awaitable[None]] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -391,11 +393,20 @@ class AriService:
         if args[:1] in (["agent"], ["outbound-agent"]):
             await self._hang_up(channel["id"])
             return
-        name, entry = self._entry(args)
-        seen = bool(await asyncio.to_thread(self.timeline.events, channel["id"]))
-        if args[:1] == ["outbound"]:  # a customer we dialled, answered before the restart: a person takes over
+        # A customer we dialled, answered before the restart: a person of the default group takes over, and the
+        # attempt is written when the call ends (on_outbound_adopted).
+        outbound = args[:1] == ["outbound"]
+        if outbound:
+            name = "outbound"
+            entry = EntrySettings(script=self.adopt_script, group=self.settings.telephony.default_group)
             seen = True
+        else:
+            name, entry = self._entry(args)
+            seen = bool(await asyncio.to_thread(self.timeline.events, channel["id"]))
         call = self._register(channel, name, entry)
+        if outbound:
+            call.direction = "outbound"
+            self.spawn(self._adopted_outbound_ends(call))
         bridge_id = f"cc-{call.call_id}"
         log.warning("ari adopting a call this process did not start", call_id=call.call_id, seen=seen)
         if seen:
@@ -405,6 +416,11 @@ class AriService:
             self.spawn(self._run(call, self.adopt_script, answered=call.answered, offered=False))
         else:
             self.spawn(self._run(call, entry.script, answered=channel.get("state") == "Up"))
+
+    async def _adopted_outbound_ends(self, call: AriCall) -> None:
+        outcome = await self.outcome(call.call_id)
+        if self.on_outbound_adopted is not None:
+            await self.on_outbound_adopted(call, outcome)
 
     async def _exists(self, uri: str) -> bool:
         try:
