@@ -34,6 +34,7 @@ PAGE_ROLES = {
     "qa": ("qa", "supervisor", "admin"),
     "wallboard": ("supervisor", "admin"),
     "health": ("supervisor", "admin"),  # 运行检查: the health board
+    "callbacks": ("supervisor", "admin"),  # 回访: campaigns, attempts, satisfaction
     "requests": ("qa", "supervisor", "admin"),  # 我的申请: access requests to recordings
     "approvals": ("supervisor", "admin"),  # 审批: the approval queue
     "accounts": ("admin",),  # 账户: lock-outs and password resets

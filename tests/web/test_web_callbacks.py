@@ -89,3 +89,61 @@ def test_a_bad_or_refused_task_is_one_clear_line(
 def test_only_agents_see_the_queue(client: TestClient, due_task: int) -> None:
     sign_in(client, "qa1")
     assert client.get("/api/agent/callbacks").status_code == 403
+
+
+def _answered_call(web_ctx: WebContext, call_id: str, caller: str) -> None:
+    from callcenter.calls import events as ev
+    from callcenter.calls.timeline import TimelineEvent
+
+    at = web_ctx.now()
+    for seq, (kind, data) in enumerate([(ev.CALL_OFFERED, {"caller": caller, "entry": "hotline"}),
+                                        (ev.AGENT_ANSWERED, {"agent": "agent1", "group": "default", "rings": 1})]):
+        web_ctx.board.feed(TimelineEvent(call_id, seq + 1, kind, at, float(seq), data, seq + 1))
+
+
+def test_an_unresolved_call_gets_a_callback_kept_for_its_agent(client: TestClient, web_ctx: WebContext) -> None:
+    web_ctx.now = lambda: MONDAY_10AM
+    _answered_call(web_ctx, "c-unresolved", "13800138000")
+    token = sign_in(client, "agent1")
+    r = client.post("/api/agent/unresolved", json={"call_id": "c-unresolved"}, headers={"X-CSRF-Token": token})
+    assert r.status_code == 201 and r.json()["calls"] == 1
+    with session_scope(web_ctx.url) as session:
+        from callcenter.callbacks.models import CallbackTask
+
+        task = session.get(CallbackTask, r.json()["task"])
+        assert task is not None
+        assert (task.number, task.preferred_agent, task.status) == ("13800138000", "agent1", "due")
+    again = client.post("/api/agent/unresolved", json={"call_id": "c-unresolved"}, headers={"X-CSRF-Token": token})
+    assert again.json()["task"] == r.json()["task"] and again.json()["calls"] == 2  # one per caller and day
+
+
+def test_unresolved_refuses_a_call_of_another_seat_and_a_withheld_number(
+    client: TestClient, web_ctx: WebContext
+) -> None:
+    web_ctx.now = lambda: MONDAY_10AM
+    _answered_call(web_ctx, "c-withheld", "")
+    token = sign_in(client, "agent1")
+    r = client.post("/api/agent/unresolved", json={"call_id": "nope"}, headers={"X-CSRF-Token": token})
+    assert r.status_code == 400 and "not a call of seat agent1" in r.json()["error"]
+    r = client.post("/api/agent/unresolved", json={"call_id": "c-withheld"}, headers={"X-CSRF-Token": token})
+    assert r.status_code == 400 and "cannot be called back" in r.json()["error"]
+
+
+def test_the_supervisor_board_shows_each_campaign_and_its_answers(
+    client: TestClient, web_ctx: WebContext, due_task: int
+) -> None:
+    from callcenter.callbacks.outcomes import record_attempt
+    from callcenter.callbacks.queue import claim
+
+    settings = web_ctx.settings
+    with session_scope(settings.database.url) as session:
+        (due,) = claim(session, settings=settings, now=MONDAY_10AM + timedelta(minutes=1), holder="t",
+                       lease_seconds=60, mode="preview", task_id=due_task)
+        record_attempt(session, settings, due.task.id, result="reached", at=MONDAY_10AM + timedelta(minutes=3),
+                       call_id="cb-1-1", agent="agent1", satisfaction="满意", holder="t")
+    sign_in(client, "boss")
+    page = client.get("/callbacks")
+    assert page.status_code == 200
+    assert "预览回访" in page.text and "已完成 1" in page.text and "满意 1" in page.text and "cb-1-1" in page.text
+    sign_in(client, "agent1")
+    assert client.get("/callbacks").status_code == 403

@@ -42,6 +42,7 @@
     }
     renderPastOrders(p.past_orders);
     $("order-submit").disabled = !call;
+    $("unresolved").disabled = !call || !call.answered_at;
   }
 
   function renderRings(call, limit) {
@@ -102,6 +103,14 @@
     });
   });
   $("release").addEventListener("click", function () { act("/api/agent/release"); });
+  $("unresolved").addEventListener("click", async function () {
+    if (!panel || !panel.call) return;
+    showError("");
+    try {
+      const noted = await live.api("/api/agent/unresolved", { call_id: panel.call.call_id });
+      $("unresolved-done").textContent = "已安排回访 #" + noted.task + (noted.calls > 1 ? "(今日第 " + noted.calls + " 次)" : "");
+    } catch (e) { showError(e.message); }
+  });
   $("address-form").addEventListener("submit", function (e) {
     e.preventDefault();
     act("/api/agent/address", { surname: $("surname").value, honorific: $("honorific").value });
