@@ -3,7 +3,8 @@ from the panel's callback queue (the agent's phone first, then the customer's), 
 campaign's answers on the 回访 page.
 
 With ``CALLCENTER_SCREENSHOT_DIR`` set, the queue and the page are saved there as ``callback-queue.png`` and
-``callbacks.png`` (how docs/ gets them: ``CALLCENTER_SCREENSHOT_DIR=docs pytest tests/web/test_web_browser_callbacks.py``).
+``callbacks.png`` (how docs/ gets them:
+``CALLCENTER_SCREENSHOT_DIR=docs pytest tests/web/test_web_browser_callbacks.py``).
 """
 
 from __future__ import annotations
