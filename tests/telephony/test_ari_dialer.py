@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -216,3 +216,33 @@ async def test_a_restart_during_a_callback_loses_neither_the_call_nor_its_attemp
         assert row is not None
         assert (row.status, row.attempts, row.agent) == ("done", 1, "9001")
         assert [(a.result, a.call_id) for a in attempts] == [("reached", customer.id)]
+
+
+async def test_a_closed_orders_callback_is_dialled_and_its_call_linked_to_the_order(centre: Centre) -> None:
+    """R-94: closing makes the level-1 callback; the agent calls it from the queue; the order is called back and
+    the callback's call is on the order beside the call it came from."""
+    import random
+
+    from callcenter.tickets import service as tickets
+
+    settings = centre.settings
+    with session_scope(settings.database.url) as session:
+        order = tickets.create_order(session, settings, category="consultation", summary="停电三小时",
+                                     caller_number="13900000061", caller_name="王先生", actor="8002",
+                                     accepted_at=MONDAY_10AM - timedelta(hours=3))
+        tickets.transition(session, settings, order.number, "closed", actor="8002",
+                           at=MONDAY_10AM - timedelta(hours=1), rng=random.Random(1))
+        number = order.number
+    await centre.round()  # the first round syncs closed orders' callbacks into tasks
+    with session_scope(settings.database.url) as session:
+        task_id = session.scalars(select(CallbackTask.id).where(CallbackTask.order_number == number,
+                                                                CallbackTask.level == 1)).one()
+    centre.sim.add_customer(SimCustomer("13900000061", after_answer=SimCaller(hangup_at=8.0)))
+    centre.agent("8002")
+    async with asyncio.timeout(15):
+        result = await (await centre.dialer.dial_preview(task_id, "8002"))
+    assert result is not None and result.result == "reached"
+    with session_scope(settings.database.url) as session:
+        view = tickets.get_order(session, number)
+        assert view.status == "called_back"
+        assert result.call_id in view.calls

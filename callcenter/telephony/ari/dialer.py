@@ -33,6 +33,7 @@ from callcenter.calls.runner import CallOutcome
 from callcenter.config import Settings
 from callcenter.logs import get_logger
 from callcenter.store import session_scope
+from callcenter.tickets.service import link
 from callcenter.telephony.ari.call import AriCall
 from callcenter.telephony.ari.outbound import OutboundCalls, OutboundRequest, OutboundResult
 
@@ -41,6 +42,8 @@ log = get_logger(__name__)
 TICK_SECONDS = 5.0
 _TASK_OF_CALL = re.compile(r"cb-(\d+)-\d+")  # the call id of an attempt: cb-<task>-<attempt>
 SURVEY_CHANNELS = 4
+# Results of an attempt whose customer answered: there is a call to link to the order.
+ANSWERED = frozenset({"reached", "no_key", "hangup_opening", "no_agent"})
 # A claim holds its task this long: longer than any callback call (ringing, the script, the conversation).
 LEASE_SECONDS = 1800.0
 # The closing job's tasks are looked for this often.
@@ -202,9 +205,13 @@ class Dialer:
             if result.result == "not_dialled":  # nobody was dialled: no attempt, the task is due again
                 release(session, task_id, holder=self.holder, at=self.now(), reason=result.detail)
                 return
-            record_attempt(session, self.settings, task_id, result=result.result, at=self.now(),
-                           call_id=result.call_id, agent=result.agent, satisfaction=result.satisfaction,
-                           notes=result.detail, holder=self.holder)
+            view = record_attempt(session, self.settings, task_id, result=result.result, at=self.now(),
+                                  call_id=result.call_id, agent=result.agent, satisfaction=result.satisfaction,
+                                  notes=result.detail, holder=self.holder)
+            if view.order_number and result.result in ANSWERED and view.status != "cancelled":
+                # The callback's call belongs to its order like the call it came from.
+                link(session, view.order_number, "call", result.call_id, actor=result.agent or self.holder,
+                     at=self.now())
 
 
 def _addressed(name: str | None) -> dict[str, Any]:
