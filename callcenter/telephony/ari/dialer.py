@@ -33,9 +33,9 @@ from callcenter.calls.runner import CallOutcome
 from callcenter.config import Settings
 from callcenter.logs import get_logger
 from callcenter.store import session_scope
-from callcenter.tickets.service import link
 from callcenter.telephony.ari.call import AriCall
 from callcenter.telephony.ari.outbound import OutboundCalls, OutboundRequest, OutboundResult
+from callcenter.tickets.service import link
 
 log = get_logger(__name__)
 
