@@ -184,17 +184,19 @@ async def test_a_restart_during_a_callback_loses_neither_the_call_nor_its_attemp
 
     first, first_run, first_dialer = await start_process()
     await render_prompts_first(first)
+    answered = asyncio.Event()
+    sim.add_observer(lambda kind, m: answered.set() if kind == "event" and m.get("type") == "StasisStart"
+                     and m.get("args", [""])[0] == "outbound" else None)
     (attempt,) = await first_dialer.tick()
     async with asyncio.timeout(10):
-        while not any(c.number == "13900000051" and c.state == "Up" for c in sim.channels.values()):
-            await asyncio.sleep(0.01)
+        await answered.wait()
     await asyncio.sleep(sim.clock.real(3.0))  # the opening is playing
     attempt.cancel()  # the process dies: nothing of it writes anything more
     first_run.cancel()
     await asyncio.gather(attempt, first_run, return_exceptions=True)
     (customer,) = [c for c in sim.channels.values() if c.number == "13900000051"]
 
-    second, second_run, second_dialer = await start_process()
+    _second, second_run, second_dialer = await start_process()
     try:
         assert await second_dialer.tick() == []  # the task is leased to this application: not dialled again
         async with asyncio.timeout(15):
