@@ -16,7 +16,9 @@ from typing import Any
 from callcenter.calls.agents import Agent, AgentPool, AgentState
 from callcenter.calls.timeline import Timeline, TimelineEvent
 from callcenter.config import Settings
-from callcenter.sim.ari import AriSimulator, AriTrafficCheck, fixed_media_length
+from callcenter.scripting.catalogue import prompt_variables
+from callcenter.scripting.protocol import Play
+from callcenter.sim.ari import AriSimulator, AriTrafficCheck, LocalLink, fixed_media_length
 from callcenter.sim.ari_parties import SimAgent, SimCaller
 from callcenter.sim.ari_server import AriServer
 from callcenter.sim.clock import ScaledClock
@@ -106,6 +108,34 @@ async def start(
     async with asyncio.timeout(5):
         await svc.ready()
     return Harness(settings, clock, sim, server, svc, tl, pool, check, task)
+
+
+async def start_local(settings: Settings, sim: AriSimulator,
+                      timeline: Timeline | None = None) -> tuple[AriService, asyncio.Task[Any]]:
+    """The ARI application on ``sim`` over the in-process link (no sockets), connected; cancel the task to stop."""
+
+    async def link() -> LocalLink:
+        return LocalLink(sim, settings.telephony.ari_app)
+
+    client = AriClient("http://unused/ari", "u", "p", settings.telephony.ari_app, link_factory=link, use_http=False)
+    service = AriService(settings, timeline=timeline or Timeline(None), client=client, clock=sim.clock)
+    task = asyncio.create_task(service.run())
+    async with asyncio.timeout(3):
+        await service.ready()
+    return service, task
+
+
+async def render_prompts_first(service: AriService) -> None:
+    """Prompts are synthesised on first use, in real time; on the simulator's fast clock that would shift every
+    key press of these scenarios. Rendered first, each prompt lasts the simulator's fixed 3 s."""
+    catalogues = service.library().catalogues
+    for holiday in ("", "春节"):
+        variables = prompt_variables(service.settings.service, caller={"surname": "王", "honorific": "先生"},
+                                     holiday=holiday)
+        for key in catalogues.prompts["zh-CN"]:
+            if key.startswith("callback."):
+                text = catalogues.render(key, "zh-CN", variables)
+                await service.voice.media(Play("warm", key, text, "zh-CN"))
 
 
 def heard(chan: Any, what: str) -> list[tuple[float, str]]:

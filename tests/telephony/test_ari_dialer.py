@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from ari_harness import render_prompts_first, start_local
 from sqlalchemy import select
 
 from callcenter.callbacks.campaigns import add_campaign
@@ -15,15 +16,13 @@ from callcenter.callbacks.errors import CallbackError
 from callcenter.callbacks.models import CallbackAttempt, CallbackTask
 from callcenter.callbacks.tasks import new_task
 from callcenter.calls.agents import Agent, AgentState
-from callcenter.calls.timeline import Timeline
 from callcenter.config import Settings
-from callcenter.sim.ari import AriSimulator, LocalLink
+from callcenter.sim.ari import AriSimulator
 from callcenter.sim.ari_parties import SimAgent, SimCaller, SimCustomer
 from callcenter.sim.clock import ScaledClock
 from callcenter.store import ensure_schema, session_scope
-from callcenter.telephony.ari import AriClient, AriService
+from callcenter.telephony.ari import AriService
 from callcenter.telephony.ari.dialer import Dialer
-from tests.telephony.test_ari_outbound import render_prompts_first
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MONDAY_10AM = datetime(2026, 12, 7, 10, 0, tzinfo=SHANGHAI)  # a working day, inside the calling hours
@@ -71,14 +70,7 @@ async def centre(settings: Settings) -> AsyncIterator[Centre]:
     ensure_schema(settings.database.url)
     sim = AriSimulator(clock=ScaledClock(0.01))
 
-    async def link() -> LocalLink:
-        return LocalLink(sim, settings.telephony.ari_app)
-
-    client = AriClient("http://unused/ari", "u", "p", settings.telephony.ari_app, link_factory=link, use_http=False)
-    service = AriService(settings, timeline=Timeline(None), client=client, clock=sim.clock)
-    task = asyncio.create_task(service.run())
-    async with asyncio.timeout(3):
-        await service.ready()
+    service, task = await start_local(settings, sim)
     await render_prompts_first(service)
     dialer = Dialer(settings, service.outbound, now=lambda: MONDAY_10AM, holder="test-dialer")
     try:
@@ -169,17 +161,9 @@ async def test_a_restart_during_a_callback_loses_neither_the_call_nor_its_attemp
         task_id = task.id
 
     async def start_process() -> tuple[AriService, asyncio.Task[None], Dialer]:
-        async def link() -> LocalLink:
-            return LocalLink(sim, settings.telephony.ari_app)
-
-        client = AriClient("http://unused/ari", "u", "p", settings.telephony.ari_app, link_factory=link,
-                           use_http=False)
-        service = AriService(settings, timeline=Timeline(None), client=client, clock=sim.clock)
+        service, run = await start_local(settings, sim)
         service.pool.add(Agent("9001", "PJSIP/9001", "9001", groups=("default",)))
         service.pool.set_state("9001", AgentState.READY)
-        run = asyncio.create_task(service.run())
-        async with asyncio.timeout(3):
-            await service.ready()
         return service, run, Dialer(settings, service.outbound, now=lambda: MONDAY_10AM, holder="host:callcenter")
 
     first, first_run, first_dialer = await start_process()

@@ -7,16 +7,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from ari_harness import render_prompts_first, start_local
 
 from callcenter.calls.agents import Agent, AgentState
-from callcenter.calls.timeline import Timeline
 from callcenter.config import Settings
-from callcenter.scripting.catalogue import prompt_variables
-from callcenter.scripting.protocol import Play
-from callcenter.sim.ari import AriSimulator, AriTrafficCheck, LocalLink
+from callcenter.sim.ari import AriSimulator, AriTrafficCheck
 from callcenter.sim.ari_parties import SimAgent, SimCaller, SimCustomer
 from callcenter.sim.clock import ScaledClock
-from callcenter.telephony.ari import AriClient, AriService
+from callcenter.telephony.ari import AriService
 from callcenter.telephony.ari.outbound import OutboundRequest, OutboundResult
 
 NUMBER = "13900139000"
@@ -55,14 +53,7 @@ async def line(settings: Settings) -> AsyncIterator[Line]:
     check = AriTrafficCheck(sim.docs)
     sim.add_observer(check)
 
-    async def link() -> LocalLink:
-        return LocalLink(sim, settings.telephony.ari_app)
-
-    client = AriClient("http://unused/ari", "u", "p", settings.telephony.ari_app, link_factory=link, use_http=False)
-    service = AriService(settings, timeline=Timeline(None), client=client, clock=sim.clock)
-    task = asyncio.create_task(service.run())
-    async with asyncio.timeout(3):
-        await service.ready()
+    service, task = await start_local(settings, sim)
     await render_prompts_first(service)
     try:
         yield Line(sim, service, check)
@@ -70,19 +61,6 @@ async def line(settings: Settings) -> AsyncIterator[Line]:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert check.errors == []
-
-
-async def render_prompts_first(service: AriService) -> None:
-    """Prompts are synthesised on first use, in real time; on the simulator's fast clock that would shift every
-    key press of these scenarios. Rendered first, each prompt lasts the simulator's fixed 3 s."""
-    catalogues = service.library().catalogues
-    for holiday in ("", "春节"):
-        variables = prompt_variables(service.settings.service, caller={"surname": "王", "honorific": "先生"},
-                                     holiday=holiday)
-        for key in catalogues.prompts["zh-CN"]:
-            if key.startswith("callback."):
-                text = catalogues.render(key, "zh-CN", variables)
-                await service.voice.media(Play("warm", key, text, "zh-CN"))
 
 
 def prompts(events: list[tuple[str, dict[str, Any]]]) -> list[str]:
@@ -219,15 +197,9 @@ async def test_busy_and_congestion_through_a_local_channel_come_from_the_dial_st
     sim.add_observer(lambda kind, m: seen.append((m.get("type"), m.get("cause", m.get("dialstatus"))))
                      if kind == "event" else None)
 
-    async def link() -> LocalLink:
-        return LocalLink(sim, local.telephony.ari_app)
-
-    client = AriClient("http://unused/ari", "u", "p", local.telephony.ari_app, link_factory=link, use_http=False)
-    service = AriService(local, timeline=Timeline(None), client=client, clock=sim.clock)
-    task = asyncio.create_task(service.run())
+    service, task = await start_local(local, sim)
     try:
         async with asyncio.timeout(5):
-            await service.ready()
             result = await service.outbound.dial(OutboundRequest("cb-local", NUMBER, "callback_survey", "callback",
                                                                  "survey"))
     finally:

@@ -5,24 +5,17 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from callcenter.calls.timeline import Timeline
+from ari_harness import start_local
+
 from callcenter.config import Settings
-from callcenter.sim.ari import AriSimulator, AriTrafficCheck, LocalLink
+from callcenter.sim.ari import AriSimulator, AriTrafficCheck
 from callcenter.sim.ari_parties import SimCaller
 from callcenter.sim.clock import ScaledClock
-from callcenter.telephony.ari import AriClient, AriService
+from callcenter.telephony.ari import AriService
 
 
 async def start(settings: Settings, sim: AriSimulator) -> tuple[AriService, asyncio.Task[Any]]:
-    async def link() -> LocalLink:
-        return LocalLink(sim, settings.telephony.ari_app)
-
-    client = AriClient("http://unused/ari", "u", "p", settings.telephony.ari_app, link_factory=link, use_http=False)
-    service = AriService(settings, timeline=Timeline(None), client=client, clock=sim.clock)
-    task = asyncio.create_task(service.run())
-    async with asyncio.timeout(3):
-        await service.ready()
-    return service, task
+    return await start_local(settings, sim)
 
 
 async def test_a_call_arriving_during_the_reconcile_is_not_taken_for_gone(settings: Settings) -> None:
