@@ -2,9 +2,11 @@
 
 Adapters append events without waiting for the database (a call's path must not stall on a disk write);
 :meth:`Timeline.flush` writes the buffered events in one batch, and only then are they published to
-subscribers with their database ``id``. That ``id`` is the global, gap-free-per-process sequence number the
-web hub sends with each message, so a reconnecting page resumes with :meth:`Timeline.since` and sees every
-event exactly once. Events are never updated or deleted here.
+subscribers with their database ``id``. That ``id`` is the centre's sequence number the web hub sends with
+each message, so a reconnecting page resumes with :meth:`Timeline.since` and sees every event exactly once.
+On PostgreSQL every flush takes :data:`FLUSH_LOCK` before it draws ids, so several processes commit their
+ids in id order, and announces its ids on :data:`CHANNEL` (:mod:`callcenter.calls.fanout` delivers them to
+every process's pages). Events are never updated or deleted here.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -39,6 +42,10 @@ log = get_logger(__name__)
 
 # Call ids per verification query: well under any driver's bound-parameter limit.
 _IN_CHUNK = 500
+# PostgreSQL: the notification channel of flushed ids, and the transaction-level advisory lock every flush
+# holds from before it draws ids until it commits (ids then become visible in id order across processes).
+CHANNEL = "callcenter_timeline"
+FLUSH_LOCK = 0x63616C6C  # "call"
 
 
 class CallEventRecord(Base):
@@ -244,7 +251,11 @@ class Timeline:
             ]
             self._memory.extend(written)
             return written, bases
-        with engine_for(self.url).begin() as conn:
+        engine = engine_for(self.url)
+        with engine.begin() as conn:
+            centre = engine.dialect.name == "postgresql"
+            if centre:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FLUSH_LOCK})
             bases = _stored_counts(conn, unverified)
             if bases:
                 batch = [_renumbered(e, bases.get(e.call_id, 0)) for e in batch]
@@ -255,6 +266,9 @@ class Timeline:
             stmt = insert(CallEventRecord).returning(CallEventRecord.id, sort_by_parameter_order=True)
             result = conn.execute(stmt, rows)
             ids = [r[0] for r in result]
+            if centre:  # delivered at the commit, in commit order
+                conn.execute(text("SELECT pg_notify(:channel, :ids)"),
+                             {"channel": CHANNEL, "ids": f"{min(ids)}-{max(ids)}"})
         written = [
             TimelineEvent(e.call_id, e.seq, e.type, e.at, e.offset, e.data, i) for e, i in zip(batch, ids, strict=True)
         ]
@@ -306,6 +320,13 @@ class Timeline:
         with engine_for(self.url).connect() as conn:
             rows = conn.execute(stmt.order_by(CallEventRecord.id).limit(limit))
             return [_from_row(r) for r in rows]
+
+    def last_id(self) -> int:
+        """The highest durable id (0 for none): where a live follower starts."""
+        if self.url is None:
+            return max((e.id or 0 for e in self._memory), default=0)
+        with engine_for(self.url).connect() as conn:
+            return int(conn.execute(select(func.max(CallEventRecord.id))).scalar() or 0)
 
     def between(self, start: datetime, end: datetime) -> list[TimelineEvent]:
         """Durable events with ``start <= at < end`` in id order (metrics and reports)."""

@@ -89,14 +89,18 @@ def create_app(ctx: WebContext) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await ctx.events.start()  # before the boards and pages subscribe: from here on nothing is missed
+        feed = asyncio.create_task(ctx.events.run(), name="web-centre-feed")
         after = await asyncio.to_thread(_prime_boards, ctx)
-        task = asyncio.create_task(follow(ctx.timeline, ctx.feed, after), name="web-live-board")
+        tasks = [feed, asyncio.create_task(follow(ctx.events, ctx.feed, after), name="web-live-board")]
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     secret = access.load_secret_key(settings.web.secret_key, settings.web.secret_file)
     middleware = [

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from callcenter.calls.agents import AgentPool
+from callcenter.calls.fanout import CentreFeed, centre_feed
 from callcenter.calls.rings import RingCadence, cadence
 from callcenter.calls.timeline import Timeline
 from callcenter.config import Settings
@@ -30,6 +31,8 @@ class WebContext:
     board: LiveBoard = field(default_factory=LiveBoard)
     # Today's call summaries for the wallboard (built in __post_init__ from the settings).
     metrics_board: MetricsBoard = field(init=False)
+    # Every process's events on PostgreSQL, this process's on SQLite: what the pages and both boards follow.
+    events: CentreFeed = field(init=False)
     now: Callable[[], datetime] = _utc_now
     # Caller surnames and honorifics the agent typed during the call (R-08), by call id.
     addresses: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -37,6 +40,7 @@ class WebContext:
 
     def __post_init__(self) -> None:
         self.metrics_board = MetricsBoard(self.settings)
+        self.events = centre_feed(self.timeline)
 
     def feed(self, event: Any) -> None:
         """One published timeline event into both live views (panel board, wallboard figures)."""

@@ -1,9 +1,11 @@
 """The websocket hub: timeline events pushed to the pages, each with its sequence number, resumable.
 
-A page connects with ``?after=<last id it has seen>`` (0 on first load). The hub subscribes to the timeline
-*first*, then replays the durable events with ``id > after`` (:meth:`Timeline.since`), then forwards live
-events, dropping any whose id it already sent. Subscribing before reading closes the gap between the two, and
-the id filter removes the overlap, so a dropped connection resumes without losing or repeating an event.
+A page connects with ``?after=<last id it has seen>`` (0 on first load). The hub follows the centre's feed
+(:mod:`callcenter.calls.fanout`: every process's events on PostgreSQL, this process's on SQLite; any
+:class:`~callcenter.calls.fanout.EventSource` will do, a bare timeline too). It subscribes *first*, then
+replays the durable events with ``id > after`` (``since``), then forwards live events, dropping any whose id
+it already sent. Subscribing before reading closes the gap between the two, and the id filter removes the
+overlap, so a dropped connection resumes without losing or repeating an event, even on another process.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Any
 
-from callcenter.calls.timeline import Timeline, TimelineEvent
+from callcenter.calls.fanout import EventSource
+from callcenter.calls.timeline import TimelineEvent
 from callcenter.logs import get_logger
 
 log = get_logger(__name__)
@@ -28,7 +31,7 @@ def message(event: TimelineEvent) -> dict[str, Any]:
     return {"kind": "event", **event.as_dict()}
 
 
-async def in_order(timeline: Timeline, after: int) -> AsyncGenerator[TimelineEvent | None, None]:
+async def in_order(timeline: EventSource, after: int) -> AsyncGenerator[TimelineEvent | None, None]:
     """Every durable event with ``id > after`` and then every new one, each once and in id order. Yields
     ``None`` once, between the replay and the live part (the page shows when it has caught up)."""
     queue = timeline.subscribe()
@@ -52,7 +55,7 @@ async def in_order(timeline: Timeline, after: int) -> AsyncGenerator[TimelineEve
         timeline.unsubscribe(queue)
 
 
-async def stream(timeline: Timeline, after: int, send: Send, visible: Visible | None = None) -> None:
+async def stream(timeline: EventSource, after: int, send: Send, visible: Visible | None = None) -> None:
     """Send every event after ``after`` and then every new one, in id order, until cancelled or send fails."""
     last = after
     async with aclosing(in_order(timeline, after)) as events:  # unsubscribe at once when send fails
@@ -65,7 +68,7 @@ async def stream(timeline: Timeline, after: int, send: Send, visible: Visible | 
                 await send(message(event))
 
 
-async def follow(timeline: Timeline, feed: Callable[[TimelineEvent], Any], after: int = 0) -> None:
+async def follow(timeline: EventSource, feed: Callable[[TimelineEvent], Any], after: int = 0) -> None:
     """Feed ``feed`` every event after ``after`` and then live ones (the live board's subscription)."""
     async with aclosing(in_order(timeline, after)) as events:
         async for event in events:

@@ -56,7 +56,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         known = {c.call_id for c in ctx.board.calls.values() if c.agent == user.agent_id}
         visible = agent_filter(user.agent_id, known)
     await ws.accept()
-    sender = asyncio.create_task(stream(ctx.timeline, after, ws.send_json, visible))
+    sender = asyncio.create_task(stream(ctx.events, after, ws.send_json, visible))
     try:
         # The page sends nothing we need, but reading is how a closed connection is noticed at once.
         while not sender.done():
