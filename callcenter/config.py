@@ -155,6 +155,9 @@ class ScriptSettings(LibraryOptions):
 class DatabaseSettings:
     url: str = f"sqlite:///{DEFAULT_DATA.database}"
     echo: bool = False
+    # Processes sharing the database run each job once (callcenter.jobs): a standby tries for a job's lock, and
+    # its holder checks its lock, this often; a dead holder's job moves within about this long.
+    job_lock_poll_seconds: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -403,6 +406,8 @@ def _check(s: Settings) -> None:
         raise ConfigError(
             f"recordings.compressed_format: expected '', 'flac' or 'opus', got {s.recordings.compressed_format!r}"
         )
+    if s.database.job_lock_poll_seconds <= 0:
+        raise ConfigError("database.job_lock_poll_seconds: must be positive")
     if s.recordings.sweep_batch < 1:
         raise ConfigError("recordings.sweep_batch: must be at least 1")
     if s.recordings.min_free_bytes < 0:

@@ -120,6 +120,12 @@ class HealthWiring:
         record: JobRecord = self.registry.job(name, label, self.now())
         return record.ran
 
+    def holding(self, name: str, label: str, *, reports_runs: bool = True) -> Callable[[bool, str | None], None]:
+        """The ``on_state`` of job ``name`` under its lock (``run_exclusively``): the board shows this process
+        holding it or standing by."""
+        record: JobRecord = self.registry.job(name, label, self.now(), reports_runs=reports_runs)
+        return lambda holding, holder: record.held(holding, holder, self.now())
+
 
 def wire_health(service: Any, now: Callable[[], datetime] = _utc_now) -> HealthWiring:
     """The board of ``service`` (a :class:`callcenter.cli.serve.Service`), on its web context's extras."""

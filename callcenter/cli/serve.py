@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import signal
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -73,6 +73,8 @@ class Service:
         if self.stopped:
             return
         self.stopped = True
+        if self.dialer is not None:  # its rounds stop with telephony; the callback calls in flight end here
+            await self.dialer.end_calls()
         await _cancel(self.telephony)
         if self.web_server is not None and self.web_task is not None:
             self.web_server.should_exit = True
@@ -211,6 +213,15 @@ async def start_service(
     from callcenter.cli.health_probes import ari_probe, fastagi_probe, wire_health
 
     service.health = health = wire_health(service)
+    from callcenter.jobs.exclusive import run_exclusively
+
+    def once(
+        name: str, label: str, job: Callable[[], Awaitable[object]], *, runs: bool = True
+    ) -> Coroutine[Any, Any, None]:
+        """One of each job among the processes sharing the database (callcenter.jobs)."""
+        return run_exclusively(settings.database.url, name, job, poll_seconds=settings.database.job_lock_poll_seconds,
+                               on_state=health.holding(name, label, reports_runs=runs))
+
     service.others.append(asyncio.create_task(health.seats.follow(timeline), name="health-seats"))
     if prepare is not None:
         await prepare(service)
@@ -226,7 +237,8 @@ async def start_service(
 
         # The callbacks (回访) this application dials; the panel's "call" button reaches it through ctx.
         service.dialer = ctx.dialing = Dialer(settings, service.ari.outbound)
-        service.telephony.append(asyncio.create_task(service.dialer.run(), name="callback-dialer"))
+        service.telephony.append(asyncio.create_task(
+            once("callback-dialer", "回访外呼", service.dialer.rounds, runs=False), name="callback-dialer"))
         health.registry.add_probe(ari_probe(service.ari, lambda: ari_task, settings.service.tz))
         async with asyncio.timeout(15):
             await service.ari.ready()
@@ -245,19 +257,19 @@ async def start_service(
     from callcenter.recordings.sweeper import sweep_periodically
     from callcenter.tickets.overdue import run_overdue_job
 
-    service.others.append(asyncio.create_task(
-        run_overdue_job(settings.database.url, lambda: datetime.now(UTC),
-                        on_run=health.job("overdue-orders", "工单超时升级")), name="overdue-orders"))
-    service.others.append(asyncio.create_task(
-        sweep_periodically(settings, default_order_facts(), on_run=health.job("recordings-sweeper", "录音保留清理")),
+    service.others.append(asyncio.create_task(once("overdue-orders", "工单超时升级", lambda: run_overdue_job(
+        settings.database.url, lambda: datetime.now(UTC), on_run=health.job("overdue-orders", "工单超时升级"))),
+        name="overdue-orders"))
+    service.others.append(asyncio.create_task(once("recordings-sweeper", "录音保留清理", lambda: sweep_periodically(
+        settings, default_order_facts(), on_run=health.job("recordings-sweeper", "录音保留清理"))),
         name="recordings-sweeper"))
-    service.others.append(asyncio.create_task(health.self_check.run(lambda: datetime.now(UTC)),
-                                              name="health-self-check"))
+    service.others.append(asyncio.create_task(once("self-check", "每日自检", lambda: health.self_check.run(
+        lambda: datetime.now(UTC))), name="health-self-check"))
     if reports:
         from callcenter.metrics.schedule import run_report_scheduler
 
-        service.others.append(asyncio.create_task(
-            run_report_scheduler(settings, timeline, on_run=health.job("reports", "定时报表")), name="reports"))
+        service.others.append(asyncio.create_task(once("reports", "定时报表", lambda: run_report_scheduler(
+            settings, timeline, on_run=health.job("reports", "定时报表"))), name="reports"))
     app = create_app(ctx)
     service.web_server, service.web_task, service.web_port = await serve_web(app, settings.web.host,
                                                                              settings.web.port)

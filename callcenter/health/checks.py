@@ -167,7 +167,18 @@ def job_component(job: JobRecord, now: datetime, tz: tzinfo) -> Component:
     value = f"last {local(job.last_run, tz)} · next {local(job.next_due, tz)}"
     detail = {"last_run": job.last_run.isoformat() if job.last_run else None,
               "next_due": job.next_due.isoformat() if job.next_due else None, "runs": job.runs,
-              "last_error": job.last_error}
+              "last_error": job.last_error, "holding": job.holding, "holder": job.holder}
+    if job.holding is False:  # another process runs it (one of each job on a shared database)
+        if job.holder is None:  # nobody could be seen holding it: the job may run nowhere right now
+            return Component(name, Status.AMBER, "standby: no process is seen holding the job lock",
+                             "standby", GROUP_JOBS, detail=detail)
+        return Component(name, Status.GREEN, f"standby: {job.holder} runs it", f"standby · held by {job.holder}",
+                         GROUP_JOBS, detail=detail)
+    if not job.reports_runs:
+        here = "this process holds it" if job.holding else "runs here"
+        return Component(name, Status.GREEN, here, here, GROUP_JOBS, detail=detail)
+    if job.holding:
+        value = f"this process holds it · {value}"
     if job.last_run is None:
         if job.next_due is not None and now <= job.next_due + JOB_GRACE:
             return Component(name, Status.GREEN, f"first run due {local(job.next_due, tz)}", value, GROUP_JOBS,

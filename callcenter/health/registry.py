@@ -28,10 +28,22 @@ class JobRecord:
     next_due: datetime | None = None
     last_error: str | None = None
     runs: int = 0
+    # Under a job lock (callcenter.jobs, several processes on one database): None when the job always runs here,
+    # True while this process holds it, False while it stands by (``holder`` then names who runs it).
+    holding: bool | None = None
+    holder: str | None = None
+    reports_runs: bool = True  # False: a job that reports no rounds (the callback dialer), only who holds it
 
     def ran(self, at: datetime, next_due: datetime, error: str | None = None) -> None:
         self.last_run, self.next_due, self.last_error = at, next_due, error
         self.runs += 1
+
+    def held(self, holding: bool, holder: str | None, at: datetime) -> None:
+        """The job lock's state changed (``run_exclusively``'s ``on_state``): a process that takes a job over
+        starts its record afresh, so its first round is measured from now."""
+        if holding and not self.holding:
+            self.registered_at, self.last_run, self.next_due, self.last_error = at, None, None, None
+        self.holding, self.holder = holding, holder
 
 
 @dataclass
@@ -44,11 +56,11 @@ class HealthRegistry:
     def add_probe(self, probe: Probe) -> None:
         self.probes.append(probe)
 
-    def job(self, name: str, label: str, now: datetime) -> JobRecord:
+    def job(self, name: str, label: str, now: datetime, *, reports_runs: bool = True) -> JobRecord:
         """The record of scheduler ``name`` (created at its first registration)."""
         record = self.jobs.get(name)
         if record is None:
-            record = self.jobs[name] = JobRecord(name, label, now)
+            record = self.jobs[name] = JobRecord(name, label, now, reports_runs=reports_runs)
         return record
 
 

@@ -79,18 +79,27 @@ class Dialer:
         outbound.service.on_outbound_adopted = self._adopted
 
     async def run(self) -> None:
-        """Dial until cancelled; a failed round is logged and the next one comes (the store may be back)."""
+        """Dial until cancelled, then end the calls in flight."""
         try:
-            while True:
-                try:
-                    await self.tick()
-                except Exception:
-                    log.exception("callback dialer round failed")
-                await asyncio.sleep(TICK_SECONDS)
+            await self.rounds()
         finally:
-            for task in list(self.in_flight.values()):
-                task.cancel()
-            await asyncio.gather(*self.in_flight.values(), return_exceptions=True)
+            await self.end_calls()
+
+    async def rounds(self) -> None:
+        """Take due callbacks until cancelled; a failed round is logged and the next one comes (the store may be
+        back). Cancelled, it leaves the calls already dialled to go on: a process whose dialling moves to another
+        (``callcenter serve`` runs this under a job lock) does not cut off a customer in conversation."""
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("callback dialer round failed")
+            await asyncio.sleep(TICK_SECONDS)
+
+    async def end_calls(self) -> None:
+        for task in list(self.in_flight.values()):
+            task.cancel()
+        await asyncio.gather(*self.in_flight.values(), return_exceptions=True)
 
     async def tick(self) -> list[asyncio.Task[OutboundResult | None]]:
         """One round: sync the closing job's tasks now and then, then take what may be dialled now."""
