@@ -73,7 +73,8 @@ class Service:
         if self.stopped:
             return
         self.stopped = True
-        if self.dialer is not None:  # its rounds stop with telephony; the callback calls in flight end here
+        if self.dialer is not None:  # no new callback is dialled, then those in flight end while ARI is up
+            await _cancel([t for t in self.telephony if t.get_name() == "callback-dialer"])
             await self.dialer.end_calls()
         await _cancel(self.telephony)
         if self.web_server is not None and self.web_task is not None:

@@ -53,9 +53,24 @@ async def run_exclusively(
         if on_state is not None:
             on_state(holding, holder)
 
+    unavailable: str | None = None
+
+    async def acquire() -> bool:
+        nonlocal unavailable
+        try:
+            got = await lock.try_acquire()
+        except Exception as exc:  # the database is unreachable: stand by and try again (said once, not each poll)
+            error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if error != unavailable:
+                log.warning("jobs.lock_unavailable", job=name, error=error)
+            unavailable = error
+            return False
+        unavailable = None
+        return got
+
     try:
         while True:
-            if await _acquire(lock):
+            if await acquire():
                 state(True, lock.identity)
                 if await _run_while_held(lock, job, poll_seconds):
                     log.info("jobs.finished", job=name, holder=lock.identity)
@@ -67,14 +82,6 @@ async def run_exclusively(
             await asyncio.sleep(poll_seconds)
     finally:
         await asyncio.shield(lock.release())
-
-
-async def _acquire(lock: JobLock) -> bool:
-    try:
-        return await lock.try_acquire()
-    except Exception as exc:  # the database is unreachable: stand by and try again
-        log.warning("jobs.lock_unavailable", job=lock.name, error=str(exc) or type(exc).__name__)
-        return False
 
 
 async def _holder(lock: JobLock) -> str | None:

@@ -151,6 +151,7 @@ async def test_the_standby_takes_over_when_the_holders_task_is_cancelled(
     tasks[0].cancel()
     await job.until(lambda: job.running == ["host-b:2"])
     took = time.monotonic() - started
+    print(f"takeover after the holder's task was cancelled: {took:.3f} s (poll {POLL} s)")
     assert job.ended == [("host-a:1", "cancelled")] and job.most_at_once == 1
     assert took < POLL + 1.0, f"took over after {took:.3f} s"
 
@@ -174,6 +175,7 @@ async def test_the_standby_takes_over_when_the_holders_connection_is_killed(
             assert admin.execute("SELECT pg_terminate_backend(%s)", (a.lock.backend_pid,)).fetchone() == (True,)
         await job.until(lambda: job.running == ["host-b:2"])
         took = time.monotonic() - started
+        print(f"takeover after pg_terminate_backend: {took:.3f} s (standby poll {POLL} s)")
         assert job.ended == [("host-a:1", "cancelled")] and job.most_at_once == 1
         assert took < POLL + 1.0, f"took over after {took:.3f} s"
         await until_tries(a, 3)  # the old holder contends again, as a standby (its second try has said so)
@@ -229,3 +231,23 @@ async def test_a_replaced_lock_file_is_a_lost_lock(tmp_path: Path, tasks: list[a
     await job.until(lambda: ("host-a:1", "cancelled") in job.ended)
     await job.until(lambda: job.running == ["host-a:1"])  # and takes the new file's lock at its next try
     assert job.most_at_once == 1
+
+
+async def test_an_unreachable_database_is_a_standby_that_says_so_once() -> None:
+    """PostgreSQL down (nothing listens on the port): the job does not run anywhere here, the process stands by,
+    and the log says why once, not at every poll."""
+    from structlog.testing import capture_logs
+
+    url = "postgresql+psycopg://callcenter:callcenter@127.0.0.1:1/callcenter"
+    job, states = Job(), []
+    tasks: list[asyncio.Task[None]] = []
+    with capture_logs() as logs:
+        lock = contender(url, "host-a:1", job, tasks, states)
+        try:
+            await until_tries(lock, 4)
+        finally:
+            tasks[0].cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    assert job.starts == [] and states == [("host-a:1", False, None)]
+    said = [e for e in logs if e["event"] == "jobs.lock_unavailable"]
+    assert len(said) == 1 and said[0]["job"] == "overdue-orders" and "127.0.0.1" in said[0]["error"]
