@@ -101,11 +101,15 @@ def conninfo(url: str) -> str:
 class PostgresFeed:
     """This process's ``LISTEN`` on :data:`CHANNEL`, delivering every process's events in id order."""
 
-    def __init__(self, timeline: Timeline, *, idle: float = IDLE_SECONDS, connect: Connect | None = None) -> None:
-        if timeline.url is None:
-            raise ValueError("PostgresFeed needs a PostgreSQL timeline")
+    def __init__(
+        self, timeline: Timeline, *, idle: float = IDLE_SECONDS, connect: Connect | None = None,
+        retry: tuple[float, ...] = RETRY_SECONDS,
+    ) -> None:
+        if timeline.url is None or not retry:
+            raise ValueError("PostgresFeed needs a PostgreSQL timeline and at least one retry delay")
         self.timeline = timeline
         self.idle = idle
+        self.retry = retry
         self._connect = connect or self._open
         self._subscribers: set[asyncio.Queue[TimelineEvent]] = set()
         self._conn: Any = None
@@ -159,7 +163,7 @@ class PostgresFeed:
                     raise
                 except Exception as exc:
                     await self._drop()
-                    delay = RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)]
+                    delay = self.retry[min(attempt, len(self.retry) - 1)]
                     attempt += 1
                     log.warning("timeline.listener_lost", error=str(exc).strip(), retry_in=delay,
                                 delivered=self.delivered)

@@ -178,3 +178,34 @@ async def test_a_killed_listening_connection_reconnects_and_delivers_what_was_wr
         admin.dispose()
     assert [e.id for e in got] == all_ids(pg_url)[1:]
     assert got[-1].call_id == "after"
+
+
+async def test_while_postgresql_refuses_connections_the_feed_retries_and_then_catches_up(pg_url: str) -> None:
+    """A PostgreSQL restart: the reconnects fail for a while; the first that succeeds delivers everything."""
+    a, b = Timeline(pg_url), Timeline(pg_url)
+    refusals = 3
+    tried: list[str] = []
+    down = asyncio.Event()
+
+    async def connect() -> Any:
+        if down.is_set() and tried.count("refused") < refusals:
+            tried.append("refused")
+            if tried.count("refused") == refusals:  # the server is back after this one: write before it is
+                a.append("during-restart", ev.DTMF, {"digit": "9"})
+                await a.flush()
+            raise OSError("connection refused")
+        tried.append("opened")
+        return await feed._open()
+
+    feed = PostgresFeed(b, connect=connect, retry=(0.0,))
+    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with running(feed):
+            queue = feed.subscribe()
+            down.set()
+            with admin.connect() as conn:
+                conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": feed.backend_pid})
+            got = await take(queue, 1)
+    finally:
+        admin.dispose()
+    assert got[0].call_id == "during-restart" and tried == ["opened", "refused", "refused", "refused", "opened"]
