@@ -129,6 +129,10 @@ class TelephonySettings:
     outbound_endpoint: str = "PJSIP/{number}@trunk"
     outbound_caller_id: str = ""
     outbound_ring_seconds: float = 30.0
+    # Live monitoring: some centres require telling the agent; when on, the agent alone hears this media
+    # as a supervisor starts listening (监听 only: in whisper and barge the agent hears the supervisor anyway).
+    supervision_notify_agent: bool = False
+    supervision_notify_media: str = "sound:beep"
     entries: Mapping[str, EntrySettings] = field(
         default_factory=lambda: {
             "main": EntrySettings(script="main_menu"),

@@ -61,6 +61,12 @@ RELEASE_REFUSED = "release.refused"
 # The call ended. data: by ("caller"|"agent"|"system"), cause, disposition ("normal", "silent", "low_volume",
 #   "noise", "dialect_unresolved", "abandoned", "script_error", …)
 HANGUP = "call.hangup"
+# A supervisor listens in on the call through their own seat (R-118, governed by ): started, switched
+#   to another mode, ended. data: supervisor, mode ("listen" 监听 | "whisper" 耳语 | "barge" 强插), purpose;
+#   switched adds from_mode; ended adds reason ("supervisor", "call_ended", "agent_left", "seat_no_answer", …)
+SUPERVISION_STARTED = "supervision.started"
+SUPERVISION_SWITCHED = "supervision.switched"
+SUPERVISION_ENDED = "supervision.ended"
 # A work order was opened from this call. data: number, category, major
 WORK_ORDER_CREATED = "workorder.created"
 # An AGI / ARI command and its result, for diagnosis. data: command, result, ms

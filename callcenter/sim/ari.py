@@ -21,6 +21,12 @@ injectable clock (:class:`callcenter.sim.clock.ScaledClock`). The network faces 
   dials) rings it the same way, or ends at once busy (cause 17) or congested (34); a number nobody registered
   fails the originate itself (400, as a Local channel to an extension the dialplan lacks does).
 - A restart drops every websocket while channels survive; events for an application with no websocket are lost.
+- ``POST channels/{id}/snoop`` makes a Snoop channel that enters Stasis at once (StasisStart with its
+  ``appArgs``) and hangs up when the spied channel does. Who hears whom follows res_stasis_snoop's audiohooks
+  (:meth:`AriSimulator.hearers`): everyone in a mixing bridge hears the others; a snoop spying ``in`` carries
+  the spied channel's own voice, ``out`` what the channel hears, to the snoop's bridge partners; whispering
+  ``out`` the snoop's bridge audio reaches the spied channel's ear, ``in`` its voice (so its own bridge
+  partners hear it), ``both`` both. Every voice heard is a ``("voice", <speaker>)`` entry in ``heard``.
 
 Every message leaves through :meth:`AriSimulator._publish`, where observers (the schema check of the tests,
 :class:`AriTrafficCheck`) see it. Nothing here imports the ARI adapter (docs/design.md "sim/").
@@ -149,6 +155,15 @@ class SimChannel:
     # What the person on this line experienced, in call seconds: ringing, answer, prompts heard, music, hang-up.
     heard: list[tuple[float, str, str]] = field(default_factory=list)
     played: dict[str, str] = field(default_factory=dict)  # media URI → language of its last playback
+    # A Snoop channel: the channel it spies on and its audiohook directions (none, in, out, both).
+    snoop_of: str | None = None
+    spy: str = "none"
+    whisper: str = "none"
+
+    @property
+    def voice(self) -> str:
+        """How a listener names this channel's speaker: the agent's endpoint, or the caller's number."""
+        return self.agent.endpoint if self.agent is not None else f"caller {self.number}"
 
     def snapshot(self) -> Json:
         return {
@@ -389,6 +404,50 @@ class AriSimulator:
         chan.heard.append((self.now() - chan.created_t, "talk", f"{duration:g}"))
         chan.audio_until = max(chan.audio_until, self.now() + duration)
         self._talk(chan)
+        self._carry_voice(chan)
+
+    def speak(self, channel_id: str, seconds: float = 1.0) -> None:
+        """The person on this line says something now (a caller's talk is also what TALK_DETECT reports)."""
+        chan = self._channel(channel_id)
+        if chan.caller is not None:
+            self._audio_starts(chan, seconds)
+        elif chan.state == "Up":
+            chan.heard.append((self.now() - chan.created_t, "talk", f"{seconds:g}"))
+            self._carry_voice(chan)
+
+    def _carry_voice(self, speaker: SimChannel) -> None:
+        for listener in self.hearers(speaker):
+            listener.heard.append((self.now() - listener.created_t, "voice", speaker.voice))
+
+    def _partners(self, chan: SimChannel) -> list[SimChannel]:
+        bridge = self.bridges.get(chan.bridge or "")
+        if bridge is None or bridge.bridge_type != "mixing":
+            return []
+        return [self.channels[c] for c in bridge.channels if c != chan.id and c in self.channels]
+
+    def hearers(self, speaker: SimChannel) -> list[SimChannel]:
+        """The people whose ear ``speaker``'s voice reaches now: bridge partners, spying snoops' bridge partners,
+        and, through a whispering snoop in the speaker's bridge, the spied channel (``out``) and its partners
+        (``in``). Snoop channels carry audio; they are not people and hear nothing themselves."""
+        reached: list[SimChannel] = list(self._partners(speaker))
+        for snoop in [c for c in self.channels.values() if c.snoop_of is not None]:
+            spied = self.channels.get(snoop.snoop_of or "")
+            if spied is None:
+                continue
+            own_voice = speaker is spied and snoop.spy in ("in", "both")
+            its_ear = speaker in self._partners(spied) and snoop.spy in ("out", "both")
+            if own_voice or its_ear:
+                reached += self._partners(snoop)
+            if snoop in self._partners(speaker):
+                if snoop.whisper in ("out", "both"):
+                    reached.append(spied)
+                if snoop.whisper in ("in", "both"):
+                    reached += self._partners(spied)
+        out: list[SimChannel] = []
+        for chan in reached:
+            if chan is not speaker and chan.snoop_of is None and chan.ended_t is None and chan not in out:
+                out.append(chan)
+        return out
 
     def _talk(self, chan: SimChannel) -> None:
         """Talk detection on: report talking until ``silence_ms`` after the caller's audio stops."""
@@ -454,6 +513,8 @@ class AriSimulator:
         future = self.ended.get(chan.id)
         if future is not None and not future.done():
             future.set_result(chan)
+        for snoop in [c for c in self.channels.values() if c.snoop_of == chan.id]:
+            self._destroy(snoop, "normal", by="system")  # its audiohooks are gone: the Snoop channel hangs up
 
     def _set_state(self, chan: SimChannel, state: str) -> None:
         chan.state = state
@@ -684,6 +745,32 @@ class AriSimulator:
         self._enter_stasis(chan, chan.app, chan.args)
         if agent.hangup_after is not None:
             self._later(chan, agent.hangup_after, lambda: self._caller_hangs_up(chan))
+        for at, seconds in agent.speech:
+            self._later(chan, at, lambda d=seconds: self.speak(chan.id, d) if chan.ended_t is None else None)
+
+    # snoop -------------------------------------------------------------
+
+    def _op_channels_snoopChannel(self, p: Json, q: Mapping[str, str], _b: Json) -> tuple[int, Any]:
+        return self._snoop(p["channelId"], q.get("snoopId") or self._new_id(), q)
+
+    def _op_channels_snoopChannelWithId(self, p: Json, q: Mapping[str, str], _b: Json) -> tuple[int, Any]:
+        return self._snoop(p["channelId"], p["snoopId"], q)
+
+    def _snoop(self, channel_id: str, snoop_id: str, q: Mapping[str, str]) -> tuple[int, Any]:
+        spied = self._channel(channel_id)
+        spy, whisper = q.get("spy", "none"), q.get("whisper", "none")
+        if spy == "none" and whisper == "none":
+            raise AriError(400, "Direction must be specified for at least spy or whisper")
+        if snoop_id in self.channels:
+            raise AriError(500, "Allocation failed")
+        seq = next(self._ids)
+        chan = SimChannel(id=snoop_id, name=f"Snoop/{spied.id}-{seq:08x}", created=self.wall(),
+                          created_t=self.now(), state="Up", snoop_of=spied.id, spy=spy, whisper=whisper)
+        chan.answered_t = self.now()
+        self.channels[chan.id] = chan
+        self.ended[chan.id] = asyncio.get_running_loop().create_future()
+        self._enter_stasis(chan, q["app"], tuple(a for a in q.get("appArgs", "").split(",") if a))
+        return 200, chan.snapshot()
 
     # playbacks ---------------------------------------------------------
 

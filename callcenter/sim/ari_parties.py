@@ -5,7 +5,8 @@ moment the call reached the Stasis application (the same 0 as the call timeline)
 TALK_DETECT reports it), make noise (audio too: Asterisk counts pink noise as talking), press digits, hang up
 at a time or during the n-th ring it hears. A caller with none of these is silent: it sends no media at all
 and, like on a real Asterisk 22, produces no talk events (docs/design.md "Asterisk facts"). A :class:`SimAgent`
-is a phone endpoint that answers during its n-th ring, or never.
+is a phone endpoint that answers during its n-th ring, or never, and may talk once answered (its ``speech``
+is heard by whoever the bridges and snoops route it to: the channel ``heard`` lists say who heard whom).
 """
 
 from __future__ import annotations
@@ -55,8 +56,13 @@ class SimAgent:
     answer_at_ring: int | None = 1
     busy: bool = False  # rejects every call at once (cause 17, user busy)
     hangup_after: float | None = None  # seconds after answering, the agent hangs up
+    speech: tuple[tuple[float, float], ...] = ()  # (start, duration) of each utterance, seconds after answering
 
     def __post_init__(self) -> None:
+        for start, duration in self.speech:
+            if start < 0 or duration <= 0:
+                raise SimulatorError(f"agent {self.endpoint}: utterance ({start}, {duration}) needs start >= 0, "
+                                     "duration > 0")
         if "/" not in self.endpoint:
             raise SimulatorError(f"agent endpoint {self.endpoint!r} must be <tech>/<resource>, e.g. PJSIP/8001")
         if self.answer_at_ring is not None and self.answer_at_ring < 1:

@@ -39,6 +39,7 @@ from callcenter.telephony.ari import routing
 from callcenter.telephony.ari.call import AriCall
 from callcenter.telephony.ari.client import AriClient, Json, path_id
 from callcenter.telephony.ari.errors import AriError, AriRequestError
+from callcenter.telephony.ari.monitoring import Monitoring
 from callcenter.telephony.ari.outbound import OutboundCalls
 from callcenter.voice import PromptVoice
 
@@ -104,6 +105,7 @@ class AriService:
         self._registering: set[asyncio.Task[Any]] = set()  # tasks registering a recording right now
         self.reconciles = 0
         self.outbound = OutboundCalls(self)  # the callbacks this application dials (回访)
+        self.monitoring = Monitoring(self)  # supervisors listening in (R-118)
         # Told when a callback call adopted after a restart ends (the dialer writes its attempt).
         self.on_outbound_adopted: Callable[[AriCall, CallOutcome], Awaitable[None]] | None = None
 
@@ -177,7 +179,7 @@ class AriService:
 
     def on_event(self, message: Json) -> None:
         """Route one ARI event to its call (the client calls this for every event, in order)."""
-        if self.outbound.on_event(message):  # a channel we are dialling, not answered yet
+        if self.outbound.on_event(message) or self.monitoring.on_event(message):  # not a call's own channel
             return
         kind = message.get("type")
         if kind == "StasisStart":
@@ -390,7 +392,7 @@ class AriService:
         if dialplan.get("app_name") != "Stasis" or parts[0] != self.app:
             return
         args = parts[1:]
-        if args[:1] in (["agent"], ["outbound-agent"]):
+        if args[:1] in (["agent"], ["outbound-agent"], ["monitor"], ["snoop"]):
             await self._hang_up(channel["id"])
             return
         # A customer we dialled, answered before the restart: a person of the default group takes over, and the
