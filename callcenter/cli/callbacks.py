@@ -77,6 +77,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     book.add_argument("--json", action="store_true")
     book.set_defaults(handler=_book)
 
+    load = csub.add_parser("load", help="a list of customers for a campaign: order numbers, or numbers with a name "
+                                        "(R-95, R-102)")
+    load.add_argument("campaign")
+    load.add_argument("file", help="one customer per line (UTF-8); - reads standard input")
+    load.add_argument("--json", action="store_true")
+    load.set_defaults(handler=_load)
+
     sync = csub.add_parser("sync", help="make the tasks of closed orders' callbacks that have none (R-94, R-101)")
     sync.set_defaults(handler=_sync)
 
@@ -216,6 +223,27 @@ def _dnc_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- tasks
+
+
+def _load(args: argparse.Namespace, settings: Settings) -> int:
+    import sys
+    from pathlib import Path
+
+    from callcenter.callbacks.errors import CallbackError
+    from callcenter.callbacks.lists import load_list, parse_list
+    from callcenter.store import session_scope
+
+    try:
+        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CallbackError(f"list {args.file}: cannot be read ({exc})") from None
+    customers = parse_list(text.splitlines())
+    with session_scope(_db(settings)) as session:
+        report = load_list(session, settings, args.campaign, customers, datetime.now(UTC))
+    skipped = ", ".join(f"{reason} {n}" for reason, n in sorted(report.skipped.items()))
+    _emit(args, report.as_dict(), lambda: f"{report.campaign}: {report.made} tasks made, {report.already} already "
+                                          f"there" + (f", skipped: {skipped}" if skipped else ""))
+    return 0
 
 
 def _due(args: argparse.Namespace, settings: Settings) -> int:
