@@ -14,6 +14,8 @@ The web layer asks through :class:`callcenter.web.control.LiveMonitoring`; the A
 
 from __future__ import annotations
 
+from typing import Any
+
 from callcenter.errors import CallcenterError
 
 MODES: dict[str, str] = {"listen": "监听", "whisper": "耳语", "barge": "强插"}
@@ -44,3 +46,18 @@ def checked_purpose(purpose: str) -> str:
     if len(text) > PURPOSE_MAX:
         raise SupervisionError(f"the purpose is {len(text)} characters; at most {PURPOSE_MAX}")
     return text
+
+_REASONS = {"supervisor": "班长结束", "call_ended": "通话结束", "agent_left": "坐席离开"}
+
+
+def supervision_label(type_: str, data: dict[str, Any]) -> str:
+    """One line for a ``supervision.*`` timeline event, as the review page and the panel show it."""
+    who, mode = data.get("supervisor", ""), MODES.get(str(data.get("mode", "")), data.get("mode", ""))
+    purpose = data.get("purpose", "")
+    if type_.endswith(".started"):
+        return f"班长 {who} 开始{mode}(用途:{purpose})"
+    if type_.endswith(".switched"):
+        before = MODES.get(str(data.get("from_mode", "")), data.get("from_mode", ""))
+        return f"班长 {who} 由{before}转为{mode}(用途:{purpose})"
+    reason = _REASONS.get(str(data.get("reason", "")), data.get("reason", ""))
+    return f"班长 {who} 结束{mode}({reason})"

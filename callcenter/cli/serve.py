@@ -232,6 +232,7 @@ async def start_service(
         service.ari = AriService(settings, timeline=timeline, pool=pool, client=ari_client, clock=clock,
                                  recordings=recordings)
         ctx.control = AriCallControl(service.ari)
+        ctx.monitoring = service.ari.monitoring  # the wallboard's 监听/耳语/强插
         ari_task = asyncio.create_task(service.ari.run(), name="ari")
         service.telephony.append(ari_task)
         from callcenter.telephony.ari.dialer import Dialer

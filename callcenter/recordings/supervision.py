@@ -7,7 +7,7 @@ The entry points at the call's recording when it has one (a live call's recordin
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -40,4 +40,8 @@ def supervision_entries(url: str, call_id: str) -> list[dict[str, Any]]:
             LedgerEntry.action == MONITOR,
             or_(LedgerEntry.recording_id == recording_id, LedgerEntry.detail.contains(_call_tag(call_id))),
         ).order_by(LedgerEntry.seq)).all()
-        return [{"seq": r.seq, "at": r.at, "actor": r.actor, "role": r.role, "detail": r.detail} for r in rows]
+        return [{"seq": r.seq, "at": _iso(r.at), "actor": r.actor, "role": r.role, "detail": r.detail} for r in rows]
+
+
+def _iso(at: datetime) -> str:
+    return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).isoformat()  # SQLite hands back naive UTC

@@ -13,7 +13,7 @@ from callcenter.calls.rings import RingCadence, cadence
 from callcenter.calls.timeline import Timeline
 from callcenter.config import Settings
 from callcenter.metrics.live import LiveBoard as MetricsBoard
-from callcenter.web.control import CallbackDialing, CallControl
+from callcenter.web.control import CallbackDialing, CallControl, LiveMonitoring
 from callcenter.web.live import LiveBoard
 
 
@@ -28,6 +28,7 @@ class WebContext:
     agents: AgentPool = field(default_factory=AgentPool)
     control: CallControl | None = None
     dialing: CallbackDialing | None = None  # the callback dialer (serve --ari, demo): the panel's preview calls
+    monitoring: LiveMonitoring | None = None  # supervisors listening in (serve --ari): the wallboard's controls
     board: LiveBoard = field(default_factory=LiveBoard)
     # Today's call summaries for the wallboard (built in __post_init__ from the settings).
     metrics_board: MetricsBoard = field(init=False)

@@ -30,6 +30,23 @@ class CallbackDialing(Protocol):
         ...
 
 
+@runtime_checkable
+class LiveMonitoring(Protocol):
+    """Supervisors listening in on live calls (R-118): the ARI adapter's monitoring in ``callcenter serve``.
+    Each method raises :class:`callcenter.calls.supervision.SupervisionError` (one line, its HTTP status)."""
+
+    async def start(self, call_id: str, *, supervisor: str, role: str, endpoint: str, mode: str,
+                    purpose: str) -> dict[str, str]: ...
+
+    async def switch(self, call_id: str, *, supervisor: str, mode: str, purpose: str = "") -> dict[str, str]: ...
+
+    async def stop(self, call_id: str, *, supervisor: str) -> None: ...
+
+    def sessions(self) -> list[dict[str, str]]:
+        """Who monitors which call now, in which mode."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class SituationButton:
     script: str

@@ -23,10 +23,12 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from callcenter.calls import events as ev
+from callcenter.calls.supervision import supervision_label
 from callcenter.calls.timeline import TimelineEvent
 from callcenter.recordings.access import Actor
 from callcenter.recordings.errors import AccessDenied
 from callcenter.recordings.service import FLAGS, RecordingFilter, RecordingService
+from callcenter.recordings.supervision import supervision_entries
 from callcenter.web import review
 from callcenter.web.access import requires
 from callcenter.web.context import WebContext
@@ -48,7 +50,7 @@ SHOWN_EVENTS = frozenset({
     ev.SCRIPT_REQUESTED, ev.SCRIPT_STATE, ev.PROMPT_STARTED, ev.PROMPT_FAILED, ev.SILENCE_WINDOW,
     ev.SPEECH_STARTED, ev.DTMF,
     ev.HOLD_STARTED, ev.HOLD_ENDED, ev.QUEUE_ENTERED, ev.RELEASE_REFUSED, ev.WORK_ORDER_CREATED, ev.HANGUP,
-    ev.RECORDING_STARTED,
+    ev.RECORDING_STARTED, ev.SUPERVISION_STARTED, ev.SUPERVISION_SWITCHED, ev.SUPERVISION_ENDED,
 })
 
 
@@ -176,6 +178,8 @@ def describe(e: TimelineEvent) -> str:
             return "双方接通"
         case ev.RECORDING_STARTED:
             return "开始录音"
+        case ev.SUPERVISION_STARTED | ev.SUPERVISION_SWITCHED | ev.SUPERVISION_ENDED:
+            return supervision_label(e.type, d)
     return e.type
 
 
@@ -216,6 +220,8 @@ def review_data(ctx: WebContext, user: User, recording_id: int, approval_id: int
         "evidence": [e.as_dict() | {"at": None if e.at is None else round(e.at - start, 2)} for e in shown],
         "reviews": review.reviews_of(ctx.url, info.call_id),
         "comments": review.comments_of(ctx.url, info.call_id),
+        # who listened in on the call live, when, in which mode and why (the access ledger's entries).
+        "monitoring": supervision_entries(ctx.url, info.call_id),
         "approval_id": approval_id,
     }
 

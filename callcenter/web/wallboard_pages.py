@@ -17,10 +17,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from callcenter.calls.supervision import MODES
 from callcenter.metrics.charts import histogram, line_chart
 from callcenter.metrics.live import STALE_CALL, live_figures
 from callcenter.metrics.windows import day_window
-from callcenter.web import orders
+from callcenter.web import monitor_pages, orders
 from callcenter.web.access import requires
 from callcenter.web.agent_pages import STATE_LABELS
 from callcenter.web.context import WebContext
@@ -57,6 +58,9 @@ def wallboard_state(ctx: WebContext) -> dict[str, Any]:
         "last_id": ctx.board.last_id,
         # today's daily self-check when it was red (callcenter/health/selfcheck.py).
         "health_alert": wallboard_alert(ctx),
+        # the live calls a supervisor may listen in on, and who listens now.
+        "live_calls": monitor_pages.live_calls(ctx),
+        "monitoring": ctx.monitoring is not None,
     }
 
 
@@ -71,7 +75,7 @@ def day_points(by_hour: list[dict[str, Any]], now: datetime, settings: Any) -> l
 @requires("supervisor", "admin")
 async def wallboard_page(request: Request, user: User) -> Response:
     ctx: WebContext = request.app.state.ctx
-    return render(request, "wallboard.html", page="wallboard", settings=ctx.settings)
+    return render(request, "wallboard.html", page="wallboard", settings=ctx.settings, modes=MODES)
 
 
 @requires("supervisor", "admin")
@@ -80,4 +84,4 @@ async def wallboard_api(request: Request, user: User) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    return [Route("/wallboard", wallboard_page), Route("/api/wallboard", wallboard_api)]
+    return [Route("/wallboard", wallboard_page), Route("/api/wallboard", wallboard_api), *monitor_pages.routes()]

@@ -40,6 +40,7 @@
     // Inline SVG built and escaped by the server's chart functions (callcenter.metrics.charts).
     document.getElementById("chart").innerHTML = w.chart_svg;
     document.getElementById("rings-chart").innerHTML = w.rings_svg;
+    if (window.ccMonitor) window.ccMonitor.render(w);  // the live calls and their monitoring controls
     set("updated", new Date().toLocaleTimeString("zh-CN"));
   }
 
