@@ -75,7 +75,8 @@ def day_points(by_hour: list[dict[str, Any]], now: datetime, settings: Any) -> l
 @requires("supervisor", "admin")
 async def wallboard_page(request: Request, user: User) -> Response:
     ctx: WebContext = request.app.state.ctx
-    return render(request, "wallboard.html", page="wallboard", settings=ctx.settings, modes=MODES)
+    return render(request, "wallboard.html", page="wallboard", settings=ctx.settings,
+                  modes=list(MODES.items()))  # a list: tojson would sort a dict, and 监听 comes first
 
 
 @requires("supervisor", "admin")

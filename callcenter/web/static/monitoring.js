@@ -3,7 +3,9 @@
 "use strict";
 (function () {
   const live = window.ccLive;
-  const modes = window.ccModes || {};
+  const order = window.ccModes || [];  // [[mode, label], …] in the order the buttons show
+  const modes = {};
+  order.forEach(function (pair) { modes[pair[0]] = pair[1]; });
   let busy = false;
 
   function showError(text) {
@@ -33,7 +35,8 @@
       return cell;
     }
     if (!call.monitorable && !mine) return cell;
-    Object.keys(modes).forEach(function (mode) {
+    order.forEach(function (pair) {
+      const mode = pair[0];
       const on = mine && call.monitor.mode === mode;
       const button = ccEl("button", { type: "button", class: on ? "mode on" : "mode", "data-mode": mode,
                                       "data-call": call.call_id }, modes[mode]);
