@@ -23,6 +23,7 @@ from callcenter.sim.clock import ScaledClock
 from callcenter.store import ensure_schema, session_scope
 from callcenter.telephony.ari import AriService
 from callcenter.telephony.ari.dialer import Dialer
+from callcenter.telephony.ari.errors import AriConnectionLost
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MONDAY_10AM = datetime(2026, 12, 7, 10, 0, tzinfo=SHANGHAI)  # a working day, inside the calling hours
@@ -150,7 +151,8 @@ async def test_a_restart_during_a_callback_loses_neither_the_call_nor_its_attemp
     """The service dies while a surveyed customer is on the line: the next process adopts the call (a person of
     the queue takes it over), writes the attempt when it ends, and never dials the task again."""
     ensure_schema(settings.database.url)
-    sim = AriSimulator(clock=ScaledClock(0.01))
+    settings.recordings.root.mkdir(parents=True, exist_ok=True)
+    sim = AriSimulator(clock=ScaledClock(0.01), recordings_dir=settings.recordings.root)
     sim.add_agent(SimAgent("PJSIP/9001", answer_at_ring=1))
     sim.add_customer(SimCustomer("13900000051", after_answer=SimCaller(hangup_at=45.0)))
     with session_scope(settings.database.url) as session:
@@ -175,7 +177,12 @@ async def test_a_restart_during_a_callback_loses_neither_the_call_nor_its_attemp
     async with asyncio.timeout(10):
         await answered.wait()
     await asyncio.sleep(sim.clock.real(3.0))  # the opening is playing
-    attempt.cancel()  # the process dies: nothing of it writes anything more
+    # The process dies: nothing of it reaches Asterisk or the store any more (its clean-up included).
+    async def dead(*_args: object, **_kw: object) -> None:
+        raise AriConnectionLost("the process died")
+
+    first.client.request = dead  # type: ignore[method-assign]
+    attempt.cancel()
     first_run.cancel()
     await asyncio.gather(attempt, first_run, return_exceptions=True)
     (customer,) = [c for c in sim.channels.values() if c.number == "13900000051"]
@@ -202,6 +209,9 @@ async def test_a_restart_during_a_callback_loses_neither_the_call_nor_its_attemp
         assert row is not None
         assert (row.status, row.attempts, row.agent) == ("done", 1, "9001")
         assert [(a.result, a.call_id) for a in attempts] == [("reached", customer.id)]
+    # One recording of the whole call, begun by the first process and ended under the second.
+    (recording,) = settings.recordings.root.rglob(f"{customer.id}.wav")
+    assert recording.stat().st_size > 44
 
 
 async def test_a_closed_orders_callback_is_dialled_and_its_call_linked_to_the_order(centre: Centre) -> None:

@@ -49,7 +49,8 @@ class Line:
 
 @pytest.fixture
 async def line(settings: Settings) -> AsyncIterator[Line]:
-    sim = AriSimulator(clock=ScaledClock(0.01))
+    settings.recordings.root.mkdir(parents=True, exist_ok=True)
+    sim = AriSimulator(clock=ScaledClock(0.01), recordings_dir=settings.recordings.root)
     check = AriTrafficCheck(sim.docs)
     sim.add_observer(check)
 
@@ -81,6 +82,8 @@ async def test_a_survey_answer_is_the_satisfaction_and_the_customer_hangs_up_fir
     assert opening["text"].startswith("您好!请问是王先生吗?")
     hangup = next(data for kind, data in events if kind == "call.hangup")
     assert hangup["by"] == "caller"  # the farewell's window ran, the customer left first
+    kinds = [kind for kind, _ in events]
+    assert kinds.index("recording.started") < kinds.index("prompt.started")  # recorded from the opening
 
 
 async def test_a_wrong_key_repeats_the_question_once_then_the_answer_counts(line: Line) -> None:

@@ -306,8 +306,16 @@ class AriCall:
         name = str(rel.with_suffix(""))
         self.recording = name
         self.service.index_recording(name, self)
-        await self.client.request("POST", f"bridges/{path_id(self.bridge_id)}/record",
-                                  {"name": name, "format": fmt, "ifExists": "append"})
+        try:
+            await self.client.request("POST", f"bridges/{path_id(self.bridge_id)}/record",
+                                      {"name": name, "format": fmt, "ifExists": "append"})
+        except AriRequestError as exc:
+            if exc.status != 409:
+                raise
+            # "A recording with the same name is in progress": a call adopted after a restart of the service is
+            # still recorded by its bridge; that recording goes on and its end is this call's.
+            log.info("ari recording of an adopted call goes on", call_id=self.call_id, recording=name)
+            return
         self.note(ev.RECORDING_STARTED, {"path": str(rel), "format": fmt})
 
     async def ensure_bridge(self) -> str:

@@ -305,6 +305,11 @@ class OutboundCalls:
                    **request.data}
         call.t0 = service.clock.time()
         try:
+            # every call is recorded; the script's prompts play on the recorded bridge from the first word.
+            await call.start_recording()
+        except AriError as exc:
+            log.warning("ari outbound recording not started", call_id=call.call_id, error=str(exc))
+        try:
             outcome = await run_call(call, session, service.timeline, answered=True, offered=offered,
                                      started_at=call.started_at, clock=service.clock)
         except Exception:
