@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -45,7 +46,7 @@ rendered_audio_directory = "{audio}"
 host = "127.0.0.1"
 secret_file = "{root / 'web-secret'}"
 """, encoding="utf-8")
-        env = {**os.environ, "CALLCENTER_CONFIG": str(config)}
+        self.env = env = {**os.environ, "CALLCENTER_CONFIG": str(config)}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "callcenter", "serve", "--no-agi", "--port", "0"], cwd=REPO, env=env,
             stdin=subprocess.DEVNULL, stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
@@ -77,6 +78,17 @@ secret_file = "{root / 'web-secret'}"
                 raise AssertionError(f"no {what} within {limit} s: {self.log.read_text(errors='replace')[-3000:]}")
             time.sleep(0.02)  # polls a log file another process writes: the condition, not the time, ends this
         return time.monotonic() - started
+
+    def board(self, job: str) -> dict[str, Any]:
+        """This process's health board line for ``job`` (``callcenter health --json`` against its web port)."""
+        found = re.search(r"serving the web pages at (\S+)", self.log.read_text(errors="replace"))
+        assert found, "the process has not said where it serves"
+        asked = subprocess.run([sys.executable, "-m", "callcenter", "health", "--json", "--url", found.group(1)],
+                               cwd=REPO, env=self.env, capture_output=True, text=True, timeout=60, check=False)
+        report = json.loads(asked.stdout)
+        assert report["source"] == "service", asked.stdout[-2000:]
+        (line,) = [c for c in report["components"] if c["name"].endswith(f" {job}")]
+        return dict(line)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -111,12 +123,18 @@ def test_one_of_two_serve_processes_runs_the_jobs_and_the_other_takes_over_after
     assert not [e for e in b.events() if e["event"] in {"jobs.holding", "metrics.scheduler_started"}]
     assert [e for e in a.events() if e["event"] == "metrics.scheduler_started"]
 
+    # Each board says who runs the job: the first holds it, the second stands by naming the first.
+    assert a.board("reports")["value"].startswith("this process holds it")
+    standby = b.board("reports")
+    assert (standby["status"], standby["reason"]) == ("green", f"standby: {a.identity} runs it")
+
     a.process.send_signal(signal.SIGKILL)
     took = b.wait("the second process taking over", lambda: all(b.holding(job) == b.identity for job in JOBS),
                   TAKEOVER_LIMIT)
     b.wait("the report scheduler started in the second process",
            lambda: any(e["event"] == "metrics.scheduler_started" for e in b.events()), TAKEOVER_LIMIT)
     print(f"takeover after kill -9: {took:.2f} s (poll {POLL_SECONDS} s)")
+    assert b.board("overdue-orders")["value"].startswith("this process holds it")
     assert a.process.wait(timeout=5) == -signal.SIGKILL
     b.stop()
     assert b.process.returncode == 0
