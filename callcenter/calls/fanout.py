@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from callcenter.calls.timeline import CHANNEL, Timeline, TimelineEvent
@@ -117,6 +118,8 @@ class PostgresFeed:
         self.connections = 0  # LISTEN connections opened so far (1 + reconnects)
         self.connected = asyncio.Event()
         self.lost = asyncio.Event()  # set when a connection was lost, until the next one listens
+        self.connected_at: datetime | None = None
+        self.lost_at: datetime | None = None  # the health board shows since when the pages miss other processes
 
     async def _open(self) -> Any:
         import psycopg
@@ -184,6 +187,7 @@ class PostgresFeed:
         self.connections += 1
         self.lost.clear()
         self.connected.set()
+        self.connected_at = datetime.now(UTC)
         log.info("timeline.listening", channel=CHANNEL, connections=self.connections, delivered=self.delivered)
 
     async def _drop(self) -> None:
@@ -191,6 +195,7 @@ class PostgresFeed:
         if conn is not None:
             self.connected.clear()
             self.lost.set()
+            self.lost_at = datetime.now(UTC)
             with contextlib.suppress(Exception):
                 await conn.close()
 

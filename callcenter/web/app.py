@@ -20,7 +20,9 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
+from callcenter.calls.fanout import PostgresFeed
 from callcenter.errors import USER_ERRORS
+from callcenter.health.centre_feed import centre_feed_probe
 from callcenter.logs import get_logger
 from callcenter.metrics.live import STALE_CALL
 from callcenter.metrics.windows import day_window
@@ -30,6 +32,7 @@ from callcenter.web import access, account_pages, agent_pages, auth_pages, qa_pa
 from callcenter.web.callback_pages import routes as callback_routes
 from callcenter.web.context import WebContext
 from callcenter.web.errors import CallNotLive, CsrfRejected, NotAllowed, SignInFailed
+from callcenter.web.health_pages import board_of
 from callcenter.web.health_pages import routes as health_routes
 from callcenter.web.hub import follow
 from callcenter.web.socket import websocket_endpoint
@@ -90,6 +93,8 @@ def create_app(ctx: WebContext) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await ctx.events.start()  # before the boards and pages subscribe: from here on nothing is missed
+        if isinstance(ctx.events, PostgresFeed):
+            board_of(ctx).registry.add_probe(centre_feed_probe(ctx.events, ctx.settings.service.tz, ctx.now))
         feed = asyncio.create_task(ctx.events.run(), name="web-centre-feed")
         after = await asyncio.to_thread(_prime_boards, ctx)
         tasks = [feed, asyncio.create_task(follow(ctx.events, ctx.feed, after), name="web-live-board")]

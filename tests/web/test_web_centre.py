@@ -103,6 +103,7 @@ async def test_a_call_written_by_process_a_reaches_b_s_socket_panel_and_wallboar
             assert ids == sorted(set(ids)) and [m["id"] for m in mine] == ids[2:]
             panel = (await agent.get(f"{base}/api/agent/panel")).json()
             board = (await boss.get(f"{base}/api/wallboard")).json()
+            health = (await boss.get(f"{base}/api/health")).json()
             # A page that comes back with its last id gets the next event, written by A, and nothing before.
             async with socket_of(boss, base, after=ids[-1]) as again:
                 a.append("from-a", ev.HANGUP, {"by": "caller", "disposition": "normal"}, offset=30)
@@ -115,6 +116,8 @@ async def test_a_call_written_by_process_a_reaches_b_s_socket_panel_and_wallboar
     assert json.dumps(panel, ensure_ascii=False).count("from-a") >= 1
     assert board["calls_in_progress"] == before["calls_in_progress"] + 1
     assert board["calls_offered"] == before["calls_offered"] + 1
+    (feed,) = [c for c in health["components"] if "centre feed" in c["name"]]
+    assert feed["status"] == "green" and feed["detail"]["delivered"] >= ids[-1]
 
 
 def _serve_env(settings: Settings, tmp: Path, url: str) -> dict[str, str]:
