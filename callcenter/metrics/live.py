@@ -5,9 +5,10 @@ Two ways in, same answer:
 - :func:`live_figures` ``(source, now, settings)`` — ``source`` is a :class:`~callcenter.calls.timeline.Timeline`
   (today's calls are read from it), a :class:`LiveBoard`, or any iterable of
   :class:`~callcenter.metrics.summary.CallSummary`;
-- :class:`LiveBoard` — keeps today's summaries current from the timeline's subscription (``board.feed(event)``
-  for each published event); it counts each ended call once, so a wallboard refresh tallies only the calls
-  still in progress and reads no database. Call ``board.prune(before)`` at the day change.
+- :class:`LiveBoard` — keeps today's summaries current from the centre's feed (``board.feed(event)`` for each
+  event of :mod:`callcenter.calls.fanout`: every process's calls on PostgreSQL, so a wallboard shows the
+  centre's figures whichever process serves it); it counts each ended call once, so a wallboard refresh
+  tallies only the calls still in progress and reads no database. Call ``board.prune(before)`` at the day change.
 
 The result is a plain, JSON-ready dict::
 

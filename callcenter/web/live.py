@@ -1,9 +1,10 @@
 """The live state of calls as the panels show it, folded from the call timeline as events arrive.
 
-One :class:`LiveBoard` per process subscribes to the timeline (docs/design.md "Habits": every outward event goes through
-the timeline, so the panel never asks Asterisk). It knows, per live call, where the call is (IVR, queue,
-ringing an agent, talking, on hold, ended), the live ring count of the agent leg (R-01: three-ring limit),
-the situation script and state the session is in, and the last words prompted. Ended calls stay a while so
+One :class:`LiveBoard` per process follows the centre's feed (:mod:`callcenter.calls.fanout`: every process's
+calls on PostgreSQL; docs/design.md "Habits": every outward event goes through the timeline, so the panel never
+asks Asterisk). It knows, per live call, where the call is (IVR, queue, ringing an agent, talking, on hold,
+ended), the live ring count of the agent leg (R-01: three-ring limit), the situation script and state the
+session is in, and the last words prompted. Ended calls stay a while so
 the agent sees how the call ended during after-call work.
 """
 
