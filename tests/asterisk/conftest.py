@@ -38,6 +38,8 @@ SEATS = ("8001", "8002")
 # the agents then sign in with their own.
 AGENT_FIRST_PASSWORD = "agent-first-1"
 AGENT_PASSWORD = "agent-test-1"
+# A supervisor whose desk phone is seat 9001 (answers at once, tests/asterisk/pbx.py): live monitoring (R-118).
+SUPERVISOR = "9001"
 
 
 @dataclass
@@ -113,9 +115,11 @@ def start_service(pbx: Asterisk, root: Path, web_port: int | None = None) -> tup
     if not config.exists():
         config.write_text(service_config(pbx, root, web_port or free_port()), encoding="utf-8")
     log = root / "serve.log"
+    begun = log.stat().st_size if log.exists() else 0  # a restart appends: only what this start wrote counts
     env = {**os.environ, "CALLCENTER_CONFIG": str(config)}
-    for seat in SEATS:  # agent accounts exist before serve makes them seats (an existing one is kept)
-        subprocess.run([sys.executable, "-m", "callcenter", "users", "add", seat, "--role", "agent",
+    for seat, role in (*((s, "agent") for s in SEATS), (SUPERVISOR, "supervisor")):
+        # agent accounts exist before serve makes them seats (an existing one is kept)
+        subprocess.run([sys.executable, "-m", "callcenter", "users", "add", seat, "--role", role,
                         "--work-number", seat, "--password", AGENT_FIRST_PASSWORD], cwd=REPO, env=env,
                        capture_output=True, check=False)
     process = subprocess.Popen(
@@ -126,7 +130,7 @@ def start_service(pbx: Asterisk, root: Path, web_port: int | None = None) -> tup
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"callcenter serve exited with {process.returncode}: {log.read_text()[-3000:]}")
-        if "serving the web pages" in log.read_text(errors="replace"):
+        if b"serving the web pages" in log.read_bytes()[begun:]:
             _first_sign_ins(f"http://127.0.0.1:{_web_port(config)}")
             return process, log
         time.sleep(0.2)
@@ -147,7 +151,7 @@ def _csrf(page: str) -> str:
 def _first_sign_ins(web: str) -> None:
     """Each agent's first sign-in: the password `users add` set is replaced by their own (R-120). An account
     that did it already (the service was restarted) just signs in."""
-    for seat in SEATS:
+    for seat in (*SEATS, SUPERVISOR):
         with httpx.Client(base_url=web, timeout=10, follow_redirects=True) as client:
             r = client.post("/login", data={"name": seat, "password": AGENT_FIRST_PASSWORD,
                                             "csrf_token": _csrf(client.get("/login").text)})
@@ -156,7 +160,8 @@ def _first_sign_ins(web: str) -> None:
             done = client.post("/password", data={
                 "old_password": AGENT_FIRST_PASSWORD, "new_password": AGENT_PASSWORD,
                 "confirm_password": AGENT_PASSWORD, "csrf_token": _csrf(r.text)})
-            assert done.url.path == "/agent", f"{seat}: the first password change failed: {done.text[-500:]}"
+            assert done.url.path in ("/agent", "/wallboard"), (
+                f"{seat}: the first password change failed: {done.text[-500:]}")
 
 
 def stop_service(process: subprocess.Popen[bytes]) -> None:
