@@ -22,7 +22,8 @@ injectable clock (:class:`callcenter.sim.clock.ScaledClock`). The network faces 
   fails the originate itself (400, as a Local channel to an extension the dialplan lacks does).
 - A restart drops every websocket while channels survive; events for an application with no websocket are lost.
 - ``POST channels/{id}/snoop`` makes a Snoop channel that enters Stasis at once (StasisStart with its
-  ``appArgs``) and hangs up when the spied channel does. Who hears whom follows res_stasis_snoop's audiohooks
+  ``appArgs``) and hangs up when the spied channel does (the application then gets ChannelLeftBridge and
+  StasisEnd, no ChannelDestroyed, as Asterisk 22.10.1 sends). Who hears whom follows res_stasis_snoop's audiohooks
   (:meth:`AriSimulator.hearers`): everyone in a mixing bridge hears the others; a snoop spying ``in`` carries
   the spied channel's own voice, ``out`` what the channel hears, to the snoop's bridge partners; whispering
   ``out`` the snoop's bridge audio reaches the spied channel's ear, ``in`` its voice (so its own bridge
@@ -508,7 +509,8 @@ class AriSimulator:
         chan.state = "Down" if chan.state != "Up" else chan.state
         if chan.app is not None and (chan.caller is not None or chan.answered_t is not None):
             self._publish(chan.app, "StasisEnd", channel=chan.snapshot())
-        self._publish(chan.app, "ChannelDestroyed", cause=cause, cause_txt=cause_txt, channel=chan.snapshot())
+        if chan.snoop_of is None:  # a Snoop's end reaches the application as StasisEnd alone (measured, 22.10.1)
+            self._publish(chan.app, "ChannelDestroyed", cause=cause, cause_txt=cause_txt, channel=chan.snapshot())
         self.channels.pop(chan.id, None)
         future = self.ended.get(chan.id)
         if future is not None and not future.done():
