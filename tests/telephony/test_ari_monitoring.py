@@ -198,3 +198,33 @@ async def test_refusals_name_the_reason(centre: Any) -> None:
     h.sim.caller_hangs_up(chan.id)
     async with asyncio.timeout(5):
         await h.service.outcome(chan.id)
+
+
+async def test_no_monitoring_when_the_access_ledger_cannot_be_written(settings: Settings, tmp_path: Any) -> None:
+    """R-111: an access that cannot be logged is refused; the seat is hung up and the call goes on."""
+
+    class NoLedger:
+        url = f"sqlite:///{tmp_path / 'never-migrated.sqlite3'}"  # no ledger tables: every append fails
+
+    async def seat(sim: AriSimulator) -> None:
+        sim.add_agent(SimAgent(SEAT, answer_at_ring=1))
+
+    h = await start(settings, agents=[("a-801", SimAgent(AGENT, answer_at_ring=1))], before_service=seat,
+                    recordings=NoLedger())
+    try:
+        chan, _ = await agent_on_the_line(h, SimCaller(args=("hotline",), speech=CHATTY))
+        with pytest.raises(SupervisionError, match="access ledger could not be written") as refused:
+            await h.service.monitoring.start(chan.id, supervisor="lead", role="supervisor", endpoint=SEAT,
+                                             mode="listen", purpose="抽查")
+        assert refused.value.status == 503
+        assert h.service.monitoring.active == {} and not [c for c in h.sim.channels.values() if c.snoop_of]
+        assert not [c for c in h.sim.channels.values() if c.name.startswith(SEAT)] and chan.ended_t is None
+        events = await h.events(chan.id)
+        assert [(e.type, e.data.get("reason")) for e in events if e.type.startswith("supervision.")] == [
+            ("supervision.ended", "not_ledgered")]
+        h.sim.caller_hangs_up(chan.id)
+        async with asyncio.timeout(5):
+            await h.service.outcome(chan.id)
+    finally:
+        await h.close()
+    assert h.check.errors == []

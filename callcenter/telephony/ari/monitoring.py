@@ -145,9 +145,15 @@ class Monitoring:
             await self._teardown(sup)
             raise
         sup.lock.release()
+        if not await self._record(sup, ev.SUPERVISION_STARTED, "started"):
+            # R-111: an access that cannot be logged is refused, not carried out unrecorded.
+            await self._teardown(sup)
+            sup.call.note(ev.SUPERVISION_ENDED, {"supervisor": supervisor, "mode": mode, "purpose": purpose,
+                                                 "reason": "not_ledgered"})
+            raise SupervisionError("the access ledger could not be written, so monitoring is refused (R-111); "
+                                   "the service log names the cause", 503)
         if mode == "listen" and self.service.settings.telephony.supervision_notify_agent:
             await self._notify_agent(sup)
-        await self._record(sup, ev.SUPERVISION_STARTED, "started")
         log.info("supervision started", call_id=call_id, supervisor=supervisor, mode=mode)
         if call.gone or call.agent_leg is None:  # the call ended while the seat rang
             await self._end(sup, "call_ended")
@@ -279,15 +285,17 @@ class Monitoring:
 
     # ------------------------------------------------------------------ the record (R-111)
 
-    async def _record(self, sup: Supervision, type_: str, event: str, **extra: str) -> None:
+    async def _record(self, sup: Supervision, type_: str, event: str, **extra: str) -> bool:
+        """The timeline event and the ledger entry; False when the ledger could not be written (logged)."""
         data = {"supervisor": sup.supervisor, "mode": sup.mode, "purpose": sup.purpose, **extra}
-        sup.call.note(type_, data)
         recordings = self.service.recordings
-        if recordings is None:
-            return
         try:
-            await asyncio.to_thread(ledger_supervision, recordings.url, supervisor=sup.supervisor, role=sup.role,
-                                    call_id=sup.call.call_id, event=event, mode=sup.mode, purpose=sup.purpose,
-                                    at=datetime.now(UTC))
-        except Exception as exc:  # the ledger failing must not leave a supervisor listening unrecorded silently
+            if recordings is not None:  # None only where no database exists (unit tests of the adapter)
+                await asyncio.to_thread(ledger_supervision, recordings.url, supervisor=sup.supervisor,
+                                        role=sup.role, call_id=sup.call.call_id, event=event, mode=sup.mode,
+                                        purpose=sup.purpose, at=datetime.now(UTC))
+        except Exception as exc:
             log.error("supervision not ledgered", call_id=sup.call.call_id, supervisor=sup.supervisor, error=str(exc))
+            return False
+        sup.call.note(type_, data)
+        return True
