@@ -109,3 +109,18 @@ async def test_serve_refuses_to_start_when_unrecorded_prompts_cannot_be_rendered
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(ServeError, match=r"cannot be rendered \(espeak-ng is not installed.*greeting\.standard"):
         await start_service(web_settings, agi=False, reports=False)
+
+
+async def test_the_centres_own_prompts_are_rendered_before_the_first_call(settings: Settings, tmp_path) -> None:
+    """A prompt rendered on its first use came 0.15-0.2 s late on a real Asterisk (S3 of R-15): serve renders
+    every prompt whose words are the centre's before it takes calls; the per-call ones (the agent's greeting)
+    can only be rendered on the call."""
+    from dataclasses import replace
+
+    from callcenter.cli.serve import render_fixed_prompts
+
+    folder = tmp_path / "rendered"
+    own = replace(settings, scripts=replace(settings.scripts, rendered_audio_directory=folder))
+    assert await render_fixed_prompts(own) > 40
+    assert list(folder.rglob("silent.s3.wav")) and list(folder.rglob("queue.sorry.wav"))
+    assert not list(folder.rglob("greeting.standard.wav"))
