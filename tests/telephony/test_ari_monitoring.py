@@ -228,3 +228,29 @@ async def test_no_monitoring_when_the_access_ledger_cannot_be_written(settings: 
     finally:
         await h.close()
     assert h.check.errors == []
+
+
+async def test_a_seat_hung_up_while_the_websocket_was_down_ends_the_monitoring_on_reconnect(centre: Any) -> None:
+    """Asterisk restarts and the supervisor hangs up meanwhile (the event is lost): the reconcile ends the
+    monitoring and destroys its bridge; a monitoring bridge nobody owns (left by a service restart) goes too."""
+    h, recordings = centre
+    chan, _ = await agent_on_the_line(h, SimCaller(args=("hotline",), speech=CHATTY))
+    await h.service.monitoring.start(chan.id, supervisor="lead", role="supervisor", endpoint=SEAT, mode="listen",
+                                     purpose="抽查")
+    seat_id = h.service.monitoring.active[chan.id].seat
+    h.sim.handle("POST", "/bridges", {"type": "mixing", "bridgeId": "mon-left-by-a-restart"})
+    reconciles = h.service.reconciles
+    h.server.restart(down_for=1.0)
+    h.sim.caller_hangs_up(seat_id)
+    for _ in range(5000):  # the reconnect and the reconcile's requests are on their way
+        ended = [e for e in await h.events(chan.id) if e.type == "supervision.ended"]
+        if ended:
+            break
+        await asyncio.sleep(0.001)
+    assert h.service.reconciles > reconciles
+    assert [e.data["reason"] for e in ended] == ["supervisor"]
+    assert sorted(h.sim.bridges) == [f"cc-{chan.id}"] and chan.ended_t is None
+    h.sim.caller_hangs_up(chan.id)
+    async with asyncio.timeout(5):
+        await h.service.outcome(chan.id)
+    assert recordings.verify_ledger().ok

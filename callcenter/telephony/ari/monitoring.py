@@ -114,6 +114,21 @@ class Monitoring:
                 self.service.spawn(self._end(sup, reason))
         return True
 
+    def reconcile(self, live: dict[str, Json]) -> None:
+        """After a reconnect (events may have been lost): a supervision whose seat or Snoop is gone ends."""
+        for sup in list(self.active.values()):
+            if sup.ended or sup.lock.locked():  # being set up or switched: its own requests tell
+                continue
+            if sup.seat not in live:
+                self.service.spawn(self._end(sup, "supervisor"))
+            elif sup.snoop is not None and sup.snoop not in live:
+                reason = "call_ended" if sup.call.gone or sup.call.agent_leg is None else "agent_left"
+                self.service.spawn(self._end(sup, reason))
+
+    def bridges(self) -> set[str]:
+        """The monitoring bridges in use (the reconcile destroys other ``mon-`` bridges: left by a restart)."""
+        return {sup.bridge for sup in self.active.values()}
+
     # ------------------------------------------------------------------ requests
 
     def sessions(self) -> list[dict[str, str]]:

@@ -361,6 +361,7 @@ class AriService:
                 continue
             self._reconcile_legs(call, pending_legs[call.call_id], live)
             await self._reconcile_playbacks(call)
+        self.monitoring.reconcile(live)
         for channel_id, channel in live.items():
             if channel_id not in self._channels:
                 await self._adopt(channel)
@@ -432,10 +433,10 @@ class AriService:
             return False
 
     async def _reconcile_bridges(self) -> None:
-        ours = {call.bridge_id for call in self.calls.values() if call.bridge_id}
+        ours = {call.bridge_id for call in self.calls.values() if call.bridge_id} | self.monitoring.bridges()
         for bridge in await self.client.request("GET", "bridges"):
             bridge_id = str(bridge.get("id", ""))
-            if bridge_id.startswith("cc-") and bridge_id not in ours:
+            if bridge_id.startswith(("cc-", "mon-")) and bridge_id not in ours:
                 try:
                     await self.client.request("DELETE", f"bridges/{path_id(bridge_id)}")
                 except AriRequestError:
