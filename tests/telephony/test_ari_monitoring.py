@@ -254,3 +254,27 @@ async def test_a_seat_hung_up_while_the_websocket_was_down_ends_the_monitoring_o
     async with asyncio.timeout(5):
         await h.service.outcome(chan.id)
     assert recordings.verify_ledger().ok
+
+
+async def test_a_monitoring_goes_on_across_a_lost_websocket(centre: Any) -> None:
+    """The reconcile after a reconnect keeps the running seat and Snoop (they are not strays to hang up)."""
+    h, _ = centre
+    chan, call = await agent_on_the_line(h, SimCaller(args=("hotline",), speech=CHATTY))
+    await h.service.monitoring.start(chan.id, supervisor="lead", role="supervisor", endpoint=SEAT, mode="listen",
+                                     purpose="抽查")
+    seat = h.sim.channels[h.service.monitoring.active[chan.id].seat]
+    listed = h.check.seen.get("GET /bridges", 0)
+    h.server.restart(down_for=1.0)
+    for _ in range(5000):  # the reconcile's last request lists the bridges: by then strays were hung up
+        if h.check.seen.get("GET /bridges", 0) > listed:
+            break
+        await asyncio.sleep(0.001)
+    await asyncio.sleep(0)
+    assert h.check.seen.get("GET /bridges", 0) > listed and seat.ended_t is None
+    mark = await everyone_speaks(h, chan, h.sim.channels[call.agent_leg])
+    assert voices(seat, mark) == {CALLER, AGENT}
+    await h.service.monitoring.switch(chan.id, supervisor="lead", mode="barge")
+    h.sim.caller_hangs_up(chan.id)
+    async with asyncio.timeout(5):
+        await h.sim.wait_ended(seat.id)
+        await h.service.outcome(chan.id)

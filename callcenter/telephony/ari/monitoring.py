@@ -125,6 +125,10 @@ class Monitoring:
                 reason = "call_ended" if sup.call.gone or sup.call.agent_leg is None else "agent_left"
                 self.service.spawn(self._end(sup, reason))
 
+    def owns(self, channel_id: str) -> bool:
+        """A seat or Snoop of a running supervision (the reconcile must not take it for a stray)."""
+        return channel_id in self._channels or channel_id in self._waiting
+
     def bridges(self) -> set[str]:
         """The monitoring bridges in use (the reconcile destroys other ``mon-`` bridges: left by a restart)."""
         return {sup.bridge for sup in self.active.values()}

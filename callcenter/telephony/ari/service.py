@@ -363,7 +363,7 @@ class AriService:
             await self._reconcile_playbacks(call)
         self.monitoring.reconcile(live)
         for channel_id, channel in live.items():
-            if channel_id not in self._channels:
+            if channel_id not in self._channels and not self.monitoring.owns(channel_id):
                 await self._adopt(channel)
         await self._reconcile_bridges()
 
