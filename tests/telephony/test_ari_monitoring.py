@@ -4,6 +4,7 @@ who heard whom on each simulated line, with the timeline events and the access-l
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -60,6 +61,26 @@ async def agent_on_the_line(h: Harness, caller: SimCaller) -> tuple[SimChannel, 
     return chan, call
 
 
+async def until(condition: Callable[[], Awaitable[bool]], what: str, seconds: float = 10.0) -> None:
+    """Wait for what the service does on its own tasks (a ledger write runs in a thread), bounded in real time."""
+    try:
+        async with asyncio.timeout(seconds):
+            while True:
+                if await condition():
+                    return
+                await asyncio.sleep(0.005)
+    except TimeoutError:
+        raise AssertionError(f"not within {seconds} s: {what}") from None
+
+
+async def supervision_ended(h: Harness, call_id: str) -> list[Any]:
+    async def written() -> bool:
+        return bool(of_type(await h.events(call_id), "supervision.ended"))
+
+    await until(written, "supervision.ended on the timeline")
+    return of_type(await h.events(call_id), "supervision.ended")
+
+
 def voices(chan: SimChannel, since: float) -> set[str]:
     return {who for t, kind, who in chan.heard if kind == "voice" and chan.created_t + t >= since}
 
@@ -95,10 +116,7 @@ async def test_listen_whisper_barge_switch_and_the_supervisor_hanging_up(centre:
 
     h.sim.caller_hangs_up(seat.id)  # the supervisor puts the phone down
     await h.sim.wait_ended(seat.id)
-    for _ in range(1000):
-        if chan.id not in monitoring.active:
-            break
-        await asyncio.sleep(0.001)
+    await supervision_ended(h, chan.id)
     assert chan.ended_t is None and agent.ended_t is None and agent.bridge == call.bridge_id
     mark = await everyone_speaks(h, chan, agent)
     assert (voices(agent, mark), voices(chan, mark)) == ({CALLER}, {AGENT})  # the call goes on, untouched
@@ -135,11 +153,7 @@ async def test_the_call_ending_ends_the_monitoring_and_hangs_up_the_seat(centre:
         seat = await h.sim.wait_ended(seat_id)
         await h.service.outcome(chan.id)
     assert seat.hangup_by == "system"
-    for _ in range(1000):
-        if [e for e in await h.events(chan.id) if e.type == "supervision.ended"]:
-            break
-        await asyncio.sleep(0.001)
-    ended = of_type(await h.events(chan.id), "supervision.ended")
+    ended = await supervision_ended(h, chan.id)
     assert [(e.data["reason"], e.data["mode"]) for e in ended] == [("call_ended", "whisper")]
     assert h.service.monitoring.active == {} and not h.sim.bridges
     assert recordings.verify_ledger().ok
@@ -242,11 +256,7 @@ async def test_a_seat_hung_up_while_the_websocket_was_down_ends_the_monitoring_o
     reconciles = h.service.reconciles
     h.server.restart(down_for=1.0)
     h.sim.caller_hangs_up(seat_id)
-    for _ in range(5000):  # the reconnect and the reconcile's requests are on their way
-        ended = [e for e in await h.events(chan.id) if e.type == "supervision.ended"]
-        if ended:
-            break
-        await asyncio.sleep(0.001)
+    ended = await supervision_ended(h, chan.id)  # after the reconnect and the reconcile's requests
     assert h.service.reconciles > reconciles
     assert [e.data["reason"] for e in ended] == ["supervisor"]
     assert sorted(h.sim.bridges) == [f"cc-{chan.id}"] and chan.ended_t is None
@@ -265,11 +275,10 @@ async def test_a_monitoring_goes_on_across_a_lost_websocket(centre: Any) -> None
     seat = h.sim.channels[h.service.monitoring.active[chan.id].seat]
     listed = h.check.seen.get("GET /bridges", 0)
     h.server.restart(down_for=1.0)
-    for _ in range(5000):  # the reconcile's last request lists the bridges: by then strays were hung up
-        if h.check.seen.get("GET /bridges", 0) > listed:
-            break
-        await asyncio.sleep(0.001)
-    await asyncio.sleep(0)
+    async def listed_again() -> bool:  # the reconcile's last request lists the bridges: strays were hung up
+        return h.check.seen.get("GET /bridges", 0) > listed
+
+    await until(listed_again, "the reconcile after the reconnect")
     assert h.check.seen.get("GET /bridges", 0) > listed and seat.ended_t is None
     mark = await everyone_speaks(h, chan, h.sim.channels[call.agent_leg])
     assert voices(seat, mark) == {CALLER, AGENT}
