@@ -34,9 +34,7 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -45,6 +43,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa
+from scratch import scratch_database  # bench/scratch.py
 
 from callcenter.callbacks.campaigns import built_in
 from callcenter.callbacks.models import CallbackTask
@@ -52,7 +51,7 @@ from callcenter.callbacks.queue import claim, due_for_agent, due_tasks
 from callcenter.callbacks.sources import sync_order_callbacks
 from callcenter.config import Settings, load_settings
 from callcenter.logs import configure_logging
-from callcenter.store import dispose_all, engine_for, migrate, session_factory, session_scope
+from callcenter.store import engine_for, migrate, session_factory, session_scope
 from callcenter.tickets.models import WorkOrder, WorkOrderCallback
 
 NOW = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)  # Monday 10:00 in Asia/Shanghai
@@ -91,7 +90,7 @@ def main() -> int:
     print(f"callback queue benchmark: {args.orders:,} orders, {args.due:,} due and {args.finished:,} finished "
           f"callback tasks, now = {NOW.isoformat()} (Monday 10:00 in the centre)")
     for backend in backends:
-        with scratch_database(backend, args.pg_url) as url:
+        with scratch_database(backend, args.pg_url, "dialer") as url:
             run_backend(backend, url, args)
     return 0
 
@@ -301,32 +300,6 @@ def timed(query: Callable[[int], object], runs: int) -> tuple[float, float]:
     samples.sort()
     p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
     return statistics.median(samples), p99
-
-
-class scratch_database:
-    """A fresh database for one back-end: a temporary SQLite file, or a new PostgreSQL database (dropped after)."""
-
-    def __init__(self, backend: str, pg_url: str) -> None:
-        self.backend, self.pg_url = backend, pg_url
-
-    def __enter__(self) -> str:
-        if self.backend == "sqlite":
-            self._dir = tempfile.TemporaryDirectory(prefix="bench-dialer-")
-            return f"sqlite:///{self._dir.name}/dialer.sqlite3"
-        self._name = f"bench_dialer_{uuid.uuid4().hex[:8]}"
-        self._admin = sa.create_engine(self.pg_url, isolation_level="AUTOCOMMIT")
-        with self._admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{self._name}"'))
-        return self.pg_url.rsplit("/", 1)[0] + f"/{self._name}"
-
-    def __exit__(self, *exc: object) -> None:
-        dispose_all()
-        if self.backend == "sqlite":
-            self._dir.cleanup()
-            return
-        with self._admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{self._name}" WITH (FORCE)'))
-        self._admin.dispose()
 
 
 if __name__ == "__main__":

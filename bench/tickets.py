@@ -30,9 +30,7 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,10 +39,11 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa
+from scratch import scratch_database  # bench/scratch.py
 
 from callcenter.config import load_settings
 from callcenter.logs import configure_logging
-from callcenter.store import dispose_all, engine_for, migrate, session_factory, session_scope
+from callcenter.store import engine_for, migrate, session_factory, session_scope
 from callcenter.tickets import service as svc
 from callcenter.tickets.deadlines import SlaEngine
 from callcenter.tickets.models import WorkOrder, WorkOrderDeadline
@@ -84,7 +83,7 @@ def main() -> int:
         ap.error(f"--backends: unknown {', '.join(sorted(unknown))}")
     print(f"work-order store benchmark: {args.orders:,} orders, now = {NOW.isoformat()}")
     for backend in backends:
-        with scratch_database(backend, args.pg_url) as url:
+        with scratch_database(backend, args.pg_url, "tickets") as url:
             run_backend(backend, url, args)
     return 0
 
@@ -271,32 +270,6 @@ def restore_indexes(eng: sa.Engine) -> None:
             clause = f" WHERE {where}" if where else ""
             conn.execute(sa.text(f"CREATE INDEX {name} ON {table} ({column}){clause}"))
         conn.execute(sa.text("ANALYZE"))
-
-
-class scratch_database:
-    """A fresh database for one back-end: a temporary SQLite file, or a new PostgreSQL database (dropped after)."""
-
-    def __init__(self, backend: str, pg_url: str) -> None:
-        self.backend, self.pg_url = backend, pg_url
-
-    def __enter__(self) -> str:
-        if self.backend == "sqlite":
-            self._dir = tempfile.TemporaryDirectory(prefix="bench-tickets-")
-            return f"sqlite:///{self._dir.name}/tickets.sqlite3"
-        self._name = f"bench_tickets_{uuid.uuid4().hex[:8]}"
-        self._admin = sa.create_engine(self.pg_url, isolation_level="AUTOCOMMIT")
-        with self._admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{self._name}"'))
-        return self.pg_url.rsplit("/", 1)[0] + f"/{self._name}"
-
-    def __exit__(self, *exc: object) -> None:
-        dispose_all()
-        if self.backend == "sqlite":
-            self._dir.cleanup()
-            return
-        with self._admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{self._name}" WITH (FORCE)'))
-        self._admin.dispose()
 
 
 if __name__ == "__main__":
