@@ -4,18 +4,13 @@ and a red daily self-check is a banner on the wallboard (R-119)."""
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -26,32 +21,17 @@ from callcenter.health.board import HealthBoard
 from callcenter.health.selfcheck import SelfCheck
 from callcenter.web.app import create_app
 from callcenter.web.context import WebContext
+from tests.chromium import chromium
 
 pytestmark = pytest.mark.browser
 
 PASSWORD = "correct-horse-1"
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true but Debian's chromium and chromium-driver are not installed")
-        pytest.skip("Debian's chromium and chromium-driver are not installed (./run test installs them)")
-    profile = tempfile.mkdtemp(prefix="cc-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1440,1000", "--no-first-run",
-                 f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=CHROMEDRIVER), options=options)
-    try:
+    with chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 class WebInThread:

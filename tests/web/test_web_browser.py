@@ -6,15 +6,11 @@ period takes 0.5 s), so nothing here sleeps for a timing of the standards.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from live_service import PROMPT_SECONDS, LiveService
-from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -24,12 +20,11 @@ from callcenter.calls import events as ev
 from callcenter.recordings.models import LedgerEntry
 from callcenter.sim.ari_parties import SimCaller
 from callcenter.store import session_scope
+from tests.chromium import chromium
 
 pytestmark = pytest.mark.browser
 
 PASSWORD = "correct-horse-1"
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 LATE = 1.0  # call seconds a timer may run late on a busy machine (never early)
 
 
@@ -43,24 +38,8 @@ def live(tmp_path_factory: pytest.TempPathFactory, accounts_db: Path) -> Iterato
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        # ./run test installs them; only a bare `pytest` on a machine without them may skip.
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true but Debian's chromium and chromium-driver are not installed")
-        pytest.skip("Debian's chromium and chromium-driver are not installed (./run test installs them)")
-    profile = tempfile.mkdtemp(prefix="cc-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1440,1000",
-                 "--autoplay-policy=no-user-gesture-required", f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=CHROMEDRIVER), options=options)
-    try:
+    with chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def wait(driver: object, condition: Callable[[object], object], seconds: float = 15.0) -> object:
