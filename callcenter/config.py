@@ -243,6 +243,42 @@ class HealthSettings:
 
 
 @dataclass(frozen=True)
+class PbxSettings:
+    """``[pbx]``: what ``callcenter asterisk config`` writes for Asterisk's PJSIP, HTTP and ARI (issue 15). The
+    ARI port and user come from ``telephony``; seat secrets are generated once and kept in ``secrets_file``."""
+
+    # Where Asterisk listens: the HTTP server (ARI, and the secure websocket of the browsers' SIP) and the desk
+    # phones' SIP over UDP/TCP. Loopback by default: a centre opens what it means to.
+    bind_address: str = "127.0.0.1"
+    tls_port: int = 8089
+    sip_port: int = 5060
+    # The certificate and key of the HTTPS/WSS server (PEM); required as soon as one seat is ``webrtc``.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    # The host name the browsers use for wss://HOST:tls_port/ws and their SIP domain (default: bind_address).
+    public_host: str = ""
+    # Codecs of the browser seats, in order of preference; desk phones get G.711.
+    webrtc_codecs: tuple[str, ...] = ("opus", "ulaw", "alaw")
+    # The dialplan context of calls a seat itself places (the centre's calls to seats go through ARI).
+    seat_context: str = "callcenter-seats"
+    secrets_file: Path = DEFAULT_DATA.root / "var" / "seat-secrets.json"
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    """``[agents]``: seat states as centres use them (issue 15) and seat reservations (issue 17)."""
+
+    # Not-ready reason codes beside break 小休, meal 用餐, training 培训, meeting 会议: code = label.
+    reason_codes: Mapping[str, str] = field(default_factory=dict)
+    # Wrap-up (话后处理) ends after this long (0 = no maximum): the agent is made "ready" or "flag"ged.
+    wrap_up_max_seconds: float = 120.0
+    wrap_up_overdue: str = "ready"
+    # A seat reserved for a call is held under a lease its process renews; a dead process's seats are free
+    # again this long after its last renewal.
+    lease_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
 class Settings:
     service: ServiceSettings = field(default_factory=ServiceSettings)
     telephony: TelephonySettings = field(default_factory=TelephonySettings)
@@ -253,6 +289,7 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings)
     metrics: MetricSettings = field(default_factory=MetricSettings)
     health: HealthSettings = field(default_factory=HealthSettings)
+    pbx: PbxSettings = field(default_factory=PbxSettings)
 
     def entry(self, name: str) -> EntrySettings | None:
         return self.telephony.entries.get(name)

@@ -1,5 +1,6 @@
-"""``callcenter users add NAME --role R [--password P]``, ``list``, ``unlock NAME`` and ``reset-password NAME``:
-web sign-in accounts. An added or reset account must set its own password at its first sign-in (R-120)."""
+"""``callcenter users add NAME --role R [--password P] [--seat desk|webrtc]``, ``list``, ``unlock NAME``,
+``reset-password NAME`` and ``set-seat NAME desk|webrtc``: web sign-in accounts. An added or reset account must
+set its own password at its first sign-in (R-120)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add.add_argument("--display-name", default="")
     add.add_argument("--confidential", action="store_true",
                      help="a QA reviewer may open confidential recordings (R-82)")
+    add.add_argument("--seat", default="desk",
+                     help="an agent's phone: desk (PJSIP/<工号>, default) or webrtc (the panel in the browser)")
     add.set_defaults(handler=_add)
     ls = usub.add_parser("list", help="list the active accounts")
     ls.add_argument("--role")
@@ -31,6 +34,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     reset.add_argument("name")
     reset.add_argument("--password", help="at least 8 characters (default: a generated one, printed once)")
     reset.set_defaults(handler=_reset)
+    seat = usub.add_parser("set-seat", help="make an agent's seat a desk phone or the browser panel (webrtc)")
+    seat.add_argument("name")
+    seat.add_argument("seat", help="desk | webrtc")
+    seat.set_defaults(handler=_set_seat)
 
 
 def _add(args: argparse.Namespace, settings: Settings) -> int:
@@ -41,8 +48,9 @@ def _add(args: argparse.Namespace, settings: Settings) -> int:
     password = args.password or secrets.token_urlsafe(12)
     user = add_user(settings.database.url, args.name, args.role, password, display_name=args.display_name,
                     work_number=args.work_number, confidential_access=args.confidential,
-                    must_change_password=True)
-    print(f"created {user.role} {user.name}" + (f" (工号 {user.work_number})" if user.work_number else ""))
+                    must_change_password=True, seat=args.seat)
+    print(f"created {user.role} {user.name}" + (f" (工号 {user.work_number})" if user.work_number else "")
+          + (f", seat {user.seat}" if user.seat != "desk" else ""))
     if not args.password:
         print(f"password: {password}")
     print("the first sign-in must set a new password (R-120)")
@@ -74,6 +82,16 @@ def _reset(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _set_seat(args: argparse.Namespace, settings: Settings) -> int:
+    from callcenter.store import ensure_schema
+    from callcenter.web.users import set_seat
+
+    ensure_schema(settings.database.url)
+    set_seat(settings.database.url, args.name, args.seat)
+    print(f"{args.name}: seat {args.seat}; run `callcenter asterisk config --write DIR` and reload Asterisk")
+    return 0
+
+
 def _list(args: argparse.Namespace, settings: Settings) -> int:
     from callcenter.store import ensure_schema
     from callcenter.web.users import list_users
@@ -81,5 +99,6 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
     ensure_schema(settings.database.url)
     for user in list_users(settings.database.url, args.role):
         extra = f" 工号 {user.work_number}" if user.work_number else ""
-        print(f"{user.name}\t{user.role}{extra}{' confidential' if user.confidential_access else ''}")
+        seat = f" seat {user.seat}" if user.role == "agent" else ""
+        print(f"{user.name}\t{user.role}{extra}{seat}{' confidential' if user.confidential_access else ''}")
     return 0

@@ -174,6 +174,7 @@ class AccountState:
     failed_logins: int
     password_changed_at: datetime
     must_change_password: bool
+    seat: str = "desk"  # an agent's phone: desk or webrtc (issue 15)
 
 
 def account_states(url: str) -> list[AccountState]:
@@ -182,7 +183,7 @@ def account_states(url: str) -> list[AccountState]:
         rows = s.scalars(select(UserRecord).where(UserRecord.active.is_(True)).order_by(UserRecord.name))
         return [AccountState(r.name, r.role, _utc(r.locked_at), r.failed_logins or 0,
                              _utc(r.password_changed_at or r.created_at) or r.created_at,
-                             bool(r.must_change_password)) for r in rows]
+                             bool(r.must_change_password), r.seat) for r in rows]
 
 
 def _new_hash(password: str) -> str:

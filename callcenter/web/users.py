@@ -22,6 +22,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Boolean, DateTime, Integer, String, false, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from callcenter.calls.softphone_seats import DEFAULT_SEAT, check_seat_kind
 from callcenter.store import Base, session_scope
 from callcenter.web.errors import SignInFailed, UserError
 
@@ -52,6 +53,8 @@ class UserRecord(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     failed_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     locked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # An agent's seat (issue 15): "desk" (a desk phone, PJSIP/<工号>) or "webrtc" (the panel is the phone).
+    seat: Mapped[str] = mapped_column(String(8), default=DEFAULT_SEAT, server_default=DEFAULT_SEAT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,7 @@ class User:
     confidential_access: bool = False
     must_change_password: bool = False
     password_changed_at: datetime | None = None
+    seat: str = DEFAULT_SEAT
 
     @property
     def role_label(self) -> str:
@@ -86,7 +90,7 @@ def _to_user(row: UserRecord) -> User:
     changed = row.password_changed_at or row.created_at
     changed = changed.replace(tzinfo=UTC) if changed.tzinfo is None else changed  # SQLite hands back naive UTC
     return User(row.id, row.name, row.role, row.display_name, row.work_number, row.confidential_access,
-                bool(row.must_change_password), changed)
+                bool(row.must_change_password), changed, row.seat or DEFAULT_SEAT)
 
 
 def hash_password(password: str) -> str:
@@ -105,6 +109,7 @@ def add_user(
     work_number: str = "",
     confidential_access: bool = False,
     must_change_password: bool = False,
+    seat: str = DEFAULT_SEAT,
     now: datetime | None = None,
 ) -> User:
     """Create one account; raise :class:`UserError` on a bad name, unknown role, short password or duplicate.
@@ -115,6 +120,7 @@ def add_user(
         raise UserError(f"role {role!r}: expected one of {', '.join(ROLES)}")
     if work_number and not work_number.isdigit():
         raise UserError(f"work number {work_number!r}: digits only (the 工号 said in the greeting)")
+    check_seat_kind(seat)
     digest = hash_password(password)
     with session_scope(url) as s:
         if s.scalar(select(UserRecord.id).where(UserRecord.name == name)) is not None:
@@ -130,6 +136,7 @@ def add_user(
             created_at=now or datetime.now(UTC),
             must_change_password=must_change_password,
             failed_logins=0,
+            seat=seat,
         )
         s.add(row)
         s.flush()
@@ -143,6 +150,16 @@ def set_password(url: str, name: str, password: str) -> None:
         if row is None:
             raise UserError(f"user {name!r} does not exist")
         row.password_hash = digest
+
+
+def set_seat(url: str, name: str, seat: str) -> None:
+    """Make an account's seat a desk phone or the browser panel (``callcenter users set-seat``)."""
+    check_seat_kind(seat)
+    with session_scope(url) as s:
+        row = s.scalar(select(UserRecord).where(UserRecord.name == name))
+        if row is None:
+            raise UserError(f"user {name!r} does not exist")
+        row.seat = seat
 
 
 def authenticate(url: str, name: str, password: str) -> User:
