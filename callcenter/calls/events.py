@@ -56,6 +56,21 @@ BRIDGED = "call.bridged"
 # Hold and resume (R-numbers of section 2.7). hold.ended data: seconds
 HOLD_STARTED = "hold.started"
 HOLD_ENDED = "hold.ended"
+# The agent's call control from the panel (issue 15, web/call_control.py), written by the process that holds the
+#   call before it acts. data: by (agent id) and the action's arguments (dtmf: digits). Hold and resume then
+#   run the hold / resume scripts (hold.started, hold.ended); hangup is the guarded release.
+CONTROL_HOLD = "control.hold"
+CONTROL_RESUME = "control.resume"
+CONTROL_MUTE = "control.mute"
+CONTROL_UNMUTE = "control.unmute"
+CONTROL_DTMF = "control.dtmf"
+CONTROL_HANGUP = "control.hangup"
+# The agent's leg dropped while the caller was on the line and nobody asked to release (a browser tab closed,
+#   the network went): the caller hears the hold phrase and music and goes back to the queue. data: agent, cause
+AGENT_LOST = "agent.lost"
+# A seat's endpoint lost / regained its registration (ARI EndpointStateChange): no call is offered to it while
+#   unregistered (R-02: the neighbour seat rings). data: agent, endpoint, state ("offline" | "online")
+SEAT_REGISTRATION = "seat.registration"
 # The agent asked to release; refused when the standards do not allow it yet. data: by, reason
 RELEASE_REFUSED = "release.refused"
 # The call ended. data: by ("caller"|"agent"|"system"), cause, disposition ("normal", "silent", "low_volume",

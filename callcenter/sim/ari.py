@@ -160,6 +160,9 @@ class SimChannel:
     snoop_of: str | None = None
     spy: str = "none"
     whisper: str = "none"
+    # POST channels/{id}/mute: "in" drops what the channel sends (its voice), "out" what it would hear.
+    mute_in: bool = False
+    mute_out: bool = False
 
     @property
     def voice(self) -> str:
@@ -417,6 +420,8 @@ class AriSimulator:
             self._carry_voice(chan)
 
     def _carry_voice(self, speaker: SimChannel) -> None:
+        if speaker.mute_in:  # res_mute's framehook drops the voice before any bridge or snoop sees it
+            return
         for listener in self.hearers(speaker):
             listener.heard.append((self.now() - listener.created_t, "voice", speaker.voice))
 
@@ -446,9 +451,17 @@ class AriSimulator:
                     reached += self._partners(spied)
         out: list[SimChannel] = []
         for chan in reached:
-            if chan is not speaker and chan.snoop_of is None and chan.ended_t is None and chan not in out:
+            if chan is not speaker and chan.snoop_of is None and chan.ended_t is None and chan not in out \
+                    and not self._deaf(chan):
                 out.append(chan)
         return out
+
+    @staticmethod
+    def _deaf(chan: SimChannel) -> bool:
+        """Nothing of a bridge reaches this ear: music on hold started on the channel is a generator, and
+        Asterisk drops every frame written to a channel while a generator runs (channel.c ast_write); a channel
+        muted ``out`` drops them too."""
+        return chan.moh is not None or chan.mute_out
 
     def _talk(self, chan: SimChannel) -> None:
         """Talk detection on: report talking until ``silence_ms`` after the caller's audio stops."""
@@ -627,6 +640,38 @@ class AriSimulator:
         if chan.moh is not None:
             chan.moh = None
             chan.heard.append((self.now() - chan.created_t, "moh_stopped", ""))
+        return 204, None
+
+    def _op_channels_mute(self, p: Json, q: Mapping[str, str], _b: Json) -> tuple[int, Any]:
+        return self._mute(p["channelId"], q.get("direction", "both"), True)
+
+    def _op_channels_unmute(self, p: Json, q: Mapping[str, str], _b: Json) -> tuple[int, Any]:
+        return self._mute(p["channelId"], q.get("direction", "both"), False)
+
+    def _mute(self, channel_id: str, direction: str, on: bool) -> tuple[int, Any]:
+        chan = self._stasis_channel(channel_id)
+        if direction in ("in", "both"):
+            chan.mute_in = on
+        if direction in ("out", "both"):
+            chan.mute_out = on
+        chan.heard.append((self.now() - chan.created_t, "muted" if on else "unmuted", direction))
+        return 204, None
+
+    def _op_channels_sendDTMF(self, p: Json, q: Mapping[str, str], _b: Json) -> tuple[int, Any]:
+        """res_stasis's control queue plays the digits to the channel (ast_dtmf_stream): ``before`` ms, then
+        each digit for ``duration`` ms with ``between`` ms between them; the response does not wait for them.
+        The far end hears them (``dtmf_tone`` in its ``heard``); nothing is reported as received."""
+        chan = self._stasis_channel(p["channelId"])
+        digits = q.get("dtmf", "")
+        if not digits:
+            raise AriError(400, "DTMF is required")
+        if chan.state != "Up":
+            raise AriError(412, "Channel in invalid state")
+        before, between, duration = (int(q.get(k, d)) / 1000 for k, d in (("before", 0), ("between", 100),
+                                                                           ("duration", 100)))
+        for i, digit in enumerate(digits):
+            at = before + i * (duration + between)
+            self._later(chan, at, lambda d=digit: chan.heard.append((self.now() - chan.created_t, "dtmf_tone", d)))
         return 204, None
 
     def _op_channels_setChannelVar(self, p: Json, q: Mapping[str, str], _b: Json) -> tuple[int, Any]:
@@ -834,7 +879,14 @@ class AriSimulator:
             self._next_playback(playback)
             return
         playback.state = "playing"
+        on_channel = playback.target_uri.startswith("channel:")
         for chan in self._listeners(playback.target_uri):
+            if on_channel and chan.moh is not None:
+                # ARI: a play on a channel playing music suspends the music, which does not come back by itself.
+                chan.moh = None
+                chan.heard.append((self.now() - chan.created_t, "moh_stopped", ""))
+            if self._deaf(chan):
+                continue
             chan.heard.append((self.now() - chan.created_t, "playback", playback.media_uri))
             chan.played[playback.media_uri] = playback.language
         self._publish(app, "PlaybackStarted", playback=playback.snapshot())

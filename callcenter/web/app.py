@@ -29,6 +29,7 @@ from callcenter.metrics.windows import day_window
 from callcenter.recordings.errors import AccessDenied, RecordingNotFound
 from callcenter.tickets.errors import UnknownOrderError
 from callcenter.web import access, account_pages, agent_pages, auth_pages, qa_pages, request_pages, wallboard_pages
+from callcenter.web.call_control import routes as call_control_routes
 from callcenter.web.callback_pages import routes as callback_routes
 from callcenter.web.context import WebContext
 from callcenter.web.errors import CallNotLive, CsrfRejected, NotAllowed, SignInFailed
@@ -121,6 +122,7 @@ def create_app(ctx: WebContext) -> Starlette:
     routes = [
         *auth_pages.routes(),
         *agent_pages.routes(),
+        *call_control_routes(),
         *callback_routes(),
         *qa_pages.routes(),
         *wallboard_pages.routes(),

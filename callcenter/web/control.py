@@ -5,13 +5,20 @@ The panel never touches Asterisk: it hands :class:`~callcenter.scripting.protoco
 :class:`CallControl` (the runner's registry of live calls in ``callcenter serve``; the simulator's in the demo
 and the tests). The session decides; the panel learns the outcome from the timeline like everyone else
 (``script.requested``, ``script.state``, ``release.refused``, ``call.hangup``).
+
+The panel's call control (hold, resume, mute, DTMF, hang-up, transfers; :mod:`callcenter.web.call_control`)
+goes through one generic method, :meth:`CallControl.control`, whose arguments and
+:class:`~callcenter.calls.control.ControlResult` are plain data, so it can be carried to the process that holds
+the call unchanged.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from callcenter.calls.control import ControlResult
 from callcenter.scripting.protocol import ReleaseRequested, ScriptRequested
 
 
@@ -19,6 +26,11 @@ from callcenter.scripting.protocol import ReleaseRequested, ScriptRequested
 class CallControl(Protocol):
     async def send(self, call_id: str, event: ScriptRequested | ReleaseRequested) -> bool:
         """Deliver ``event`` to the live call's session; False when the call is not live here."""
+        ...
+
+    async def control(self, call_id: str, action: str, args: Mapping[str, Any], by: str) -> ControlResult:
+        """Carry out one call-control ``action`` (``hold``, ``mute``, ``dtmf`` …) with its checked ``args`` for
+        agent ``by``; status 404 when the call is not live here, 409 when it cannot take the action now."""
         ...
 
 
@@ -82,3 +94,8 @@ class AriCallControl:
             return False
         call.push(event)
         return True
+
+    async def control(self, call_id: str, action: str, args: Mapping[str, Any], by: str) -> ControlResult:
+        # AriService.control (callcenter/telephony/ari/controls.py): the web layer never imports the adapter.
+        result: ControlResult = await self.service.control(call_id, action, dict(args), by)
+        return result

@@ -163,6 +163,8 @@ class AriCall:
         self.queued_at: float | None = None
         self.direction = "inbound"  # "outbound": a callback the centre dialled (outbound.py)
         self.standby: tuple[str, Any] | None = None  # a preview callback's agent leg, answered and waiting
+        self.on_hold = False  # the agent put the caller on hold from the panel (controls.py)
+        self.muted = False  # the agent's microphone is muted (controls.py)
         self._events: asyncio.Queue[Event] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ring_timer: Any = None
@@ -341,10 +343,12 @@ class AriCall:
         self.spawn(self.service.transfer(self, command))
 
     async def _hold(self, command: Hold) -> None:
+        self.on_hold = True
         await self.client.request("POST", f"channels/{path_id(self.channel_id)}/moh",
                                   {"mohClass": command.music_class})
 
     async def _unhold(self, _command: Unhold) -> None:
+        self.on_hold = False
         await self.client.request("DELETE", f"channels/{path_id(self.channel_id)}/moh")
 
     async def hang_up(self, _command: Hangup | None = None) -> None:

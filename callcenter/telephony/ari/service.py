@@ -29,13 +29,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from callcenter.calls.agents import AgentPool
+from callcenter.calls.control import ControlResult
 from callcenter.calls.rings import cadence
 from callcenter.calls.runner import CallOutcome, Clock, open_session, run_call
 from callcenter.calls.timeline import Timeline
 from callcenter.config import EntrySettings, Settings
 from callcenter.logs import get_logger
 from callcenter.scripting.protocol import Transfer
-from callcenter.telephony.ari import routing
+from callcenter.telephony.ari import controls, routing
 from callcenter.telephony.ari.call import AriCall
 from callcenter.telephony.ari.client import AriClient, Json, path_id
 from callcenter.telephony.ari.errors import AriError, AriRequestError
@@ -147,6 +148,10 @@ class AriService:
     def call(self, call_id: str) -> AriCall | None:
         """A live call, for the panel's one-click scripts (:meth:`AriCall.request_script`)."""
         return self.calls.get(call_id)
+
+    async def control(self, call_id: str, action: str, args: dict[str, Any], by: str) -> ControlResult:
+        """The panel's call control on a live call (hold, mute, DTMF, hang-up …; telephony/ari/controls.py)."""
+        return await controls.control(self.calls.get(call_id), call_id, action, args, by)
 
     # ------------------------------------------------------------------ indexes
 
