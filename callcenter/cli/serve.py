@@ -43,6 +43,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--no-agi", action="store_true", help="do not listen for FastAGI")
     p.add_argument("--host", help="web address (default: web.host)")
     p.add_argument("--port", type=int, help="web port (default: web.port)")
+    p.add_argument("--speed", type=float, default=1.0,
+                   help="simulated call seconds per real second, against the ARI simulator only (default 1)")
     p.set_defaults(handler=_serve)
 
 
@@ -331,9 +333,18 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.host or args.port is not None:
         web = replace(web, host=args.host or web.host, port=web.port if args.port is None else args.port)
     settings = replace(settings, web=web)
+    if not args.speed > 0:
+        raise ServeError(f"--speed: must be positive, got {args.speed}")
 
     async def main() -> None:
-        service = await start_service(settings, agi=not args.no_agi, ari=args.ari)
+        # The multi-process scale test runs its simulated Asterisk servers faster than the wall: the calls here
+        # must keep their time (rings, R-15's windows) on the same scale.
+        clock = None
+        if args.speed != 1.0:
+            from callcenter.sim.clock import ScaledClock
+
+            clock = ScaledClock(1.0 / args.speed)
+        service = await start_service(settings, agi=not args.no_agi, ari=args.ari, clock=clock)
         print(f"callcenter is serving the web pages at {service.url}", flush=True)
         await run_until_signalled(service)
 

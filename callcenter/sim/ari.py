@@ -252,6 +252,7 @@ class AriSimulator:
         media_length: MediaLength | None = None,
         ring_cadence: RingCadence | str = "cn",
         version: str = ASTERISK_VERSION,
+        system_name: str = "",
     ) -> None:
         self.clock = clock or ScaledClock(1.0)
         self.docs = docs or default_api_docs()
@@ -276,7 +277,9 @@ class AriSimulator:
         self.accepting = True  # False while "restarting": new websockets are refused
         self._queues: dict[str, list[str]] = {}  # playback queue per target uri
         self._ids = itertools.count(1)
-        self._epoch = int(time.time())
+        # asterisk.conf's systemname prefixes every unique id ("<name>-<epoch>.<seq>"): two servers of one
+        # centre never hand out the same channel id.
+        self._epoch = f"{system_name}-{int(time.time())}" if system_name else str(int(time.time()))
 
     # ------------------------------------------------------------------ time and identity
 
