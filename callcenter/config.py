@@ -4,12 +4,16 @@ Layers, later wins: the embedded defaults below < a TOML file (``--config`` or `
 environment variables ``CALLCENTER_<SECTION>__<KEY>`` (e.g. ``CALLCENTER_TELEPHONY__AGI_PORT=4573``).
 Every value is checked once, at start-up; a bad one is a :class:`ConfigError` naming its key, so a typo in a
 deployment fails loudly before the first call instead of mid-call. No other module reads the environment.
+A key nested below a section nests in the variable too: ``CALLCENTER_TELEPHONY__ASTERISK__B__ARI_URL``.
+
+Over 500 lines: settings have one home (docs/design.md); every section's fields, defaults and checks are here.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import types
 import typing
@@ -107,6 +111,28 @@ class EntrySettings:
 
 
 @dataclass(frozen=True)
+class AsteriskServer:
+    """``[telephony.asterisk.<name>]``: one Asterisk server of the centre (issue 17). Its calls carry its name
+    (``call.offered``'s ``server``, ``call_owners.server``); a process serves the servers of
+    ``telephony.serve_asterisk`` (all when empty). Without any section the flat ``telephony.ari_*`` and
+    ``telephony.agi_*`` keys are the one server ``main``, as before."""
+
+    ari_url: str = "http://127.0.0.1:8088/ari"
+    ari_username: str = "callcenter"
+    ari_password: str = "callcenter"
+    ari_app: str = "callcenter"
+    # This server's FastAGI calls come to agi_host:agi_port; 0 = it sends none (ARI only).
+    agi_host: str = "127.0.0.1"
+    agi_port: int = 0
+    # The dial string of an agent's seat on this server ({work_number} or {name}); "" = web.agent_endpoint.
+    agent_endpoint: str = ""
+
+
+DEFAULT_SERVER = "main"
+_SERVER_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,30}")
+
+
+@dataclass(frozen=True)
 class TelephonySettings:
     agi_host: str = "127.0.0.1"
     agi_port: int = 4573
@@ -140,6 +166,21 @@ class TelephonySettings:
             "silent": EntrySettings(script="silent_call"),
         }
     )
+    # Several Asterisk servers (issue 17): [telephony.asterisk.<name>] sections, and the ones this process serves.
+    asterisk: Mapping[str, AsteriskServer] = field(default_factory=dict)
+    serve_asterisk: tuple[str, ...] = ()
+
+    def servers(self) -> dict[str, AsteriskServer]:
+        """Every Asterisk server of the centre by name: the sections, or the flat keys as ``main``."""
+        if self.asterisk:
+            return dict(self.asterisk)
+        return {DEFAULT_SERVER: AsteriskServer(self.ari_url, self.ari_username, self.ari_password, self.ari_app,
+                                               self.agi_host, self.agi_port)}
+
+    def served(self) -> dict[str, AsteriskServer]:
+        """The servers this process takes calls from (``serve_asterisk``, all when empty)."""
+        servers = self.servers()
+        return {name: servers[name] for name in self.serve_asterisk} if self.serve_asterisk else servers
 
 
 @dataclass(frozen=True)
@@ -216,6 +257,9 @@ class WebSettings:
     password_history: int = 5
     lockout_attempts: int = 5
     lockout_window_minutes: int = 15
+    # Where a process without the web role (serve --role telephony|jobs) answers /healthz and /readyz.
+    health_host: str = "127.0.0.1"
+    health_port: int = 8081
     # The phone endpoint of an agent account's seat ({work_number} or {name} of the account).
     agent_endpoint: str = "PJSIP/{work_number}"
     # The demo's simulated traffic: a new call every N seconds, at most this many live at once.
@@ -318,10 +362,22 @@ def load_settings(
         if not key.startswith(ENV_PREFIX) or "__" not in key:
             continue
         section, _, name = key[len(ENV_PREFIX) :].lower().partition("__")
-        raw.setdefault(section, {})[name] = value
+        _set_nested(raw.setdefault(section, {}), name.split("__"), value, f"{section}.")
     settings: Settings = _build(Settings, raw, "")
     _check(settings)
     return settings
+
+
+def _set_nested(table: dict[str, object], path: list[str], value: str, prefix: str) -> None:
+    """``CALLCENTER_TELEPHONY__ASTERISK__B__ARI_URL`` sets ``[telephony.asterisk.b] ari_url`` over the file's."""
+    for part in path[:-1]:
+        inner = table.get(part)
+        if isinstance(inner, str):
+            inner = _parse_toml_value(inner, prefix + part)
+        inner = dict(inner) if isinstance(inner, Mapping) else {}
+        table[part] = inner
+        table, prefix = inner, f"{prefix}{part}."
+    table[path[-1]] = value
 
 
 def _build(cls: type, values: Mapping[str, object], prefix: str) -> typing.Any:
@@ -392,6 +448,11 @@ def _parse_toml_value(text: str, key: str) -> object:
         raise ConfigError(f"{key}: not a TOML value: {exc}") from None
 
 
+def check_settings(s: Settings) -> None:
+    """Check settings changed after loading (``serve --asterisk``); a bad value is a :class:`ConfigError`."""
+    _check(s)
+
+
 def _check(s: Settings) -> None:
     try:
         ZoneInfo(s.service.timezone)
@@ -404,9 +465,11 @@ def _check(s: Settings) -> None:
     for key, value in (
         ("telephony.agi_port", s.telephony.agi_port),
         ("web.port", s.web.port),
+        ("web.health_port", s.web.health_port),
     ):
         if not 0 <= value <= 65535:
             raise ConfigError(f"{key}: {value} is not a TCP port")
+    _check_servers(s.telephony)
     if s.telephony.answer_after_rings < 0:
         raise ConfigError("telephony.answer_after_rings: must be 0 or more")
     if not 1 <= s.telephony.agent_ring_limit <= 3:
@@ -474,6 +537,33 @@ def _check(s: Settings) -> None:
     for locale, chain in s.scripts.locale_chains.items():
         if not chain or chain[0] != locale:
             raise ConfigError(f"scripts.locale_chains.{locale}: a chain starts with its own locale")
+
+
+def _check_servers(t: TelephonySettings) -> None:
+    """One line naming the key for a bad ``[telephony.asterisk.<name>]`` section (issue 17)."""
+    seen_apps: dict[tuple[str, str], str] = {}
+    seen_agi: dict[tuple[str, int], str] = {}
+    for name, server in t.servers().items():
+        key = f"telephony.asterisk.{name}"
+        if not _SERVER_NAME.fullmatch(name):
+            raise ConfigError(f"{key}: a server name is 1-31 lower-case letters, digits or '-'")
+        if not server.ari_url.startswith(("http://", "https://")):
+            raise ConfigError(f"{key}.ari_url: expected http(s)://host:port/ari, got {server.ari_url!r}")
+        if not server.ari_app or not server.ari_username:
+            raise ConfigError(f"{key}.{'ari_app' if not server.ari_app else 'ari_username'}: must not be empty")
+        if not 0 <= server.agi_port <= 65535:
+            raise ConfigError(f"{key}.agi_port: {server.agi_port} is not a TCP port")
+        other = seen_apps.setdefault((server.ari_url.rstrip("/"), server.ari_app), name)
+        if other != name:
+            raise ConfigError(f"{key}.ari_app: {server.ari_app!r} on {server.ari_url} is server {other!r} already")
+        if server.agi_port:
+            other = seen_agi.setdefault((server.agi_host, server.agi_port), name)
+            if other != name:
+                raise ConfigError(f"{key}.agi_port: {server.agi_host}:{server.agi_port} is server {other!r}'s already")
+    unknown = [name for name in t.serve_asterisk if name not in t.servers()]
+    if unknown:
+        raise ConfigError(f"telephony.serve_asterisk: unknown server {unknown[0]!r} "
+                          f"(configured: {', '.join(sorted(t.servers()))})")
 
 
 def _check_tickets(s: Settings) -> None:

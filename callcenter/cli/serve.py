@@ -37,12 +37,22 @@ class ServeError(CallcenterError):
     """The service cannot start as configured (a port in use, a bad endpoint template)."""
 
 
+# What a process runs (issue 17, docs/deploy.md): telephony = the ARI applications and FastAGI listeners (and
+# the callback dialer, which dials through ARI); web = the pages, the API and the websockets; jobs = the
+# overdue job, the reports, the retention sweeper and the daily self-check; all = everything (one process).
+ROLES = ("all", "telephony", "web", "jobs")
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("serve", help="run the service: FastAGI, ARI (--ari), web pages, reports")
-    p.add_argument("--ari", action="store_true", help="connect the ARI application to telephony.ari_url")
+    p.add_argument("--ari", action="store_true", help="connect the ARI application of each served Asterisk server")
     p.add_argument("--no-agi", action="store_true", help="do not listen for FastAGI")
-    p.add_argument("--host", help="web address (default: web.host)")
-    p.add_argument("--port", type=int, help="web port (default: web.port)")
+    p.add_argument("--role", choices=ROLES, default="all",
+                   help="what this process runs: telephony, web, jobs or all (default)")
+    p.add_argument("--asterisk", metavar="NAME[,NAME]",
+                   help="serve only these [telephony.asterisk.<name>] servers (default: telephony.serve_asterisk)")
+    p.add_argument("--host", help="web address (default: web.host; web.health_host without the web role)")
+    p.add_argument("--port", type=int, help="web port (default: web.port; web.health_port without the web role)")
     p.add_argument("--speed", type=float, default=1.0,
                    help="simulated call seconds per real second, against the ARI simulator only (default 1)")
     p.set_defaults(handler=_serve)
@@ -66,10 +76,15 @@ class Service:
     web_task: asyncio.Task[Any] | None = None
     health: Any = None  # callcenter.cli.health_probes.HealthWiring
     stopped: bool = False
+    role: str = "all"
+    aris: dict[str, Any] = field(default_factory=dict)  # server name → AriService (with --ari)
+    agi_tasks: dict[str, asyncio.Task[Any]] = field(default_factory=dict)  # server name → FastAGI listener
+    web_host: str | None = None  # where the health listener of a role without pages is bound
+    holders: list[Any] = field(default_factory=list)  # cli.serve_telephony.ServerHolder per served server
 
     @property
     def url(self) -> str:
-        return f"http://{self.settings.web.host}:{self.web_port}"
+        return f"http://{self.web_host or self.settings.web.host}:{self.web_port}"
 
     async def stop(self) -> None:
         if self.stopped:
@@ -126,7 +141,7 @@ def seats_from_accounts(settings: Settings, pool: Any) -> int:
     return added
 
 
-async def serve_web(app: Any, host: str, port: int) -> tuple[Any, asyncio.Task[Any], int]:
+async def serve_web(app: Any, host: str, port: int, *, key: str = "web.port") -> tuple[Any, asyncio.Task[Any], int]:
     """Run ``app`` on uvicorn at host:port (0 = any free port); returns the server, its task and the port."""
     import uvicorn
 
@@ -136,7 +151,7 @@ async def serve_web(app: Any, host: str, port: int) -> tuple[Any, asyncio.Task[A
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise ServeError(f"web.port: cannot listen on {host}:{port}: {exc.strerror}") from None
+        raise ServeError(f"{key}: cannot listen on {host}:{port}: {exc.strerror}") from None
     bound = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False, ws="websockets-sansio")
     server = uvicorn.Server(config)
@@ -217,19 +232,25 @@ async def start_service(
     clock: Any = None,
     reports: bool = True,
     prepare: Callable[[Any], Awaitable[None]] | None = None,
+    role: str = "all",
+    health_address: tuple[str, int] | None = None,
 ) -> Service:
-    """Start everything; ``prepare(service)`` runs after the seats exist and before calls are taken."""
+    """Start what ``role`` runs (:data:`ROLES`); ``prepare(service)`` runs after the seats exist and before calls
+    are taken. A role without the web pages answers ``/healthz`` and ``/readyz`` on ``health_address``
+    (default ``web.health_host``:``web.health_port``)."""
     from callcenter.calls.agents import AgentPool
     from callcenter.calls.timeline import Timeline
     from callcenter.recordings.service import RecordingService
     from callcenter.store import ensure_schema
-    from callcenter.web.app import create_app
     from callcenter.web.context import WebContext
-    from callcenter.web.control import AriCallControl
 
-    await asyncio.to_thread(check_entries, settings)
-    await asyncio.to_thread(check_prompt_audio, settings)
-    log.info("serve.prompts_rendered", count=await render_fixed_prompts(settings))
+    if role not in ROLES:
+        raise ServeError(f"--role: expected one of {', '.join(ROLES)}, got {role!r}")
+    telephony = role in ("all", "telephony")
+    if telephony:
+        await asyncio.to_thread(check_entries, settings)
+        await asyncio.to_thread(check_prompt_audio, settings)
+        log.info("serve.prompts_rendered", count=await render_fixed_prompts(settings))
     await asyncio.to_thread(ensure_schema, settings.database.url)
     timeline = Timeline(settings.database.url)
     pool = AgentPool()
@@ -237,74 +258,135 @@ async def start_service(
     recordings = RecordingService(settings, timeline=timeline)
     ctx = WebContext(settings, timeline, pool)
     ctx.extras["recordings"] = recordings
-    service = Service(settings, timeline, pool, ctx)
+    service = Service(settings, timeline, pool, ctx, role=role)
     service.flusher = asyncio.create_task(timeline.run_flusher(FLUSH_INTERVAL), name="timeline-flusher")
-    from callcenter.cli.health_probes import ari_probe, fastagi_probe, wire_health
+    from callcenter.cli.health_probes import wire_health
 
-    service.health = health = wire_health(service)
-    from callcenter.jobs.exclusive import run_exclusively
-
-    def once(
-        name: str, label: str, job: Callable[[], Awaitable[object]], *, runs: bool = True
-    ) -> Coroutine[Any, Any, None]:
-        """One of each job among the processes sharing the database (callcenter.jobs)."""
-        return run_exclusively(settings.database.url, name, job, poll_seconds=settings.database.job_lock_poll_seconds,
-                               on_state=health.holding(name, label, reports_runs=runs))
-
-    service.others.append(asyncio.create_task(health.seats.follow(timeline), name="health-seats"))
+    service.health = wire_health(service)
     if prepare is not None:
         await prepare(service)
+    if telephony:
+        await _start_telephony(service, agi=agi, ari=ari, ari_client=ari_client, clock=clock, recordings=recordings)
+    if role in ("all", "jobs"):
+        _start_jobs(service, reports=reports)
+    if role in ("all", "web"):
+        from callcenter.web.app import create_app
+
+        app = create_app(ctx)
+        service.web_server, service.web_task, service.web_port = await serve_web(app, settings.web.host,
+                                                                                 settings.web.port)
+    else:
+        from callcenter.cli.serve_health import health_app
+
+        host, port = health_address or (settings.web.health_host, settings.web.health_port)
+        service.web_server, service.web_task, service.web_port = await serve_web(health_app(ctx), host, port,
+                                                                                 key="web.health_port")
+        service.web_host = host
+    log.info("serve.started", url=service.url, role=role, agi=agi and telephony, ari=ari and telephony,
+             servers=sorted(service.aris), seats=len(pool.agents))
+    return service
+
+
+def _once(service: Service, name: str, label: str, job: Callable[[], Awaitable[object]], *,
+          runs: bool = True, on_state: Callable[[bool, str | None], None] | None = None) -> Coroutine[Any, Any, None]:
+    """One of each job among the processes sharing the database (callcenter.jobs)."""
+    from callcenter.jobs.exclusive import run_exclusively
+
+    settings = service.settings
+    board = service.health.holding(name, label, reports_runs=runs)
+
+    def state(holding: bool, holder: str | None) -> None:
+        board(holding, holder)
+        if on_state is not None:
+            on_state(holding, holder)
+
+    return run_exclusively(settings.database.url, name, job, poll_seconds=settings.database.job_lock_poll_seconds,
+                           on_state=state)
+
+
+async def _start_telephony(service: Service, *, agi: bool, ari: bool, ari_client: Any, clock: Any,
+                           recordings: Any) -> None:
+    """The calls: an ARI application per served Asterisk server (with ``ari``), a FastAGI listener per server
+    that sends FastAGI (with ``agi``), the callback dialer, the missed-call follower, the seat watch."""
+    from callcenter.cli.health_probes import AgiListener, fastagi_probe
+    from callcenter.cli.serve_telephony import (
+        ServedCalls,
+        ServedMonitoring,
+        fastagi_servers,
+        holder_probe,
+        server_holders,
+        wait_settled,
+    )
+    from callcenter.web.control import AriCallControl
+
+    settings, ctx, health, timeline = service.settings, service.web, service.health, service.timeline
+    service.others.append(asyncio.create_task(health.seats.follow(timeline), name="health-seats"))
     if ari:
-        from callcenter.telephony.ari import AriService
+        served = ServedCalls(service.aris)
+        ctx.control = AriCallControl(served)
+        ctx.monitoring = ServedMonitoring(served)  # the wallboard's 监听/耳语/强插 (R-118), where the call is
 
-        service.ari = AriService(settings, timeline=timeline, pool=pool, client=ari_client, clock=clock,
-                                 recordings=recordings)
-        ctx.control = AriCallControl(service.ari)
-        ctx.monitoring = service.ari.monitoring  # the wallboard's 监听/耳语/强插 (R-118)
-        ari_task = asyncio.create_task(service.ari.run(), name="ari")
-        service.telephony.append(ari_task)
-        from callcenter.telephony.ari.dialer import Dialer
+        async def dial(ari_service: Any) -> None:
+            """The callbacks (回访), dialled through the first served server by the process that holds it; the
+            panel's "call" button reaches the dialer through ctx."""
+            from callcenter.telephony.ari.dialer import Dialer
 
-        # The callbacks (回访) this application dials; the panel's "call" button reaches it through ctx.
-        service.dialer = ctx.dialing = Dialer(settings, service.ari.outbound)
-        service.telephony.append(asyncio.create_task(
-            once("callback-dialer", "回访外呼", service.dialer.rounds, runs=False), name="callback-dialer"))
-        health.registry.add_probe(ari_probe(service.ari, lambda: ari_task, settings.service.tz))
-        async with asyncio.timeout(15):
-            await service.ari.ready()
+            service.dialer = ctx.dialing = Dialer(settings, ari_service.outbound)
+            task = asyncio.create_task(_once(service, "callback-dialer", "回访外呼", service.dialer.rounds,
+                                             runs=False), name="callback-dialer")
+            service.telephony.append(task)
+            try:
+                await asyncio.shield(task)
+            finally:
+                await _cancel([task])
+
+        holders = server_holders(settings, service.aris, client=ari_client, timeline=timeline, pool=service.pool,
+                                 clock=clock, recordings=recordings, on_first=dial)
+        for holder in holders:
+            service.telephony.append(asyncio.create_task(_once(
+                service, f"asterisk-{holder.name}", f"Asterisk {holder.name}", holder.hold, runs=False,
+                on_state=holder.state), name=f"asterisk-{holder.name}"))
+            health.registry.add_probe(holder_probe(holder, settings.service.tz))
+        service.holders = holders
+        await wait_settled(holders)
+        service.ari = holders[0].service if holders[0].held else None
     if agi:
         from callcenter.telephony.agi.server import serve_fastagi
 
-        health.agi.task = asyncio.create_task(serve_fastagi(
-            settings, timeline, pool, clock=clock, recordings=recordings, on_listening=health.agi.listening),
-            name="fastagi")
-        service.telephony.append(health.agi.task)
-        health.registry.add_probe(fastagi_probe(health.agi, settings.telephony.agi_host, settings.telephony.agi_port))
+        for name, own in fastagi_servers(settings).items():
+            listener = health.agi if not service.agi_tasks else AgiListener()
+            listener.task = asyncio.create_task(serve_fastagi(
+                own, timeline, service.pool, clock=clock, recordings=recordings, on_listening=listener.listening),
+                name=f"fastagi-{name}")
+            service.agi_tasks[name] = listener.task
+            service.telephony.append(listener.task)
+            health.registry.add_probe(fastagi_probe(listener, own.telephony.agi_host, own.telephony.agi_port))
     from callcenter.callbacks.follow import follow_missed_calls
 
     service.others.append(asyncio.create_task(follow_missed_calls(timeline, settings), name="missed-calls"))
+
+
+def _start_jobs(service: Service, *, reports: bool) -> None:
+    """The jobs, each run by one process of the deployment at a time (callcenter.jobs)."""
     from callcenter.recordings.retention import default_order_facts
     from callcenter.recordings.sweeper import sweep_periodically
     from callcenter.tickets.overdue import run_overdue_job
 
-    service.others.append(asyncio.create_task(once("overdue-orders", "工单超时升级", lambda: run_overdue_job(
+    settings, health = service.settings, service.health
+    service.others.append(asyncio.create_task(_once(service, "overdue-orders", "工单超时升级", lambda: run_overdue_job(
         settings.database.url, lambda: datetime.now(UTC), on_run=health.job("overdue-orders", "工单超时升级"))),
         name="overdue-orders"))
-    service.others.append(asyncio.create_task(once("recordings-sweeper", "录音保留清理", lambda: sweep_periodically(
+    service.others.append(asyncio.create_task(_once(service, "recordings-sweeper", "录音保留清理",
+                                                    lambda: sweep_periodically(
         settings, default_order_facts(), on_run=health.job("recordings-sweeper", "录音保留清理"))),
         name="recordings-sweeper"))
-    service.others.append(asyncio.create_task(once("self-check", "每日自检", lambda: health.self_check.run(
+    service.others.append(asyncio.create_task(_once(service, "self-check", "每日自检", lambda: health.self_check.run(
         lambda: datetime.now(UTC))), name="health-self-check"))
     if reports:
         from callcenter.metrics.schedule import run_report_scheduler
 
-        service.others.append(asyncio.create_task(once("reports", "定时报表", lambda: run_report_scheduler(
-            settings, timeline, on_run=health.job("reports", "定时报表"))), name="reports"))
-    app = create_app(ctx)
-    service.web_server, service.web_task, service.web_port = await serve_web(app, settings.web.host,
-                                                                             settings.web.port)
-    log.info("serve.started", url=service.url, agi=agi, ari=ari, seats=len(pool.agents))
-    return service
+        service.others.append(asyncio.create_task(_once(service, "reports", "定时报表", lambda: run_report_scheduler(
+            settings, service.timeline, on_run=health.job("reports", "定时报表"))), name="reports"))
 
 
 async def run_until_signalled(service: Service) -> None:
@@ -330,9 +412,21 @@ async def run_until_signalled(service: Service) -> None:
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     web = settings.web
-    if args.host or args.port is not None:
-        web = replace(web, host=args.host or web.host, port=web.port if args.port is None else args.port)
-    settings = replace(settings, web=web)
+    health_address = None
+    if args.role in ("all", "web"):
+        if args.host or args.port is not None:
+            web = replace(web, host=args.host or web.host, port=web.port if args.port is None else args.port)
+    elif args.host or args.port is not None:
+        health_address = (args.host or web.health_host, web.health_port if args.port is None else args.port)
+    telephony = settings.telephony
+    if args.asterisk:
+        telephony = replace(telephony, serve_asterisk=tuple(n.strip() for n in args.asterisk.split(",") if n.strip()))
+    settings = replace(settings, web=web, telephony=telephony)
+    if args.asterisk:
+        from callcenter.config import check_settings
+
+        check_settings(settings)
+
     if not args.speed > 0:
         raise ServeError(f"--speed: must be positive, got {args.speed}")
 
@@ -344,8 +438,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             from callcenter.sim.clock import ScaledClock
 
             clock = ScaledClock(1.0 / args.speed)
-        service = await start_service(settings, agi=not args.no_agi, ari=args.ari, clock=clock)
-        print(f"callcenter is serving the web pages at {service.url}", flush=True)
+        service = await start_service(settings, agi=not args.no_agi, ari=args.ari, role=args.role,
+                                      health_address=health_address, clock=clock)
+        if args.role in ("all", "web"):
+            print(f"callcenter is serving the web pages at {service.url}", flush=True)
+        else:
+            print(f"callcenter ({args.role}) answers /healthz and /readyz at {service.url}", flush=True)
         await run_until_signalled(service)
 
     asyncio.run(main())

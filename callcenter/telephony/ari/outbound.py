@@ -302,7 +302,7 @@ class OutboundCalls:
         offered = {"entry": "outbound", "script": request.script, "locale": request.locale,
                    "caller": request.number, "callee": request.number, "channel": call.channel_id,
                    "transport": "ari", "group": request.group, "direction": "outbound", "mode": request.mode,
-                   **request.data}
+                   "server": getattr(service, "server", "main"), **request.data}
         call.t0 = service.clock.time()
         try:
             # every call is recorded; the script's prompts play on the recorded bridge from the first word.

@@ -109,6 +109,10 @@ class AriService:
         self.monitoring = Monitoring(self)  # supervisors listening in (R-118)
         # Told when a callback call adopted after a restart ends (the dialer writes its attempt).
         self.on_outbound_adopted: Callable[[AriCall, CallOutcome], Awaitable[None]] | None = None
+        # Which Asterisk server this is ([telephony.asterisk.<name>]); told of each call held and let go, so the
+        # centre knows which process holds it (callcenter.calls.commands, issue 17).
+        self.server = "main"
+        self.on_call: Callable[[str, bool], object] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -172,7 +176,8 @@ class AriService:
 
     def forget(self, call: AriCall) -> None:
         """The call ended: drop it from the routing tables (its recording stays until RecordingFinished)."""
-        self.calls.pop(call.call_id, None)
+        if self.calls.pop(call.call_id, None) is not None and self.on_call is not None:
+            self.on_call(call.call_id, False)
         self.timeline.forget(call.call_id)
         self._channels.pop(call.channel_id, None)
         for leg_id in list(call.legs):
@@ -251,12 +256,15 @@ class AriService:
 
     def index_channel(self, call: AriCall) -> None:
         self._channels[call.channel_id] = (call, False)
+        if self.on_call is not None:
+            self.on_call(call.call_id, True)
 
     async def _run(self, call: AriCall, script: str, *, answered: bool, offered: bool = True) -> None:
         try:
             session = self._session_factory(call, script, answered)
             data = {"entry": call.entry_name, "script": script, "locale": call.locale, "caller": call.caller,
-                    "callee": call.callee, "channel": call.channel_id, "transport": "ari", "group": call.entry.group}
+                    "callee": call.callee, "channel": call.channel_id, "transport": "ari", "group": call.entry.group,
+                    "server": self.server}
             call.t0 = self.clock.time()  # the runner's 0 is the same instant: one clock for both timelines
             outcome = await run_call(call, session, self.timeline, answered=answered,
                                      offered=data if offered else None, started_at=call.started_at, clock=self.clock)
