@@ -28,6 +28,7 @@ from callcenter.web.context import WebContext
 from callcenter.web.control import BUTTON_SCRIPTS, SITUATION_BUTTONS
 from callcenter.web.errors import BadRequest, CallNotLive
 from callcenter.web.live import LiveCall
+from callcenter.web.softphone_pages import holder_of
 from callcenter.web.templating import render
 from callcenter.web.users import User
 
@@ -122,6 +123,7 @@ def panel_state(ctx: WebContext, user: User) -> dict[str, Any]:
         "ring_period": ctx.cadence.period,
         "now": now.isoformat(),
         "last_id": ctx.board.last_id,
+        "softphone_holder": holder_of(ctx, user.agent_id),  # the tab that holds a webrtc seat's registration
     }
 
 

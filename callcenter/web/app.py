@@ -37,6 +37,7 @@ from callcenter.web.health_pages import board_of
 from callcenter.web.health_pages import routes as health_routes
 from callcenter.web.hub import follow
 from callcenter.web.socket import websocket_endpoint
+from callcenter.web.softphone_pages import routes as softphone_routes
 from callcenter.web.templating import templates
 
 log = get_logger(__name__)
@@ -123,6 +124,7 @@ def create_app(ctx: WebContext) -> Starlette:
         *auth_pages.routes(),
         *agent_pages.routes(),
         *call_control_routes(),
+        *softphone_routes(),
         *callback_routes(),
         *qa_pages.routes(),
         *wallboard_pages.routes(),

@@ -405,6 +405,21 @@ describe("transfers", () => {
     assert.equal(m.message.reason, "no_target");
   });
 
+  test("the server ends the second leg or the conference: back with the caller", () => {
+    const m = inCall();
+    act(m, "consult", { kind: "agent", target: "8002" });
+    m.handle({ type: "consult_returned" });
+    assert.equal(m.state, "in_call");
+    assert.equal(m.call.consult, null);
+    act(m, "consult", { kind: "agent", target: "8002" });
+    act(m, "conference");
+    assert.deepEqual(m.handle({ type: "consult_returned" }), []);
+    assert.equal(m.state, "conference");
+    m.handle({ type: "conference_ended" });
+    assert.equal(m.state, "in_call");
+    assert.equal(m.message.reason, "conference_ended");
+  });
+
   test("a transfer failure after the line ended changes nothing", () => {
     const m = inCall();
     act(m, "hangup");

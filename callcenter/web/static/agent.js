@@ -43,6 +43,8 @@
     renderPastOrders(p.past_orders);
     $("order-submit").disabled = !call;
     $("unresolved").disabled = !call || !call.answered_at;
+    // The softphone (softphone/panel.js) follows the same state: the call's id and phase, the ring limit.
+    document.dispatchEvent(new CustomEvent("cc:panel", { detail: p }));
   }
 
   function renderRings(call, limit) {

@@ -520,6 +520,25 @@ const HANDLERS = {
       ",客户已回到您的通话", []);
   },
 
+  // The server ended the second leg (its target hung up, or the session gave the caller back).
+  consult_returned() {
+    if (!this.call || this.call.phase !== "consulting") return [];
+    this.call.phase = "in_call";
+    this.call.consult = null;
+    this.call.leg = null;
+    this.say("info", "第二路已结束,您已回到客户", "returned");
+    return [];
+  },
+
+  // The third party left the conference: the agent and the caller go on.
+  conference_ended() {
+    if (!this.call || this.call.phase !== "conference") return [];
+    this.call.phase = "in_call";
+    this.call.consult = null;
+    this.say("info", "三方通话已结束,您仍与客户通话", "conference_ended");
+    return [];
+  },
+
   // The page is being closed or reloaded: end the SIP side cleanly so Asterisk learns at once (the ARI
   // application then gives the caller the hold music and phrase and puts the call back in the queue).
   page_closing() {
