@@ -27,7 +27,8 @@ PASSWORD = "correct-horse-1"
 @pytest.fixture
 def phone_settings(web_settings: Settings, tmp_path: Path) -> Settings:
     secrets = tmp_path / "seat-secrets.json"
-    settings = replace(web_settings, pbx=replace(web_settings.pbx, secrets_file=secrets, public_host="pbx.example.test"))
+    pbx = replace(web_settings.pbx, secrets_file=secrets, public_host="pbx.example.test")
+    settings = replace(web_settings, pbx=pbx)
     add_user(settings.database.url, "phone1", "agent", PASSWORD, work_number="8003", seat="webrtc")
     add_user(settings.database.url, "phone2", "agent", PASSWORD, work_number="8004", seat="webrtc")
     SeatSecrets(secrets).ensure(["8003"])  # 8004's secret was never written: the admin has not run the config
