@@ -346,17 +346,30 @@ describe("call control", () => {
 });
 
 describe("transfers", () => {
-  test("consult: the second leg is shown, answers, and the agent returns to the caller", () => {
+  test("consult: the second leg shows while it rings, answers, and the agent returns to the caller", () => {
     const m = inCall();
-    act(m, "consult", { kind: "agent", target: "8002" });
+    const out = m.handle({ type: "press", action: "consult", args: { kind: "agent", target: "8002" } });
+    assert.deepEqual(out[0].body, { call_id: "c-1", kind: "agent", target: "8002" });
+    // The server answers once the target answered: meanwhile the second leg shows as ringing.
     assert.equal(m.state, "consulting");
-    assert.deepEqual(m.snapshot().call.consult, { status: "dialing", kind: "agent", target: "8002" });
-    assert.deepEqual(m.snapshot().allowed, ["mute", "dtmf", "consult_complete", "consult_return", "conference"]);
-    m.handle({ type: "consult_answered" });
+    assert.deepEqual(m.snapshot().call.consult, { kind: "agent", target: "8002", status: "dialing" });
+    assert.deepEqual(m.snapshot().allowed, []);
+    m.handle({ type: "consult_answered" }); // the timeline may tell first
     assert.equal(m.snapshot().call.consult.status, "talking");
+    m.handle({ type: "control_ok", action: "consult", state: { result: "answered", leg: "chan-2" } });
+    assert.equal(m.snapshot().call.consult.status, "talking");
+    assert.deepEqual(m.snapshot().allowed, ["mute", "dtmf", "consult_complete", "consult_return", "conference"]);
     act(m, "consult_return");
     assert.equal(m.state, "in_call");
     assert.equal(m.snapshot().call.consult, null);
+  });
+
+  test("a consult the server refuses at once goes back to the call", () => {
+    const m = inCall();
+    act(m, "consult", { kind: "agent", target: "8009" }, { ok: false, status: 409, error: "agent 8009 is not free" });
+    assert.equal(m.state, "in_call");
+    assert.equal(m.call.consult, null);
+    assert.equal(m.message.text, "咨询转接失败:agent 8009 is not free");
   });
 
   test("consult, then a three-way conference, then hang up", () => {
@@ -376,7 +389,35 @@ describe("transfers", () => {
     assert.match(m.message.text, /已转接给号码 02112345678/);
   });
 
-  test("a blind transfer to a failing number returns the caller to the agent", () => {
+  test("a blind transfer to a busy number returns the caller to the agent (the API's answer says so)", () => {
+    const m = inCall();
+    m.handle({ type: "press", action: "transfer", args: { kind: "number", target: "02100000000" } });
+    assert.equal(m.state, "in_call");
+    assert.match(m.message.text, /正在呼叫号码 02100000000/);
+    m.handle({ type: "control_ok", action: "transfer", state: { result: "busy", detail: "17" } });
+    assert.equal(m.state, "in_call");
+    assert.equal(m.message.text, "转接号码 02100000000失败(对方忙),客户已回到您的通话");
+    assert.deepEqual(m.snapshot().allowed, ["hold", "mute", "dtmf", "hangup", "transfer", "consult"]);
+  });
+
+  test("the timeline's transfer.failed before the API's answer: back to the caller, the late answer ignored", () => {
+    const m = inCall();
+    m.handle({ type: "press", action: "transfer", args: { kind: "group", target: "billing" } });
+    m.handle({ type: "transfer_failed", reason: "no_agent" });
+    assert.equal(m.state, "in_call");
+    assert.equal(m.message.text, "转接技能组 billing失败(没有空闲坐席),客户已回到您的通话");
+    assert.deepEqual(m.handle({ type: "control_ok", action: "transfer", state: { result: "no_agent" } }), []);
+    assert.equal(m.state, "in_call");
+  });
+
+  test("a blind transfer the target answered ends this leg", () => {
+    const m = inCall();
+    act(m, "transfer", { kind: "agent", target: "8002" }, { ok: true, state: { result: "answered" } });
+    assert.equal(m.state, "ending");
+    assert.match(m.message.text, /已转接给坐席 8002/);
+  });
+
+  test("a transfer that fails after the server let the leg go still returns the caller", () => {
     const m = inCall();
     act(m, "transfer", { kind: "number", target: "02100000000" });
     assert.equal(m.state, "ending");
@@ -390,8 +431,8 @@ describe("transfers", () => {
 
   test("a consult whose second leg fails returns to the caller", () => {
     const m = inCall();
-    act(m, "consult", { kind: "agent", target: "8009" });
-    m.handle({ type: "transfer_failed", reason: "无人接听" });
+    act(m, "consult", { kind: "agent", target: "8009" }, { ok: true, state: { result: "no_answer" } });
+    assert.equal(m.message.text, "转接坐席 8009失败(无人接听),客户已回到您的通话");
     assert.equal(m.state, "in_call");
     assert.equal(m.call.consult, null);
   });

@@ -58,6 +58,11 @@ export const ACTION_LABELS = Object.freeze({
 });
 
 const TARGET_KINDS = { agent: "坐席", group: "技能组", number: "号码" };
+// Why a transfer's target did not take the caller (the control API's state.result, transfer.failed's reason).
+export const TRANSFER_RESULTS = Object.freeze({
+  busy: "对方忙", no_answer: "无人接听", congestion: "线路拥塞", invalid: "号码无法接通", no_agent: "没有空闲坐席",
+  caller_gone: "客户已挂机", failed: "呼叫失败", unavailable: "无法接通",
+});
 
 const CALL_PHASES = new Set(["ringing", "answering", "in_call", "on_hold", "consulting", "conference", "ending"]);
 
@@ -196,9 +201,24 @@ export class Machine {
       return commands;
     }
     this.call.pending = action;
-    if (action === "transfer" || action === "consult") this.call.leg = { kind: args.kind, target: args.target };
+    if (action === "transfer" || action === "consult") {
+      // The server answers once the target has answered or failed (it may ring for a while): meanwhile the
+      // caller hears the hold phrase and music, and the panel shows whom it rings.
+      this.call.leg = { kind: args.kind, target: args.target };
+      if (action === "consult") {
+        this.call.phase = "consulting";
+        this.call.consult = { kind: args.kind, target: args.target, status: "dialing" };
+      }
+      this.say("info", "客户在保持中;正在呼叫" + targetText(this.call.leg) + "…", "transferring");
+    }
     commands.push({ type: "post", action: action, body: Object.assign({ call_id: this.call.callId }, args || {}) });
     return commands;
+  }
+
+  transferFailed(reason, commands) {
+    const why = TRANSFER_RESULTS[reason] || reason || "";
+    return this.backToCaller("转接" + targetText(this.call.consult || this.call.leg) + "失败" +
+      (why ? "(" + why + ")" : "") + ",客户已回到您的通话", commands);
   }
 
   backToCaller(text, commands) {
@@ -457,16 +477,17 @@ const HANDLERS = {
         commands.push({ type: "start_timer", name: "ending", ms: ENDING_TIMEOUT_MS });
         break;
       case "transfer":
-        // Blind: the caller goes on to the target and this leg is released by the server. If the target
-        // fails the caller comes back to this call (transfer_failed below).
+        if (state.result && state.result !== "answered") return this.transferFailed(state.result, commands);
+        // Blind: the target has the caller; the server releases this leg.
         call.phase = "ending";
-        this.say("info", "正在转接给" + targetText(call.leg) + "…", "transferring");
+        this.say("info", "已转接给" + targetText(call.leg), "transferred");
         commands.push({ type: "start_timer", name: "ending", ms: ENDING_TIMEOUT_MS });
         break;
       case "consult":
+        if (state.result && state.result !== "answered") return this.transferFailed(state.result, commands);
         call.phase = "consulting";
-        call.consult = Object.assign({ status: "dialing" }, call.leg, state.consult || {});
-        this.say("info", "客户在保持中;正在呼叫" + targetText(call.leg), "consulting");
+        call.consult = Object.assign({}, call.leg, { status: "talking" });
+        this.say("info", targetText(call.leg) + "已接通:可以“完成转接”“三方通话”或“返回客户”", "consult_up");
         break;
       case "consult_complete":
         call.phase = "ending";
@@ -493,7 +514,11 @@ const HANDLERS = {
     const call = this.call;
     if (!call || call.pending !== event.action) return [];
     call.pending = null;
-    if (event.action === "transfer" || event.action === "consult") call.leg = null;
+    if (event.action === "transfer" || event.action === "consult") {
+      call.leg = null;
+      call.consult = null;
+      call.phase = "in_call";
+    }
     const prefix = event.action === "hangup" ? "不能挂机:" : ACTION_LABELS[event.action] + "失败:";
     this.say("error", prefix + (event.error || ("HTTP " + event.status)), "control_failed");
     return [];
@@ -509,15 +534,12 @@ const HANDLERS = {
   },
 
   // The transfer's target failed (busy, no answer, a number that does not exist): the caller is back with
-  // this agent, and the panel says so.
+  // this agent, and the panel says so. The timeline's transfer.failed may come before the API's answer.
   transfer_failed(event) {
     const call = this.call;
-    if (!call) return [];
-    const transferring = call.phase === "consulting" || (call.phase === "ending" && call.leg);
-    if (!transferring) return [];
-    const leg = call.consult || call.leg;
-    return this.backToCaller("转接" + targetText(leg) + "失败" + (event.reason ? "(" + event.reason + ")" : "") +
-      ",客户已回到您的通话", []);
+    if (!call || !call.leg) return [];
+    if (call.pending === "transfer" || call.pending === "consult") call.pending = null;
+    return this.transferFailed(event.reason, []);
   },
 
   // The server ended the second leg (its target hung up, or the session gave the caller back).

@@ -20,9 +20,6 @@ const PHASE_TEXT = {
 };
 const LEG_TEXT = { dialing: "呼叫中…", talking: "已接通" };
 const KIND_TEXT = { agent: "坐席", group: "技能组", number: "号码" };
-// transfer.failed reasons (telephony/ari/transfer.py) in the agent's words.
-const REASON_TEXT = { busy: "对方忙", no_answer: "无人接听", congestion: "线路拥塞", unavailable: "无法接通",
-                      failed: "呼叫失败", rejected: "被拒绝", timeout: "无人接听" };
 const METER_GAIN = 4; // RMS of speech is about 0.05-0.25: scaled so a normal voice fills most of the bar
 
 const $ = (id) => document.getElementById(id);
@@ -327,7 +324,7 @@ async function main() {
         if (mine) phone.emit({ type: "consult_answered" });
         break;
       case "transfer.failed":
-        if (mine) phone.emit({ type: "transfer_failed", reason: REASON_TEXT[d.reason] || d.reason || "" });
+        if (mine) phone.emit({ type: "transfer_failed", reason: d.reason || "" });
         break;
       case "transfer.consult.returned":
         if (mine) phone.emit({ type: "consult_returned" });
