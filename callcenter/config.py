@@ -301,8 +301,11 @@ class PbxSettings:
     tls_key_file: Path | None = None
     # The host name the browsers use for wss://HOST:tls_port/ws and their SIP domain (default: bind_address).
     public_host: str = ""
-    # Codecs of the browser seats, in order of preference; desk phones get G.711.
-    webrtc_codecs: tuple[str, ...] = ("opus", "ulaw", "alaw")
+    # Codecs of the browser seats, in order of preference; desk phones get G.711. G.711 first: Asterisk
+    # transcodes Opus only with codec_opus (a binary module, not built from source); without it a call that
+    # settles on Opus fails at its first prompt ("no translation path (slin) -> (opus)", 22.10.1). With
+    # codec_opus installed a centre may put "opus" first.
+    webrtc_codecs: tuple[str, ...] = ("ulaw", "alaw", "opus")
     # The dialplan context of calls a seat itself places (the centre's calls to seats go through ARI).
     seat_context: str = "callcenter-seats"
     secrets_file: Path = DEFAULT_DATA.root / "var" / "seat-secrets.json"

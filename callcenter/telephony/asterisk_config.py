@@ -183,6 +183,10 @@ def _pjsip(settings: Settings, seats: Sequence[Seat], secrets: Mapping[str, str]
                          ("dtls_auto_generate_cert", "yes")]
         else:
             endpoint += [("allow", ",".join(DESK_CODECS)), ("direct_media", "no")]
+        if not ipaddress.ip_address(bind).is_unspecified:
+            # RTP on the centre's address too (Asterisk binds it to every address otherwise): ICE answers come
+            # from the address its candidates name, which browsers require.
+            endpoint += [("media_address", bind), ("bind_rtp_to_media_address", "yes")]
         endpoint += [("aors", seat.user), ("auth", f"{seat.user}-auth"), ("callerid", _caller_name(seat))]
         parts.append(_section(seat.user, endpoint, f"seat {seat.user}: {seat.kind}, account {seat.account}"))
         parts.append(_section(seat.user, [("type", "aor"), ("max_contacts", "1"), ("remove_existing", "yes")]))

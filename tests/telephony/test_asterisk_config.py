@@ -108,8 +108,10 @@ def test_the_files_parse_and_every_seat_appears_once(centre: Path, tmp_path: Pat
         assert auths[f"{seat}-auth"]["username"] == seat and len(auths[f"{seat}-auth"]["password"]) >= 32
     browser, desk = endpoints["8001"], endpoints["8002"]
     assert browser["webrtc"] == "yes" and browser["dtls_auto_generate_cert"] == "yes"
-    assert browser["allow"] == "opus,ulaw,alaw" and browser["transport"] == "transport-wss"
+    assert browser["allow"] == "ulaw,alaw,opus" and browser["transport"] == "transport-wss"
     assert browser["callerid"] == '"张三" <8001>'
+    for seat in endpoints.values():  # RTP on the centre's address only
+        assert seat["media_address"] == "127.0.0.1" and seat["bind_rtp_to_media_address"] == "yes"
     assert "webrtc" not in desk and desk["allow"] == "ulaw,alaw" and "transport" not in desk
     transports = of_type(pjsip, "transport")
     assert {name: t["protocol"] for name, t in transports.items()} == {
@@ -238,6 +240,8 @@ def test_softphone_credentials_match_pjsip_conf(centre: Path, tmp_path: Path,
     desk = softphone_credentials(settings, accounts["li"])
     assert desk.seat == "desk" and desk.password == "" and desk.ws_url == ""
     public = replace(settings, pbx=replace(settings.pbx, bind_address="0.0.0.0", public_host="pbx.example.cn"))
+    everywhere = render(public, [Seat("8001", "webrtc", "zhang", "")], {"8001": "s"})["pjsip.conf"]
+    assert "media_address" not in everywhere  # every address: Asterisk picks per call
     got = softphone_credentials(public, accounts["zhang"])
     assert got.ws_url == "wss://pbx.example.cn:8089/ws" and got.sip_uri == "sip:8001@pbx.example.cn"
     anywhere = replace(settings, pbx=replace(settings.pbx, bind_address="0.0.0.0"))
