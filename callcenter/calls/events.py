@@ -82,6 +82,33 @@ HANGUP = "call.hangup"
 SUPERVISION_STARTED = "supervision.started"
 SUPERVISION_SWITCHED = "supervision.switched"
 SUPERVISION_ENDED = "supervision.ended"
+# Transfers from the panel (issue 15, R-37, R-40; telephony/ari/transfer.py). Every one has by (the agent who
+#   asked), kind ("agent" | "group" | "number"), target (as typed), agent (the target agent, once known).
+#   transfer.blind: asked for a blind transfer; transfer.completed: its target took the caller (mode "blind").
+#   transfer.consult.started: asked to consult; .answered: the second leg is up (adds leg); .completed: the
+#   target took the caller and the first agent left (adds reason "agent" | "agent_hung_up"); .returned: the
+#   second leg was hung up and the caller is back with the agent (reason "agent" | "target_left").
+#   transfer.failed: the target did not take it and the caller is back with the agent. data adds mode, reason
+#   ("busy" | "congestion" | "no_answer" | "invalid" | "failed" | "no_agent"), detail (what Asterisk said).
+#   transfer.skipped: an agent rung for a transfer did not answer (agent, reason), the next seat rings.
+#   conference.started: caller, agent and target in one bridge (adds parties); conference.ended: the target
+#   left it (reason "agent" | "target_left").
+#   The panel's requests themselves are control.<action> (callcenter/calls/control.py), written when carried out.
+CONTROL_TRANSFER = "control.transfer"
+CONTROL_CONSULT = "control.consult"
+CONTROL_CONSULT_COMPLETE = "control.consult_complete"
+CONTROL_CONSULT_RETURN = "control.consult_return"
+CONTROL_CONFERENCE = "control.conference"
+TRANSFER_BLIND = "transfer.blind"
+TRANSFER_COMPLETED = "transfer.completed"
+TRANSFER_CONSULT_STARTED = "transfer.consult.started"
+TRANSFER_CONSULT_ANSWERED = "transfer.consult.answered"
+TRANSFER_CONSULT_COMPLETED = "transfer.consult.completed"
+TRANSFER_CONSULT_RETURNED = "transfer.consult.returned"
+TRANSFER_FAILED = "transfer.failed"
+TRANSFER_SKIPPED = "transfer.skipped"
+CONFERENCE_STARTED = "conference.started"
+CONFERENCE_ENDED = "conference.ended"
 # A work order was opened from this call. data: number, category, major
 WORK_ORDER_CREATED = "workorder.created"
 # An AGI / ARI command and its result, for diagnosis. data: command, result, ms

@@ -21,6 +21,8 @@ injectable clock (:class:`callcenter.sim.clock.ScaledClock`). The network faces 
   dials) rings it the same way, or ends at once busy (cause 17) or congested (34); a number nobody registered
   fails the originate itself (400, as a Local channel to an extension the dialplan lacks does).
 - A restart drops every websocket while channels survive; events for an application with no websocket are lost.
+- ``POST bridges/{id}/addChannel`` of a channel already in another bridge moves it (ChannelLeftBridge from the old
+  one, then ChannelEnteredBridge): Asterisk departs the Stasis bridge a channel is in first (res/stasis/control.c).
 - ``POST channels/{id}/snoop`` makes a Snoop channel that enters Stasis at once (StasisStart with its
   ``appArgs``) and hangs up when the spied channel does (the application then gets ChannelLeftBridge and
   StasisEnd, no ChannelDestroyed, as Asterisk 22.10.1 sends). Who hears whom follows res_stasis_snoop's audiohooks
@@ -995,8 +997,11 @@ class AriSimulator:
         for chan in chans:
             if chan.bridge == bridge.id:
                 continue
-            if chan.bridge is not None:
-                raise AriError(409, "Channel is in another bridge")
+            old = self.bridges.get(chan.bridge or "")
+            if old is not None and chan.id in old.channels:
+                # res/stasis/control.c: "Depart whatever Stasis bridge we're currently in" before joining this one.
+                old.channels.remove(chan.id)
+                self._publish(chan.app, "ChannelLeftBridge", bridge=old.snapshot(), channel=chan.snapshot())
             chan.bridge = bridge.id
             bridge.channels.append(chan.id)
             bridge.app = bridge.app or chan.app

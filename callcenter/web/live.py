@@ -46,6 +46,9 @@ class LiveCall:
     ended_by: str = ""
     disposition: str = ""
     work_orders: list[dict[str, Any]] = field(default_factory=list)
+    # A transfer in progress or its last result: mode, kind, target, state (ringing | consult | conference |
+    # done | failed), agent (the second leg's), result (issue 15: the panel shows the second leg).
+    transfer: dict[str, Any] = field(default_factory=dict)
     last_event_id: int = 0
     last_offset: float = 0.0  # seconds on the call's own clock of its latest event
 
@@ -209,6 +212,24 @@ def _ivr_answered(c: LiveCall, e: TimelineEvent) -> None:
         c.ring = 0
 
 
+def _transfer(c: LiveCall, e: TimelineEvent) -> None:
+    d = e.data
+    facts: dict[str, Any] = {k: d[k] for k in ("kind", "target", "by", "agent") if k in d}
+    if e.type in (ev.TRANSFER_BLIND, ev.TRANSFER_CONSULT_STARTED):
+        mode = "blind" if e.type == ev.TRANSFER_BLIND else "consult"
+        c.transfer = {"mode": mode, "state": "ringing", **facts}
+    elif e.type == ev.TRANSFER_CONSULT_ANSWERED:
+        c.transfer = {**c.transfer, **facts, "state": "consult"}
+    elif e.type == ev.CONFERENCE_STARTED:
+        c.transfer = {**c.transfer, **facts, "state": "conference"}
+    elif e.type in (ev.TRANSFER_COMPLETED, ev.TRANSFER_CONSULT_COMPLETED):
+        c.agent = str(d.get("agent", "") or "")  # the target has the caller now (a number: nobody of ours)
+        c.transfer = {**c.transfer, **facts, "state": "done", "result": "completed"}
+    else:  # failed, returned, conference ended: the caller is with the first agent again
+        c.transfer = {**c.transfer, **facts, "state": "failed" if e.type == ev.TRANSFER_FAILED else "done",
+                      "result": str(d.get("reason", ""))}
+
+
 _HANDLERS = {
     ev.CALL_OFFERED: _offered,
     ev.IVR_ANSWERED: _ivr_answered,
@@ -228,3 +249,6 @@ _HANDLERS = {
     ev.WORK_ORDER_CREATED: _work_order,
     ev.HANGUP: _hangup,
 }
+_HANDLERS.update(dict.fromkeys((ev.TRANSFER_BLIND, ev.TRANSFER_CONSULT_STARTED, ev.TRANSFER_CONSULT_ANSWERED,
+                                ev.CONFERENCE_STARTED, ev.TRANSFER_COMPLETED, ev.TRANSFER_CONSULT_COMPLETED,
+                                ev.TRANSFER_FAILED, ev.TRANSFER_CONSULT_RETURNED, ev.CONFERENCE_ENDED), _transfer))

@@ -34,6 +34,7 @@ from callcenter.web.access import requires
 from callcenter.web.context import WebContext
 from callcenter.web.errors import BadRequest, NotAllowed
 from callcenter.web.templating import render
+from callcenter.web.transfer_labels import TRANSFER_EVENTS, transfer_label
 from callcenter.web.users import User
 
 REVIEW_ROLES = ("qa", "supervisor", "admin")
@@ -51,7 +52,7 @@ SHOWN_EVENTS = frozenset({
     ev.SPEECH_STARTED, ev.DTMF,
     ev.HOLD_STARTED, ev.HOLD_ENDED, ev.QUEUE_ENTERED, ev.RELEASE_REFUSED, ev.WORK_ORDER_CREATED, ev.HANGUP,
     ev.RECORDING_STARTED, ev.SUPERVISION_STARTED, ev.SUPERVISION_SWITCHED, ev.SUPERVISION_ENDED,
-})
+}) | TRANSFER_EVENTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +181,8 @@ def describe(e: TimelineEvent) -> str:
             return "开始录音"
         case ev.SUPERVISION_STARTED | ev.SUPERVISION_SWITCHED | ev.SUPERVISION_ENDED:
             return supervision_label(e.type, d)
+    if e.type in TRANSFER_EVENTS:
+        return transfer_label(e.type, d)
     return e.type
 
 

@@ -52,6 +52,8 @@ _CONGESTION = frozenset({34, 38, 41, 42, 44, 47})
 _NO_ANSWER = frozenset({18, 19, 21, 0, 16})
 _DIALSTATUS = {"BUSY": "busy", "CONGESTION": "congestion", "NOANSWER": "no_answer", "CANCEL": "no_answer",
                "CHANUNAVAIL": "failed"}
+# The detail of an attempt Asterisk would not even start (no route to that number).
+REFUSED = "the originate was refused"
 RATED_PREFIX = "rated_"
 OPENING_STATE = "opening"
 
@@ -246,15 +248,20 @@ class OutboundCalls:
         """The answered customer's StasisStart, or (result, what Asterisk said) when nobody answered."""
         t = self.service.settings.telephony
         endpoint = t.outbound_endpoint.format(number=request.number)
-        outcome = await self._originate(request.call_id, {
+        return await self.ring(request.call_id, {
             "endpoint": endpoint, "appArgs": f"outbound,{request.call_id}",
             "callerId": t.outbound_caller_id or self.service.settings.service.hotline,
             "timeout": math.ceil(t.outbound_ring_seconds),
         }, t.outbound_ring_seconds)
+
+    async def ring(self, channel_id: str, query: dict[str, Any], ring_seconds: float) -> Json | tuple[str, str]:
+        """Originate ``channel_id`` into our application and wait: its StasisStart once answered, or (result, what
+        Asterisk said) with result busy / congestion / no_answer / failed (also the transfers' second legs)."""
+        outcome = await self._originate(channel_id, query, ring_seconds)
         if isinstance(outcome, dict):
             return outcome
         if isinstance(outcome, str):
-            return outcome, "the originate was refused"
+            return outcome, REFUSED
         detail = "; ".join(outcome.seen)
         # The Dial event's status says it first (a Local channel ends with cause 16 whatever the far end did);
         # the cause of the channel's end is the fallback.
