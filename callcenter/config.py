@@ -336,6 +336,7 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings)
     metrics: MetricSettings = field(default_factory=MetricSettings)
     health: HealthSettings = field(default_factory=HealthSettings)
+    agents: AgentSettings = field(default_factory=AgentSettings)
     pbx: PbxSettings = field(default_factory=PbxSettings)
 
     def entry(self, name: str) -> EntrySettings | None:
@@ -456,7 +457,21 @@ def check_settings(s: Settings) -> None:
     _check(s)
 
 
+def _check_agents(a: AgentSettings) -> None:
+    for name, label in a.reason_codes.items():
+        plain = name.isascii() and name[:1].isalpha() and len(name) <= 32
+        if not plain or not all(c.islower() or c.isdigit() or c == "_" for c in name) or not label:
+            raise ConfigError(f"agents.reason_codes.{name}: expected a lower-case code (a-z, 0-9, _) = a label")
+    if a.wrap_up_max_seconds < 0:
+        raise ConfigError("agents.wrap_up_max_seconds: must be 0 (no maximum) or more")
+    if a.wrap_up_overdue not in {"ready", "flag"}:
+        raise ConfigError(f"agents.wrap_up_overdue: expected 'ready' or 'flag', got {a.wrap_up_overdue!r}")
+    if not 5 <= a.lease_seconds <= 3600:
+        raise ConfigError("agents.lease_seconds: expected 5 to 3600 seconds")
+
+
 def _check(s: Settings) -> None:
+    _check_agents(s.agents)
     try:
         ZoneInfo(s.service.timezone)
     except (ZoneInfoNotFoundError, ValueError):

@@ -51,6 +51,11 @@ AGENT_ANSWERED = "agent.answered"
 # The agent did not pick up within the ring limit and the call moved on. data: agent, group, rings,
 #   seconds, reason ("no_answer", "busy", "unavailable")
 AGENT_SKIPPED = "agent.skipped"
+# A seat changed state (issue 15; the seat's own stream, not a call's). data: agent, state ("ready", "not_ready",
+#   "after_call" 话后处理, "ringing", "on_call", "offline"), reason (not-ready reason code, or the system's:
+#   "no_answer", "unavailable", "wrap_up_overdue", "lease_expired"; else null), by (agent id, "router",
+#   "lease", "wrap_up_max", a supervisor), from (the state before); call_id when a call caused it
+AGENT_STATE = "agent.state"
 # Caller and agent are bridged. data: agent, bridge
 BRIDGED = "call.bridged"
 # Hold and resume (R-numbers of section 2.7). hold.ended data: seconds

@@ -4,8 +4,8 @@ Dialplan: ``same => n,AGI(/opt/callcenter/.venv/bin/callcenter,agi,main)``: Aste
 the AGI arguments, so this is ``callcenter agi main`` and ``main`` is the entry (``telephony.entries``).
 
 Asterisk starts one process per call. The call runs the same script session, channel and timeline as
-FastAGI; what it cannot share is the agent pool, which lives in the ``callcenter serve`` process, so a
-transfer from classic AGI finds no agent and the caller hears the queue prompts (use FastAGI for agents).
+FastAGI, and the centre's seats: they live in the database (issue 17), so a transfer reserves an agent seat as
+a ``callcenter serve`` process does, under this process's lease, renewed while the call lasts.
 SIGHUP from Asterisk (the caller hung up) is handled on the event loop, not by pyst2's handler.
 """
 
@@ -27,7 +27,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     import signal
     import sys
 
-    from callcenter.calls.agents import AgentPool
+    from callcenter.calls.seat_pool import SeatPool
     from callcenter.calls.timeline import Timeline
     from callcenter.store import ensure_schema
     from callcenter.telephony.agi.classic import ClassicTransport
@@ -42,9 +42,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         if args.entry:
             env = {**env, "agi_network_script": args.entry}  # the same entry lookup as FastAGI
         timeline = Timeline(settings.database.url)
+        pool = SeatPool.for_settings(settings, timeline)
+        upkeep = asyncio.create_task(pool.run_upkeep())  # renews this call's seat lease while it lasts
         try:
-            await run_script_call(CallContext(settings, timeline, AgentPool()), transport, env)
+            await run_script_call(CallContext(settings, timeline, pool), transport, env)
         finally:
+            upkeep.cancel()
+            await pool.settle()
             await timeline.flush()
 
     ensure_schema(settings.database.url)  # before the call: a missing table must not end it halfway

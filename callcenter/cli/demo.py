@@ -243,7 +243,7 @@ WRAP_UP_SECONDS = {"after_call": 8.0, "not_ready": 20.0}
 async def keep_seats(pool: Any, names: list[str], scale: float) -> None:
     """Play the simulated agents' part between calls: back to ready after wrap-up (R-02: a seat that missed
     a call was set not ready by the router; its agent comes back a little later)."""
-    from callcenter.calls.agents import AgentState
+    from callcenter.calls.agents import AgentError, AgentState
 
     since: dict[str, tuple[str, float]] = {}
     loop = asyncio.get_running_loop()
@@ -257,7 +257,8 @@ async def keep_seats(pool: Any, names: list[str], scale: float) -> None:
                 continue
             wait = WRAP_UP_SECONDS.get(state)
             if wait is not None and now - entered[1] >= wait * scale:
-                pool.set_state(name, AgentState.READY, now)
+                with contextlib.suppress(AgentError):  # a call reached the seat meanwhile
+                    await pool.set_state(name, AgentState.READY, by="demo")
         await asyncio.sleep(0.5 * scale)
 
 
@@ -293,7 +294,7 @@ async def run_demo(settings: Settings, args: argparse.Namespace) -> None:
                 continue
             agent = service.pool.get(name)
             sim.add_agent(SimAgent(agent.endpoint, answer_at_ring=ring))
-            service.pool.set_state(name, AgentState.READY, asyncio.get_running_loop().time())
+            await service.pool.set_state(name, AgentState.READY, by="demo")
         await start_demo_callbacks(settings, sim, lengths)
 
     try:

@@ -238,7 +238,7 @@ async def start_service(
     """Start what ``role`` runs (:data:`ROLES`); ``prepare(service)`` runs after the seats exist and before calls
     are taken. A role without the web pages answers ``/healthz`` and ``/readyz`` on ``health_address``
     (default ``web.health_host``:``web.health_port``)."""
-    from callcenter.calls.agents import AgentPool
+    from callcenter.calls.seat_pool import SeatPool
     from callcenter.calls.timeline import Timeline
     from callcenter.recordings.service import RecordingService
     from callcenter.store import ensure_schema
@@ -253,13 +253,15 @@ async def start_service(
         log.info("serve.prompts_rendered", count=await render_fixed_prompts(settings))
     await asyncio.to_thread(ensure_schema, settings.database.url)
     timeline = Timeline(settings.database.url)
-    pool = AgentPool()
+    pool = SeatPool.for_settings(settings, timeline)  # the centre's seats (issue 17): the table is the truth
     await asyncio.to_thread(seats_from_accounts, settings, pool)
+    await pool.refresh()
     recordings = RecordingService(settings, timeline=timeline)
     ctx = WebContext(settings, timeline, pool)
     ctx.extras["recordings"] = recordings
     service = Service(settings, timeline, pool, ctx, role=role)
     service.flusher = asyncio.create_task(timeline.run_flusher(FLUSH_INTERVAL), name="timeline-flusher")
+    service.others.append(asyncio.create_task(pool.run_upkeep(), name="seat-upkeep"))  # leases, wrap-up, view
     from callcenter.cli.health_probes import wire_health
 
     service.health = wire_health(service)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from callcenter.calls.agents import AgentPool
+from callcenter.calls.agents import SeatView
 from callcenter.calls.timeline import Timeline
 from callcenter.config import Settings
 from callcenter.health.checks import (
@@ -81,7 +81,7 @@ class HealthBoard:
         settings: Settings,
         *,
         timeline: Timeline | None = None,
-        pool: AgentPool | None = None,
+        pool: SeatView | None = None,
         registry: HealthRegistry | None = None,
         seats: SeatWatch | None = None,
         flusher: Callable[[], asyncio.Task[Any] | None] | None = None,

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from callcenter.calls import events as ev
-from callcenter.calls.agents import AgentPool, AgentState
+from callcenter.calls.agents import AgentState, SeatView
 from callcenter.calls.timeline import CallEventRecord
 from callcenter.health.model import Component, Status
 from callcenter.health.registry import JobRecord, seconds_text
@@ -136,7 +136,7 @@ def flusher_component(backlog: int, running: bool | None) -> Component:
     return Component(name, Status.GREEN, "events written as they come", value, GROUP_DATA, detail=detail)
 
 
-def seats_component(pool: AgentPool, watch: SeatWatch | None) -> Component:
+def seats_component(pool: SeatView, watch: SeatWatch | None) -> Component:
     """Seats registered (signed on) / offered calls (ready) / unreachable (the adapters found the endpoint
     unavailable and set the seat offline)."""
     name = "坐席 agent seats"

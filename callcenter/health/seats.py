@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 
 from callcenter.calls import events as ev
-from callcenter.calls.agents import AgentPool, AgentState
+from callcenter.calls.agents import AgentState, SeatView
 from callcenter.calls.timeline import Timeline, TimelineEvent
 
 
@@ -27,7 +27,7 @@ class SeatWatch:
         elif event.type in (ev.AGENT_RINGING, ev.AGENT_ANSWERED):
             self._unreachable.discard(agent)
 
-    def unreachable(self, pool: AgentPool) -> set[str]:
+    def unreachable(self, pool: SeatView) -> set[str]:
         return {a for a in self._unreachable if a in pool.agents and pool.agents[a].state is AgentState.OFFLINE}
 
     async def follow(self, timeline: Timeline) -> None:

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from callcenter.calls.agents import Agent, AgentError, AgentState
+from callcenter.calls.agents import SYSTEM_REASONS, Agent, AgentError, AgentState, reason_codes
 from callcenter.logs import get_logger
 from callcenter.recordings.errors import RecordingNotFound
 from callcenter.scripting.errors import ScriptError
@@ -41,18 +41,33 @@ STATE_LABELS = {"ready": "就绪", "not_ready": "未就绪", "after_call": "话�
 HONORIFICS = ("先生", "女士", "小姐", "太太")
 
 
+def _reason_label(ctx: WebContext, reason: str | None) -> str:
+    if reason is None:
+        return ""
+    return reason_codes(ctx.settings.agents.reason_codes).get(reason) or SYSTEM_REASONS.get(reason, reason)
+
+
 def _ctx(request: Request) -> WebContext:
     return request.app.state.ctx  # type: ignore[no-any-return]
 
 
+def _new_seat(ctx: WebContext, user: User) -> Agent:
+    groups = (ctx.settings.telephony.default_group,)
+    endpoint = f"PJSIP/{user.work_number or user.name}"
+    return Agent(user.agent_id, endpoint, user.work_number, user.display_name, groups)
+
+
 def seat_of(ctx: WebContext, user: User) -> Agent:
-    """The user's seat in the agent pool, registered on first use (offline until they set a state)."""
+    """The user's seat in the centre's seats, registered on first use (offline until they set a state); the
+    registration writes the table, so the pages call :func:`ensure_seat` on the loop first."""
     try:
         return ctx.agents.get(user.agent_id)
     except AgentError:
-        groups = (ctx.settings.telephony.default_group,)
-        endpoint = f"PJSIP/{user.work_number or user.name}"
-        return ctx.agents.add(Agent(user.agent_id, endpoint, user.work_number, user.display_name, groups))
+        return ctx.agents.add(_new_seat(ctx, user))
+
+
+async def ensure_seat(ctx: WebContext, user: User) -> Agent:
+    return await ctx.agents.ensure(_new_seat(ctx, user))
 
 
 async def _body(request: Request) -> dict[str, Any]:
@@ -111,7 +126,9 @@ def panel_state(ctx: WebContext, user: User) -> dict[str, Any]:
     scripts = available_scripts(ctx)
     return {
         "agent": {"id": seat.id, "work_number": seat.work_number, "name": seat.name, "state": seat.state.value,
-                  "state_label": STATE_LABELS[seat.state.value]},
+                  "state_label": STATE_LABELS[seat.state.value], "reason": seat.reason,
+                  "reason_label": _reason_label(ctx, seat.reason)},
+        "reasons": reason_codes(ctx.settings.agents.reason_codes),
         "call": call.as_dict() if call else None,
         "address": address,
         "card": card.as_dict() if card else None,
@@ -135,7 +152,7 @@ async def panel_page(request: Request, user: User) -> Response:
 
 @requires("agent", "admin")
 async def panel_api(request: Request, user: User) -> Response:
-    seat_of(_ctx(request), user)  # register the seat on the loop's thread, not in the worker below
+    await ensure_seat(_ctx(request), user)  # registered before the worker below reads it
     return JSONResponse(await asyncio.to_thread(panel_state, _ctx(request), user))
 
 
@@ -145,13 +162,18 @@ async def set_state(request: Request, user: User) -> Response:
     state = SETTABLE_STATES.get(str(body.get("state", "")))
     if state is None:
         raise BadRequest(f"state: expected one of {', '.join(SETTABLE_STATES)}")
+    reason = body.get("reason") or None
+    if reason is not None and not isinstance(reason, str):
+        raise BadRequest("reason: expected a reason code")
     ctx = _ctx(request)
-    seat = seat_of(ctx, user)
+    seat = await ensure_seat(ctx, user)
     if seat.state in (AgentState.RINGING, AgentState.ON_CALL):
         raise BadRequest(f"state: seat {seat.id} is {STATE_LABELS[seat.state.value]}; change it after the call")
-    ctx.agents.set_state(seat.id, state, asyncio.get_running_loop().time())
-    log.info("agent.state", agent=seat.id, state=state.value)
-    return JSONResponse({"state": state.value})
+    try:  # issue 15: not ready takes a reason code (break, meal, training, meeting, the centre's own)
+        seat = await ctx.agents.set_state(seat.id, state, reason=reason, by=user.agent_id)
+    except AgentError as exc:  # an unknown reason, or a call reached the seat meanwhile
+        raise BadRequest(str(exc)) from None
+    return JSONResponse({"state": seat.state.value, "reason": seat.reason})
 
 
 @requires("agent", "admin")

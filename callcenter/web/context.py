@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from callcenter.calls.agents import AgentPool
 from callcenter.calls.fanout import CentreFeed, centre_feed
 from callcenter.calls.rings import RingCadence, cadence
+from callcenter.calls.seat_pool import SeatPool
 from callcenter.calls.timeline import Timeline
 from callcenter.config import Settings
 from callcenter.metrics.live import LiveBoard as MetricsBoard
@@ -25,7 +25,8 @@ def _utc_now() -> datetime:
 class WebContext:
     settings: Settings
     timeline: Timeline
-    agents: AgentPool = field(default_factory=AgentPool)
+    # The centre's seats; None: those of settings.database.url (made in __post_init__).
+    agents: SeatPool = None  # type: ignore[assignment]
     control: CallControl | None = None
     dialing: CallbackDialing | None = None  # the callback dialer (serve --ari, demo): the panel's preview calls
     monitoring: LiveMonitoring | None = None  # supervisors listening in (serve --ari): the wallboard's controls
@@ -42,6 +43,8 @@ class WebContext:
     def __post_init__(self) -> None:
         self.metrics_board = MetricsBoard(self.settings)
         self.events = centre_feed(self.timeline)
+        if self.agents is None:
+            self.agents = SeatPool.for_settings(self.settings, self.timeline)
 
     def feed(self, event: Any) -> None:
         """One published timeline event into both live views (panel board, wallboard figures)."""

@@ -77,6 +77,8 @@ class LiveBoard:
             if e.id <= self.last_id:
                 return None  # already folded (a replay after a resubscribe)
             self.last_id = e.id
+        if e.type == ev.AGENT_STATE:  # a seat's own stream (calls.seat_pool), not a call
+            return None
         call = self.calls.get(e.call_id)
         if call is None:
             call = self.calls[e.call_id] = LiveCall(e.call_id, e.at)

@@ -41,7 +41,7 @@ async def serving(settings: Settings, *, min_free_bytes: int = 1) -> AsyncIterat
                        backoff=Backoff(first=0.01, cap=0.05, jitter=0.0), request_timeout=3.0)
     service = await start_service(settings, agi=True, ari=True, ari_client=client, reports=False)
     try:
-        service.pool.set_state("agent1", AgentState.READY, 0.0)
+        await service.pool.set_state("agent1", AgentState.READY)
         await until(lambda: all(service.health.registry.jobs[j].runs for j in JOBS)
                     and service.health.agi.server is not None)
         yield service, server

@@ -13,7 +13,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from callcenter.calls.agents import Agent, AgentPool, AgentState
+from callcenter.calls.agents import Agent, AgentState
+from callcenter.calls.seat_pool import SeatPool
 from callcenter.calls.timeline import Timeline, TimelineEvent
 from callcenter.config import Settings
 from callcenter.scripting.catalogue import prompt_variables
@@ -23,6 +24,7 @@ from callcenter.sim.ari_parties import SimAgent, SimCaller
 from callcenter.sim.ari_server import AriServer
 from callcenter.sim.clock import ScaledClock
 from callcenter.telephony.ari import AriClient, AriService, Backoff
+from tests.calls.seats_kit import seat_pool
 
 PROMPT_SECONDS = 3.0
 
@@ -35,7 +37,7 @@ class Harness:
     server: AriServer
     service: AriService
     timeline: Timeline
-    pool: AgentPool
+    pool: SeatPool
     check: AriTrafficCheck
     task: asyncio.Task[Any]
 
@@ -92,17 +94,18 @@ async def start(
     check = AriTrafficCheck(sim.docs)
     sim.add_observer(check)
     server = await AriServer(sim).start()
-    pool = AgentPool()
+    seats = []
     for agent_id, sim_agent in agents:
         sim.add_agent(sim_agent)
-        pool.add(Agent(agent_id, sim_agent.endpoint, work_number=agent_id[-3:], state=AgentState.READY))
+        seats.append(Agent(agent_id, sim_agent.endpoint, work_number=agent_id[-3:], state=AgentState.READY))
+    tl = timeline or Timeline(None)
+    pool = seat_pool(settings, *seats, timeline=tl)
     if before_service is not None:
         await before_service(sim)
     settings = replace(settings, telephony=replace(settings.telephony, ari_url=server.ari_url))
     t = settings.telephony
     client = AriClient(t.ari_url, t.ari_username, t.ari_password, t.ari_app,
                        backoff=Backoff(first=0.01, cap=0.05, jitter=0.0), request_timeout=3.0)
-    tl = timeline or Timeline(None)
     svc = AriService(settings, timeline=tl, pool=pool, client=client, clock=clock, recordings=recordings)
     task = asyncio.create_task(svc.run())
     async with asyncio.timeout(5):
@@ -118,7 +121,9 @@ async def start_local(settings: Settings, sim: AriSimulator,
         return LocalLink(sim, settings.telephony.ari_app)
 
     client = AriClient("http://unused/ari", "u", "p", settings.telephony.ari_app, link_factory=link, use_http=False)
-    service = AriService(settings, timeline=timeline or Timeline(None), client=client, clock=sim.clock)
+    timeline = timeline or Timeline(None)
+    service = AriService(settings, timeline=timeline, client=client, clock=sim.clock,
+                         pool=seat_pool(settings, timeline=timeline))
     task = asyncio.create_task(service.run())
     async with asyncio.timeout(3):
         await service.ready()

@@ -11,23 +11,23 @@ from dataclasses import replace
 
 import pytest
 
-from callcenter.calls.agents import Agent, AgentPool, AgentState
+from callcenter.calls.agents import Agent, AgentState
+from callcenter.calls.seat_pool import SeatPool
 from callcenter.scripting.library import load_library
 from callcenter.sim.agi import AGIPeer
 from callcenter.sim.ari_parties import SimAgent, SimCaller
 from callcenter.telephony.agi.channel import TALK_MIN_MS, TALK_SILENCE_MS
 from callcenter.voice import PromptVoice, synthesise, voice_for
+from tests.calls.seats_kit import seat_pool
 from tests.telephony.agi_peer import call_events, running_bridge
 
 # Scaled time on a shared 2-core machine: allow this much lateness, in call seconds.
 SLACK = 0.8
 
 
-def _pool(*ids: str) -> AgentPool:
-    pool = AgentPool()
-    for n, agent_id in enumerate(ids, start=1):
-        pool.add(Agent(agent_id, f"PJSIP/80{n:02d}", f"10{n:02d}", state=AgentState.READY))
-    return pool
+def _pool(settings, *ids: str) -> SeatPool:
+    return seat_pool(settings, *(Agent(agent_id, f"PJSIP/80{n:02d}", f"10{n:02d}", state=AgentState.READY)
+                                 for n, agent_id in enumerate(ids, start=1)))
 
 
 def _types(events) -> list[str]:
@@ -66,7 +66,7 @@ async def _call(bridge, caller: SimCaller, agents=None) -> tuple:
 
 async def test_silent_caller_gets_the_exact_silent_call_sequence(settings) -> None:
     """R-15 / docs/design.md: S1 greeting, 5 s, S2, 5 s, S3, 5 s, hang up with disposition silent."""
-    async with running_bridge(settings, _pool()) as bridge:
+    async with running_bridge(settings, _pool(settings)) as bridge:
         result, events = await _call(bridge, SimCaller(args=("silent",)))
     prompts = [e.data["key"] for e in events if e.type == "prompt.started"]
     assert prompts == ["greeting.standard", "silent.s2", "silent.s3"]
@@ -87,7 +87,7 @@ async def test_silent_caller_gets_the_exact_silent_call_sequence(settings) -> No
 
 
 async def test_speaking_caller_is_not_hung_up(settings) -> None:
-    async with running_bridge(settings, _pool()) as bridge:
+    async with running_bridge(settings, _pool(settings)) as bridge:
         # The greeting ends about 8.3 s in; the caller speaks 1.5 s at 10 s, then hangs up at 20 s.
         caller = SimCaller(args=("silent",), speech=((10.0, 1.5),), hangup_at=20.0)
         result, events = await _call(bridge, caller)
@@ -110,7 +110,7 @@ async def test_a_prompt_that_cannot_be_played_is_an_error_and_the_call_goes_on(s
     blocked = tmp_path / "a-file"
     blocked.write_text("")
     settings = replace(settings, scripts=replace(settings.scripts, rendered_audio_directory=blocked / "audio"))
-    async with running_bridge(settings, _pool()) as bridge:
+    async with running_bridge(settings, _pool(settings)) as bridge:
         _, events = await _call(bridge, SimCaller(args=("silent",)))
     failed = [e.data for e in events if e.type == "prompt.failed"]
     assert failed[0]["key"] == "greeting.standard" and "a-file" in failed[0]["error"]
@@ -122,7 +122,7 @@ async def test_dtmf_menu_routes_the_caller(settings) -> None:
     """main_menu: 1 = 咨询 (R-139); the digit arrives through BackgroundDetect's ASCII result."""
     menu_window = 1.0 + _seconds(settings, "ivr.welcome") + _seconds(settings, "ivr.menu")
     agents = {"PJSIP/8001": SimAgent("PJSIP/8001", answer_at_ring=1, hangup_after=3.0)}
-    async with running_bridge(settings, _pool("a1")) as bridge:
+    async with running_bridge(settings, _pool(settings, "a1")) as bridge:
         caller = SimCaller(args=("main",), dtmf=((menu_window + 2.0, "1"),))
         result, events = await _call(bridge, caller, agents)
     assert _first(events, "dtmf").data == {"digit": "1"}
@@ -140,7 +140,7 @@ async def test_agent_who_does_not_answer_in_three_rings_is_skipped_for_the_neigh
         "PJSIP/8001": SimAgent("PJSIP/8001", answer_at_ring=None),
         "PJSIP/8002": SimAgent("PJSIP/8002", answer_at_ring=2, hangup_after=4.0),
     }
-    pool = _pool("a1", "a2")
+    pool = _pool(settings, "a1", "a2")
     async with running_bridge(settings, pool) as bridge:
         result, events = await _call(bridge, SimCaller(args=("hotline",)), agents)
     skipped = _first(events, "agent.skipped")
@@ -162,7 +162,7 @@ async def test_agent_who_does_not_answer_in_three_rings_is_skipped_for_the_neigh
 
 async def test_recording_file_exists_and_timeline_is_complete(settings) -> None:
     agents = {"PJSIP/8001": SimAgent("PJSIP/8001", answer_at_ring=1)}
-    async with running_bridge(settings, _pool("a1")) as bridge:
+    async with running_bridge(settings, _pool(settings, "a1")) as bridge:
         caller = SimCaller(args=("hotline",), hangup_at=30.0)
         result, events = await _call(bridge, caller, agents)
     started = _first(events, "recording.started")
@@ -192,7 +192,7 @@ async def test_recording_file_exists_and_timeline_is_complete(settings) -> None:
 
 async def test_unknown_entry_is_apologised_to_and_queued(settings) -> None:
     agents = {"PJSIP/8001": SimAgent("PJSIP/8001", answer_at_ring=1, hangup_after=2.0)}
-    async with running_bridge(settings, _pool("a1")) as bridge:
+    async with running_bridge(settings, _pool(settings, "a1")) as bridge:
         result, events = await _call(bridge, SimCaller(args=("no-such-entry",)), agents)
     assert _first(events, "call.offered").data["entry"] == "no-such-entry"
     assert "unknown entry" in _first(events, "script.error").data["message"]
@@ -203,7 +203,7 @@ async def test_unknown_entry_is_apologised_to_and_queued(settings) -> None:
 
 
 async def test_caller_hanging_up_during_the_first_ring_ends_the_call(settings) -> None:
-    async with running_bridge(settings, _pool()) as bridge:
+    async with running_bridge(settings, _pool(settings)) as bridge:
         result, events = await _call(bridge, SimCaller(args=("silent",), hangup_at_ring=1))
     assert result.hung_up_by == "caller" and result.hangup_lines == 1
     assert "ANSWER" not in result.commands()
@@ -237,7 +237,7 @@ async def test_classic_agi_path_runs_the_same_silent_call(settings) -> None:
     rfile, wfile = conn.makefile("rb"), conn.makefile("wb", buffering=0)
     transport = ClassicTransport(rfile, wfile)
     env = await transport.read_environment()
-    await run_script_call(CallContext(settings, timeline, AgentPool(), clock), transport, env)
+    await run_script_call(CallContext(settings, timeline, seat_pool(settings), clock), transport, env)
     rfile.close()
     wfile.close()
     conn.close()
@@ -261,7 +261,7 @@ async def test_recording_is_registered_with_the_recordings_service(settings, sql
     settings = replace(settings, database=replace(settings.database, url=sqlite_url))
     agents = {"PJSIP/8001": SimAgent("PJSIP/8001", answer_at_ring=1, hangup_after=3.0)}
     async with running_bridge(
-        settings, _pool("a1"), recordings=lambda s, t: RecordingService(s, timeline=t)
+        settings, _pool(settings, "a1"), recordings=lambda s, t: RecordingService(s, timeline=t)
     ) as bridge:
         result, events = await _call(bridge, SimCaller(args=("hotline",)), agents)
     # Leaving the bridge awaited the background processing.
@@ -277,7 +277,7 @@ async def test_recording_is_registered_with_the_recordings_service(settings, sql
 
 async def test_caller_hanging_up_while_the_agent_rings_is_abandoned_not_a_miss(settings) -> None:
     agents = {"PJSIP/8001": SimAgent("PJSIP/8001", answer_at_ring=None)}
-    pool = _pool("a1")
+    pool = _pool(settings, "a1")
     async with running_bridge(settings, pool) as bridge:
         # The welcome ends about 5.5 s in and the transfer starts; the caller gives up 4 s into the ringing.
         result, events = await _call(bridge, SimCaller(args=("hotline",), hangup_at=10.0), agents)
@@ -292,7 +292,7 @@ async def test_many_calls_at_once_each_get_their_own_timeline(settings) -> None:
     from callcenter.sim.agi import run_calls
 
     callers = [SimCaller(args=("silent",), number=f"1380013{n:04d}", hangup_at=3.0 + n % 3) for n in range(20)]
-    async with running_bridge(settings, _pool()) as bridge:
+    async with running_bridge(settings, _pool(settings)) as bridge:
         results = await asyncio.wait_for(run_calls(bridge["host"], bridge["port"], callers, clock=bridge["clock"]), 30)
         timelines = [await call_events(bridge["timeline"], r.uniqueid) for r in results]
     assert len({r.uniqueid for r in results}) == 20
@@ -305,7 +305,7 @@ async def test_many_calls_at_once_each_get_their_own_timeline(settings) -> None:
 async def test_without_backgrounddetect_windows_fall_back_to_wait_for_digit(settings) -> None:
     """An Asterisk without app_talkdetect answers EXEC BackgroundDetect with -2: digits still end a window."""
     menu_window = 1.0 + _seconds(settings, "ivr.welcome") + _seconds(settings, "ivr.menu")
-    async with running_bridge(settings, _pool()) as bridge:
+    async with running_bridge(settings, _pool(settings)) as bridge:
         caller = SimCaller(args=("main",), dtmf=((menu_window + 2.0, "3"),), hangup_at=menu_window + 12.0)
         peer = AGIPeer(caller, clock=bridge["clock"], applications={"Ringing", "Wait", "MixMonitor", "Dial"})
         result = await asyncio.wait_for(peer.run(bridge["host"], bridge["port"]), 30)

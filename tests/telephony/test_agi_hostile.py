@@ -11,9 +11,9 @@ from dataclasses import replace
 import pytest
 from structlog.testing import capture_logs
 
-from callcenter.calls.agents import AgentPool
 from callcenter.telephony.agi import server as agi_server
 from callcenter.telephony.agi.server import FastAGIServer
+from tests.calls.seats_kit import seat_pool
 from tests.telephony.agi_peer import ENV, call_events, running_bridge
 
 
@@ -179,7 +179,7 @@ async def _expect(reader: asyncio.StreamReader, command: str) -> None:
 
 
 async def test_socket_closed_mid_command_ends_the_call(settings) -> None:
-    async with running_bridge(settings, AgentPool()) as bridge:
+    async with running_bridge(settings, seat_pool(settings)) as bridge:
         reader, writer = await _open_call(bridge)
         await _expect(reader, "EXEC Ringing")
         writer.write(b"200 result=0\n")
@@ -193,7 +193,7 @@ async def test_socket_closed_mid_command_ends_the_call(settings) -> None:
 
 
 async def test_hangup_line_between_commands_ends_the_call_at_once(settings) -> None:
-    async with running_bridge(settings, AgentPool()) as bridge:
+    async with running_bridge(settings, seat_pool(settings)) as bridge:
         reader, writer = await _open_call(bridge)
         await _expect(reader, "EXEC Ringing")
         writer.write(b"200 result=0\nHANGUP\n")  # the caller hangs up while the IVR is still ringing
@@ -208,7 +208,7 @@ async def test_hangup_line_between_commands_ends_the_call_at_once(settings) -> N
 
 
 async def test_511_dead_channel_ends_the_call(settings) -> None:
-    async with running_bridge(settings, AgentPool()) as bridge:
+    async with running_bridge(settings, seat_pool(settings)) as bridge:
         reader, writer = await _open_call(bridge)
         await _expect(reader, "EXEC Ringing")
         writer.write(b"200 result=0\n")
@@ -224,7 +224,7 @@ async def test_511_dead_channel_ends_the_call(settings) -> None:
 
 
 async def test_520_usage_reply_is_logged_and_the_call_goes_on(settings) -> None:
-    async with running_bridge(settings, AgentPool()) as bridge:
+    async with running_bridge(settings, seat_pool(settings)) as bridge:
         reader, writer = await _open_call(bridge)
         await _expect(reader, "EXEC Ringing")
         writer.write(
@@ -243,7 +243,7 @@ async def test_520_usage_reply_is_logged_and_the_call_goes_on(settings) -> None:
 
 async def test_peer_that_never_answers_times_out(settings) -> None:
     settings = replace(settings, telephony=replace(settings.telephony, agi_command_timeout_seconds=0.3))
-    async with running_bridge(settings, AgentPool()) as bridge:
+    async with running_bridge(settings, seat_pool(settings)) as bridge:
         reader, writer = await _open_call(bridge)
         await _expect(reader, "EXEC Ringing")  # … and no reply, ever
         assert await _eof(reader) == b""

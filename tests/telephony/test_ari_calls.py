@@ -88,7 +88,7 @@ async def test_unanswered_agent_is_skipped_after_three_rings_for_the_neighbour(s
     h = await start(settings, agents=[("a1", SimAgent("PJSIP/8001", answer_at_ring=None)),
                                       ("a2", SimAgent("PJSIP/8002", answer_at_ring=2)),
                                       ("a3", SimAgent("PJSIP/8003", answer_at_ring=1))])
-    h.pool.set_state("a1", AgentState.READY)
+    await h.pool.set_state("a1", AgentState.READY)
     h.pool.agents["a1"].idle_since, h.pool.agents["a2"].idle_since, h.pool.agents["a3"].idle_since = -30, -10, -20
     try:
         chan = await h.call(SimCaller(args=("hotline",), hangup_at=45.0))

@@ -47,10 +47,10 @@ class Centre:
             session.flush()
             return task.id
 
-    def agent(self, agent_id: str, answer_at_ring: int | None = 1) -> None:
+    async def agent(self, agent_id: str, answer_at_ring: int | None = 1) -> None:
         self.sim.add_agent(SimAgent(f"PJSIP/{agent_id}", answer_at_ring=answer_at_ring))
-        self.service.pool.add(Agent(agent_id, f"PJSIP/{agent_id}", agent_id, groups=("callback",)))
-        self.service.pool.set_state(agent_id, AgentState.READY)
+        await self.service.pool.ensure(Agent(agent_id, f"PJSIP/{agent_id}", agent_id, groups=("callback",)))
+        await self.service.pool.set_state(agent_id, AgentState.READY)
 
     def row(self, task_id: int) -> tuple[CallbackTask, list[CallbackAttempt]]:
         with session_scope(self.settings.database.url) as session:
@@ -108,7 +108,7 @@ async def test_progressive_dials_only_while_an_agent_is_ready(centre: Centre) ->
     for number in ("13900000011", "13900000012"):
         centre.sim.add_customer(SimCustomer(number, after_answer=SimCaller(hangup_at=12.0)))
     assert await centre.round() == []  # nobody ready: nobody is rung
-    centre.agent("8001")
+    await centre.agent("8001")
     results = await centre.round()
     assert [r.result for r in results] == ["reached"]  # type: ignore[attr-defined]
     done = [t for t in (first, second) if centre.row(t)[0].status == "done"]
@@ -119,7 +119,7 @@ async def test_a_preview_call_from_the_panel(centre: Centre) -> None:
     centre.campaign("预览回访", "preview", "callback_preview")
     task_id = centre.task("预览回访", "13900000021")
     centre.sim.add_customer(SimCustomer("13900000021", after_answer=SimCaller(hangup_at=8.0)))
-    centre.agent("8002")
+    await centre.agent("8002")
     assert await centre.round() == []  # preview tasks wait for an agent's click
     async with asyncio.timeout(15):
         result = await (await centre.dialer.dial_preview(task_id, "8002"))
@@ -132,7 +132,7 @@ async def test_a_preview_call_from_the_panel(centre: Centre) -> None:
 async def test_a_preview_agent_who_does_not_pick_up_leaves_the_task_due_and_uncounted(centre: Centre) -> None:
     centre.campaign("预览回访", "preview", "callback_preview")
     task_id = centre.task("预览回访", "13900000031")
-    centre.agent("8003", answer_at_ring=None)
+    await centre.agent("8003", answer_at_ring=None)
     async with asyncio.timeout(30):
         result = await (await centre.dialer.dial_preview(task_id, "8003"))
     assert result is not None
@@ -165,8 +165,8 @@ async def test_a_restart_during_a_callback_loses_neither_the_call_nor_its_attemp
 
     async def start_process() -> tuple[AriService, asyncio.Task[None], Dialer]:
         service, run = await start_local(settings, sim)
-        service.pool.add(Agent("9001", "PJSIP/9001", "9001", groups=("default",)))
-        service.pool.set_state("9001", AgentState.READY)
+        await service.pool.ensure(Agent("9001", "PJSIP/9001", "9001", groups=("default",)))
+        await service.pool.set_state("9001", AgentState.READY)
         return service, run, Dialer(settings, service.outbound, now=lambda: MONDAY_10AM, holder="host:callcenter")
 
     first, first_run, first_dialer = await start_process()
@@ -235,7 +235,7 @@ async def test_a_closed_orders_callback_is_dialled_and_its_call_linked_to_the_or
         task_id = session.scalars(select(CallbackTask.id).where(CallbackTask.order_number == number,
                                                                 CallbackTask.level == 1)).one()
     centre.sim.add_customer(SimCustomer("13900000061", after_answer=SimCaller(hangup_at=8.0)))
-    centre.agent("8002")
+    await centre.agent("8002")
     async with asyncio.timeout(15):
         result = await (await centre.dialer.dial_preview(task_id, "8002"))
     assert result is not None and result.result == "reached"

@@ -24,11 +24,11 @@ class Line:
     def __init__(self, sim: AriSimulator, service: AriService, check: AriTrafficCheck) -> None:
         self.sim, self.service, self.check = sim, service, check
 
-    def agent(self, agent_id: str, answer_at_ring: int | None = 1, group: str = "callback") -> Agent:
+    async def agent(self, agent_id: str, answer_at_ring: int | None = 1, group: str = "callback") -> Agent:
         endpoint = f"PJSIP/{agent_id}"
         self.sim.add_agent(SimAgent(endpoint, answer_at_ring=answer_at_ring))
-        agent = self.service.pool.add(Agent(agent_id, endpoint, agent_id, groups=(group,)))
-        self.service.pool.set_state(agent_id, AgentState.READY)
+        agent = await self.service.pool.ensure(Agent(agent_id, endpoint, agent_id, groups=(group,)))
+        await self.service.pool.set_state(agent_id, AgentState.READY)
         return agent
 
     async def dial(self, mode: str, customer: SimCustomer | None = None, **kw: Any) -> OutboundResult:
@@ -136,7 +136,7 @@ async def test_every_way_of_not_reaching_the_customer_is_its_own_result(
 
 
 async def test_progressive_rings_the_group_on_answer_and_bridges(line: Line) -> None:
-    line.agent("8001")
+    await line.agent("8001")
     customer = SimCustomer(NUMBER, after_answer=SimCaller(speech=((8.0, 2.0),), hangup_at=15.0))
     result = await line.dial("progressive", customer)
     assert (result.result, result.agent) == ("reached", "8001")
@@ -148,14 +148,14 @@ async def test_progressive_rings_the_group_on_answer_and_bridges(line: Line) -> 
 
 
 async def test_progressive_with_nobody_free_says_sorry_never_silence(line: Line) -> None:
-    line.agent("8001", answer_at_ring=None)
+    await line.agent("8001", answer_at_ring=None)
     result = await line.dial("progressive", SimCustomer(NUMBER, after_answer=SimCaller(hangup_at=60.0)))
     assert result.result == "no_agent"
     assert prompts(await line.events(result.call_id)) == ["callback.connecting", "callback.sorry"]
 
 
 async def test_preview_rings_the_agent_first_then_the_customer(line: Line) -> None:
-    line.agent("8002")
+    await line.agent("8002")
     customer = SimCustomer(NUMBER, answer_at_ring=2, after_answer=SimCaller(hangup_at=6.0))
     result = await line.dial("preview", customer, agent="8002")
     assert (result.result, result.agent) == ("reached", "8002")
@@ -168,7 +168,7 @@ async def test_preview_rings_the_agent_first_then_the_customer(line: Line) -> No
 
 
 async def test_preview_whose_agent_does_not_pick_up_dials_nobody(line: Line) -> None:
-    line.agent("8003", answer_at_ring=None)
+    await line.agent("8003", answer_at_ring=None)
     result = await line.dial("preview", SimCustomer(NUMBER), agent="8003")
     assert result.result == "not_dialled"
     assert line.service.pool.agents["8003"].state is AgentState.READY
@@ -176,7 +176,7 @@ async def test_preview_whose_agent_does_not_pick_up_dials_nobody(line: Line) -> 
 
 
 async def test_preview_customer_busy_frees_the_waiting_agent(line: Line) -> None:
-    line.agent("8004")
+    await line.agent("8004")
     result = await line.dial("preview", SimCustomer(NUMBER, busy=True), agent="8004")
     assert result.result == "busy"
     assert line.service.pool.agents["8004"].state is AgentState.READY
@@ -218,7 +218,7 @@ async def test_a_preview_agent_who_hangs_up_releases_the_customer(line: Line) ->
     (measured on Asterisk 22: the customer was otherwise left in the bridge alone)."""
     line.sim.add_agent(SimAgent("PJSIP/8005", answer_at_ring=1, hangup_after=14.0))
     line.service.pool.add(Agent("8005", "PJSIP/8005", "8005", groups=("callback",)))
-    line.service.pool.set_state("8005", AgentState.READY)
+    await line.service.pool.set_state("8005", AgentState.READY)
     customer = SimCustomer(NUMBER, answer_at_ring=1, after_answer=SimCaller(hangup_at=60.0))
     result = await line.dial("preview", customer, agent="8005")
     assert (result.result, result.agent) == ("reached", "8005")

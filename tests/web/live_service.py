@@ -65,7 +65,7 @@ class LiveService:
         async def prepare(service: Service) -> None:
             # agent1 (工号 8001) picks up during the 3rd ring: the panel sees rings 1, 2, 3.
             self.sim.add_agent(SimAgent("PJSIP/8001", answer_at_ring=3))
-            service.pool.set_state("agent1", AgentState.READY, 0.0)
+            await service.pool.set_state("agent1", AgentState.READY)
 
         return await start_service(self.settings, agi=False, ari=True, ari_client=client, clock=self.clock,
                                    reports=False, prepare=prepare)
@@ -82,7 +82,7 @@ class LiveService:
 
     def ready(self, agent: str = "agent1") -> None:
         async def set_ready() -> None:
-            self.service.pool.set_state(agent, AgentState.READY, 0.0)
+            await self.service.pool.set_state(agent, AgentState.READY)
 
         self.run(set_ready())
 

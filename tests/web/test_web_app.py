@@ -91,9 +91,25 @@ def test_state_changes_need_the_csrf_token(client: TestClient, signed_in: Callab
     assert client.post("/api/agent/state", json={"state": "ready"},
                        headers={"X-CSRF-Token": "forged"}).status_code == 403
     ok = client.post("/api/agent/state", json={"state": "ready"}, headers={"X-CSRF-Token": token})
-    assert ok.status_code == 200 and ok.json() == {"state": "ready"}
+    assert ok.status_code == 200 and ok.json() == {"state": "ready", "reason": None}
     bad = client.post("/api/agent/state", json={"state": "asleep"}, headers={"X-CSRF-Token": token})
     assert bad.status_code == 400 and "state: expected one of" in bad.json()["error"]
+
+
+def test_not_ready_takes_a_known_reason_code(client: TestClient, signed_in: Callable[[str], str]) -> None:
+    """Issue 15: 未就绪 with 小休 / 用餐 / 培训 / 会议 (or the centre's own); an unknown code is a 400 and one line."""
+    token = signed_in("agent1")
+    headers = {"X-CSRF-Token": token}
+    meal = client.post("/api/agent/state", json={"state": "not_ready", "reason": "meal"}, headers=headers)
+    assert meal.status_code == 200 and meal.json() == {"state": "not_ready", "reason": "meal"}
+    panel = client.get("/api/agent/panel").json()
+    assert panel["agent"]["reason"] == "meal" and panel["agent"]["reason_label"] == "用餐"
+    assert panel["reasons"]["break"] == "小休"
+    nap = client.post("/api/agent/state", json={"state": "not_ready", "reason": "nap"}, headers=headers)
+    error = nap.json()["error"]
+    assert nap.status_code == 400 and error.startswith("reason: unknown reason code 'nap'") and "\n" not in error
+    ready = client.post("/api/agent/state", json={"state": "ready", "reason": "meal"}, headers=headers)
+    assert ready.status_code == 400 and "only not_ready takes a reason code" in ready.json()["error"]
 
 
 def test_login_itself_needs_the_csrf_token(client: TestClient) -> None:

@@ -19,7 +19,7 @@ How each command is carried out (docs.asterisk.org, AGI commands and dialplan ap
   whose phone sends no audio at all produces no detection (docs/design.md, R-15). If BackgroundDetect is not
   loaded (EXEC returns -2) the window falls back to ``WAIT FOR DIGIT``.
 - StartRecording → ``EXEC MixMonitor <root>/YYYY/MM/DD/<call_id>.wav`` (both directions, answer to hang-up).
-- Transfer → per agent from :meth:`AgentPool.next_free` (longest idle, then the neighbour seat, R-02):
+- Transfer → per agent reserved by :meth:`SeatPool.reserve` (longest idle, then the neighbour seat, R-02):
   ``EXEC Dial(<endpoint>,<3 rings in seconds>,g)`` then ``GET VARIABLE DIALSTATUS``: ANSWER bridges (Dial
   returns when the conversation ends; the answer instant is reconstructed from ``ANSWEREDTIME_MS``), NOANSWER
   skips the agent (``agent.skipped``) for the neighbour, no one left → :class:`TransferResult` ``no_agent``
@@ -46,8 +46,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from callcenter.calls import events as ev
-from callcenter.calls.agents import Agent, AgentPool, AgentState
+from callcenter.calls.agents import Agent, AgentState
 from callcenter.calls.rings import RingCadence
+from callcenter.calls.seat_pool import SeatPool
 from callcenter.calls.timeline import Timeline
 from callcenter.logs import get_logger
 from callcenter.scripting.protocol import (
@@ -146,7 +147,7 @@ class AGIChannel(AgentDialing):
         *,
         call_id: str,
         place: CallPlace,
-        pool: AgentPool,
+        pool: SeatPool,
         timeline: Timeline,
         clock: Clock,
         started_at: datetime,
@@ -222,7 +223,7 @@ class AGIChannel(AgentDialing):
         if not self._released and not self._caller_gone and not self.transport.hung_up:
             with contextlib.suppress(AGIProtocolError):
                 await self._cmd("HANGUP", limit=2.0)
-        self._release_agent(AgentState.AFTER_CALL)
+        await self._release_agent(AgentState.AFTER_CALL)
         self._finish_recording()
         await self.transport.close()
 
@@ -432,10 +433,10 @@ class AGIChannel(AgentDialing):
             self.call_id, type_, data, at=self.started_at + timedelta(seconds=at), offset=round(at, 3)
         )
 
-    def _release_agent(self, state: AgentState) -> None:
+    async def _release_agent(self, state: AgentState) -> None:
         if self._agent is not None:
             with contextlib.suppress(Exception):
-                self.pool.set_state(self._agent.id, state, now=self._offset())
+                await self.pool.release(self._agent.id, state, call_id=self.call_id)
             self._agent = None
 
     def _finish_recording(self) -> None:

@@ -16,8 +16,9 @@ import contextlib
 from typing import Any, Protocol
 
 from callcenter.calls import events as ev
-from callcenter.calls.agents import Agent, AgentPool, AgentState
+from callcenter.calls.agents import Agent, AgentState
 from callcenter.calls.rings import RingCadence
+from callcenter.calls.seat_pool import SeatPool
 from callcenter.logs import get_logger
 from callcenter.scripting.protocol import Event, Transfer, TransferResult
 from callcenter.telephony.agi.codec import AGIDeadChannel, AGIHangup, AGIProtocolError, Reply
@@ -57,7 +58,7 @@ class _DialingCall(Protocol):
     def place(self) -> _Place: ...
 
     @property
-    def pool(self) -> AgentPool: ...
+    def pool(self) -> SeatPool: ...
 
     @property
     def clock(self) -> _Clock: ...
@@ -82,7 +83,7 @@ class _DialingCall(Protocol):
 
     def _hung_up(self, cause: str, *, by: str) -> None: ...
 
-    def _pick(self, group: str, wanted: str | None, tried: list[str], after: str | None) -> Agent | None: ...
+    async def _pick(self, group: str, wanted: str | None, tried: list[str], after: str | None) -> Agent | None: ...
 
     async def _ring_agent(self, agent: Agent, group: str) -> str: ...
 
@@ -107,26 +108,24 @@ class AgentDialing:
         after: str | None = None
         wanted = transfer.agent
         while True:
-            agent = self._pick(group, wanted, tried, after)
+            agent = await self._pick(group, wanted, tried, after)
             wanted = None
             if agent is None:
                 self._emit(TransferResult("no_agent"))
                 return
             tried.append(agent.id)
-            if not self.pool.reserve(agent.id):
-                continue
             outcome = await self._ring_agent(agent, group)
             if outcome == "answered":
                 return
             after = agent.id
 
-    def _pick(self: _DialingCall, group: str, wanted: str | None, tried: list[str], after: str | None) -> Agent | None:
-        if wanted is not None and wanted not in tried:
-            agent = self.pool.agents.get(wanted)
-            if agent is not None and agent.state is AgentState.READY:
-                return agent
+    async def _pick(self: _DialingCall, group: str, wanted: str | None, tried: list[str],
+                    after: str | None) -> Agent | None:
+        """The seat to ring next, reserved for this call in the centre's table (issue 17: no other process
+        rings it meanwhile)."""
         try:
-            return self.pool.next_free(group, locale=self.locale, tried=tried, after=after)
+            return await self.pool.reserve(group, call_id=self.call_id, locale=self.locale, tried=tried,
+                                           after=after, wanted=wanted)
         except Exception as exc:  # unknown group: nobody to ring, the caller stays queued
             if not self._group_warned:  # once per call, not once per queue round
                 self._group_warned = True
@@ -142,7 +141,7 @@ class AgentDialing:
                 "Dial", agent.endpoint, f"{ring_limit:g}", "g", limit=MAX_CONVERSATION_SECONDS
             )
         except BaseException:
-            self.pool.set_state(agent.id, AgentState.READY, now=self._offset())
+            self.pool.release_soon(agent.id, AgentState.READY, call_id=self.call_id)
             raise
         elapsed = self.clock.time() - dial_start
         status = await self._dial_status()
@@ -159,7 +158,7 @@ class AgentDialing:
             raise _Gone
         if status == "CANCEL" or reply.failed:
             # The caller gave up while the seat was ringing: an abandoned call, not the agent's miss.
-            self.pool.set_state(agent.id, AgentState.READY, now=self._offset())
+            await self.pool.release(agent.id, AgentState.READY, call_id=self.call_id)
             self._hung_up("caller_hangup", by="caller")
             raise _Gone
         ring_seconds = min(elapsed, ring_limit)
@@ -177,7 +176,8 @@ class AgentDialing:
         # An agent who let it ring is away from the seat (R-02): not offered calls until they say ready.
         after_ring = {"no_answer": AgentState.NOT_READY, "unavailable": AgentState.OFFLINE}
         next_state = after_ring.get(reason, AgentState.READY)
-        self.pool.set_state(agent.id, next_state, now=self._offset())
+        await self.pool.release(agent.id, next_state, call_id=self.call_id,
+                                reason=reason if next_state is not AgentState.READY else None)
         return reason
 
     async def _dial_status(self: _DialingCall) -> str:
@@ -197,7 +197,7 @@ class AgentDialing:
                     break
         ring_seconds = max(0.0, elapsed - (talk_ms or 0.0) / 1000.0)
         answered_at = dial_start - self._t0 + ring_seconds
-        self.pool.set_state(agent.id, AgentState.ON_CALL, now=answered_at)
+        await self.pool.answered(agent.id, self.call_id)
         self._agent = agent
         self._took_call = agent.id
         wait = answered_at - (self._queue_since or 0.0)

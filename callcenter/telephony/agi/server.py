@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from callcenter.calls.agents import AgentPool
 from callcenter.calls.rings import cadence
+from callcenter.calls.seat_pool import SeatPool
 from callcenter.calls.timeline import Timeline
 from callcenter.config import Settings
 from callcenter.logs import bind_call, get_logger
@@ -56,7 +56,7 @@ class CallContext:
 
     settings: Settings
     timeline: Timeline
-    pool: AgentPool
+    pool: SeatPool
     clock: Any = None  # callcenter.calls.runner.Clock; None = the running loop
     recordings: RecordingServiceHooks | None = None
 
@@ -122,7 +122,7 @@ class RecordingServiceHooks:
             await asyncio.gather(*self.pending, return_exceptions=True)
 
 
-def _agent_record(pool: AgentPool) -> Callable[[str], dict[str, str]]:
+def _agent_record(pool: SeatPool) -> Callable[[str], dict[str, str]]:
     """The greeting's agent variables (R-12: 工号 by default) for the agent who answered."""
 
     def record(agent_id: str) -> dict[str, str]:
@@ -298,7 +298,7 @@ class FastAGIServer:
 async def serve_fastagi(
     settings: Settings,
     timeline: Timeline,
-    pool: AgentPool,
+    pool: SeatPool,
     *,
     clock: Any = None,
     recordings: Any = None,

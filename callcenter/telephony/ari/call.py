@@ -36,9 +36,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from callcenter.calls import events as ev
-from callcenter.calls.agents import Agent, AgentPool, AgentState
+from callcenter.calls.agents import Agent, AgentState
 from callcenter.calls.rings import RingCadence
 from callcenter.calls.runner import Clock
+from callcenter.calls.seat_pool import SeatPool
 from callcenter.calls.timeline import Timeline
 from callcenter.config import EntrySettings, Settings
 from callcenter.logs import get_logger
@@ -77,7 +78,7 @@ class CallHost(Protocol):
     client: AriClient
     clock: Clock
     timeline: Timeline
-    pool: AgentPool
+    pool: SeatPool
     cadence: RingCadence
     voice: PromptVoice
 
@@ -203,7 +204,7 @@ class AriCall:
         for leg_id in list(self.legs):
             await self.quietly("DELETE", f"channels/{path_id(leg_id)}")
         if self.agent is not None:
-            self.service.pool.set_state(self.agent.id, AgentState.AFTER_CALL, now=self.offset())
+            await self.service.pool.release(self.agent.id, AgentState.AFTER_CALL, call_id=self.call_id)
         if self.bridge_id is not None:
             await self.quietly("DELETE", f"bridges/{path_id(self.bridge_id)}")
         self.service.forget(self)

@@ -219,8 +219,8 @@ class OutboundCalls:
     async def _ring_agent_first(self, request: OutboundRequest) -> tuple[str, Leg] | None:
         service = self.service
         assert request.agent is not None
-        agent = service.pool.agents.get(request.agent)
-        if agent is None or not service.pool.reserve(agent.id):
+        agent = await service.pool.reserve_agent(request.agent, call_id=request.call_id)
+        if agent is None:
             log.warning("preview callback: the agent is not ready", agent=request.agent, call_id=request.call_id)
             return None
         limit = service.cadence.limit(service.settings.telephony.agent_ring_limit)
@@ -233,16 +233,16 @@ class OutboundCalls:
             "callerId": request.number, "timeout": math.ceil(limit),
         }, limit)
         if not isinstance(outcome, dict):
-            service.pool.set_state(agent.id, AgentState.READY, now=service.clock.time())
+            await service.pool.release(agent.id, AgentState.READY, call_id=request.call_id)
             return None
-        leg = Leg(agent, request.group, asyncio.get_running_loop().create_future())
+        leg = Leg(agent, request.group, asyncio.get_running_loop().create_future(), call_id=request.call_id)
         leg.ring_started = started  # in the service clock; rebased onto the call's clock when it exists
         leg.answered_at = service.clock.time()
         return leg_id, leg
 
     async def _release_standby(self, leg_id: str, leg: Leg) -> None:
         await self._hang_up(leg_id)
-        self.service.pool.set_state(leg.agent.id, AgentState.READY, now=self.service.clock.time())
+        await self.service.pool.release(leg.agent.id, AgentState.READY, call_id=leg.call_id)
 
     async def _ring_customer(self, request: OutboundRequest) -> Json | tuple[str, str]:
         """The answered customer's StasisStart, or (result, what Asterisk said) when nobody answered."""

@@ -1,13 +1,14 @@
 """Agent routing over ARI: ring an agent for at most three rings, then the neighbour seat (R-01, R-02).
 
-For a :class:`~callcenter.scripting.protocol.Transfer` the call rings the agent the pool chooses
-(:meth:`AgentPool.next_free`: longest idle, or the one named), by originating a channel to the agent's
+For a :class:`~callcenter.scripting.protocol.Transfer` the call rings the agent the seats table reserves for it
+(:meth:`SeatPool.reserve`: longest idle, or the one named; no other process rings that seat meanwhile), by
+originating a channel to the agent's
 endpoint into our Stasis application (``appArgs=agent,<call_id>,<agent_id>``). Rings are counted on the
 cadence profile from the moment Asterisk accepted the originate; ``agent.ringing`` is written at the start
 of each ring. The agent who answers (StasisStart of the leg) before the start of ring 4 (``cadence.limit(3)``,
 "within three rings", docs/design.md) is bridged with the caller in the call's recorded bridge. Otherwise the leg
 is hung up, ``agent.skipped`` says why with its rings and seconds, and the neighbour seat
-(``next_free(after=…)``) rings; when nobody is left the session hears ``TransferResult("no_agent")`` and plays
+(``reserve(after=…)``) rings; when nobody is left the session hears ``TransferResult("no_agent")`` and plays
 its queue prompts (the caller stays in the queue). An agent who let it ring becomes not-ready (away from the
 seat), an unreachable one offline, a busy one stays ready: the same rule as the FastAGI adapter.
 """
@@ -44,6 +45,7 @@ class Leg:
     answered_at: float | None = None
     timers: list[Any] = field(default_factory=list)
     dialstatus: str = ""  # the leg's last Dial event: BUSY through a Local channel ends with cause 0, not 17
+    call_id: str = ""  # the call the agent's seat is reserved for
 
     def resolve(self, outcome: str) -> None:
         if not self.future.done():
@@ -72,14 +74,12 @@ async def transfer(call: AriCall, command: Transfer) -> None:
     after: str | None = None
     wanted = command.agent
     while not call.gone:
-        agent = _pick(call, group, wanted, tried, after)
+        agent = await _pick(call, group, wanted, tried, after)
         wanted = None
         if agent is None:
             call.push(TransferResult("no_agent"))
             return
         tried.append(agent.id)
-        if not call.service.pool.reserve(agent.id):
-            continue
         outcome = await ring_agent(call, agent, group)
         if outcome in ("answered", "caller_gone"):
             return
@@ -87,14 +87,10 @@ async def transfer(call: AriCall, command: Transfer) -> None:
         after = agent.id
 
 
-def _pick(call: AriCall, group: str, wanted: str | None, tried: list[str], after: str | None) -> Agent | None:
-    pool = call.service.pool
-    if wanted is not None:
-        agent = pool.agents.get(wanted)
-        if agent is not None and agent.state is AgentState.READY:
-            return agent
+async def _pick(call: AriCall, group: str, wanted: str | None, tried: list[str], after: str | None) -> Agent | None:
     try:
-        return pool.next_free(group, locale=call.locale, tried=tried, after=after)
+        return await call.service.pool.reserve(group, call_id=call.call_id, locale=call.locale, tried=tried,
+                                               after=after, wanted=wanted)
     except AgentError as exc:  # unknown group: nobody to ring, the caller stays queued
         log.error("ari transfer to an unknown group", call_id=call.call_id, group=group, error=str(exc))
         return None
@@ -105,7 +101,7 @@ async def ring_agent(call: AriCall, agent: Agent, group: str) -> str:
     cadence = service.cadence
     limit = cadence.limit(service.settings.telephony.agent_ring_limit)
     leg_id = safe_id(f"{call.call_id}-agent-{agent.id}-{len(call.stats.skipped) + 1}")
-    leg = Leg(agent, group, asyncio.get_running_loop().create_future())
+    leg = Leg(agent, group, asyncio.get_running_loop().create_future(), call_id=call.call_id)
     call.legs[leg_id] = leg
     service.index_leg(leg_id, call)
     try:
@@ -161,7 +157,7 @@ async def _bridge(call: AriCall, leg_id: str, leg: Leg) -> None:
     if call.recording is None:
         await call.start_recording()
     call.agent, call.agent_leg = leg.agent, leg_id
-    service.pool.set_state(leg.agent.id, AgentState.ON_CALL, now=answered_at)
+    await service.pool.answered(leg.agent.id, call.call_id)
     rings = max(1, service.cadence.rings_at(seconds))
     call.stats.agent, call.stats.agent_rings, call.stats.agent_seconds = leg.agent.id, rings, round(seconds, 3)
     call.note(ev.AGENT_ANSWERED, {"agent": leg.agent.id, "group": leg.group, "rings": rings,
@@ -191,7 +187,7 @@ async def _release_leg(call: AriCall, leg_id: str, leg: Leg, outcome: str) -> No
             log.warning("ari could not hang up an agent leg", leg=leg_id, error=str(exc))
     now = call.offset()
     if outcome == "caller_gone":
-        service.pool.set_state(leg.agent.id, AgentState.READY, now=now)
+        await service.pool.release(leg.agent.id, AgentState.READY, call_id=call.call_id)
         return
     seconds = now - leg.ring_started if leg.ring_started is not None else 0.0
     if outcome == "no_answer":  # the limit ended the ringing; the hang-up round trip is not a ring
@@ -201,7 +197,8 @@ async def _release_leg(call: AriCall, leg_id: str, leg: Leg, outcome: str) -> No
                                  "reason": outcome}, offset=(leg.ring_started or now) + seconds)
     # An agent who let it ring is away from the seat (R-02): not offered calls until they say ready again.
     next_state = {"no_answer": AgentState.NOT_READY, "unavailable": AgentState.OFFLINE}.get(outcome, AgentState.READY)
-    service.pool.set_state(leg.agent.id, next_state, now=now)
+    await service.pool.release(leg.agent.id, next_state, call_id=call.call_id,
+                               reason=outcome if next_state is not AgentState.READY else None)
 
 
 def on_leg_event(call: AriCall, leg_id: str, message: dict[str, Any]) -> None:

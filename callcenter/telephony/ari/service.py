@@ -28,10 +28,10 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
-from callcenter.calls.agents import AgentPool
 from callcenter.calls.control import ControlResult
 from callcenter.calls.rings import cadence
 from callcenter.calls.runner import CallOutcome, Clock, open_session, run_call
+from callcenter.calls.seat_pool import SeatPool
 from callcenter.calls.timeline import Timeline
 from callcenter.config import EntrySettings, Settings
 from callcenter.logs import get_logger
@@ -75,7 +75,7 @@ class AriService:
         settings: Settings,
         *,
         timeline: Timeline,
-        pool: AgentPool | None = None,
+        pool: SeatPool | None = None,
         client: AriClient | None = None,
         clock: Clock | None = None,
         recordings: Any = None,
@@ -86,7 +86,7 @@ class AriService:
         t = settings.telephony
         self.settings = settings
         self.timeline = timeline
-        self.pool = pool if pool is not None else AgentPool()
+        self.pool = pool if pool is not None else SeatPool.for_settings(settings, timeline)
         self.app = t.ari_app
         self.client = client or AriClient(t.ari_url, t.ari_username, t.ari_password, t.ari_app)
         self.clock: Clock = clock or _LoopClock()
