@@ -54,6 +54,7 @@ from callcenter.logs import get_logger
 from callcenter.sim.ari_parties import SimAgent, SimCaller, SimCustomer
 from callcenter.sim.audio import Segment, Sound, caller_segments, clip, write_recording
 from callcenter.sim.clock import ScaledClock
+from callcenter.sim.errors import SimulatorError
 from callcenter.sim.swagger import ASTERISK_VERSION, ApiDocs, Operation, default_api_docs
 
 log = get_logger(__name__)
@@ -274,6 +275,8 @@ class AriSimulator:
         self.customers: dict[str, SimCustomer] = {}
         self.apps: dict[str, AppConnection] = {}
         self.observers: list[Observer] = []
+        self.unregistered: set[str] = set()  # agent endpoints without a registration (state "offline")
+        self.endpoint_sources: dict[str, set[str]] = {}  # application → "PJSIP" / "PJSIP/8001" it subscribed to
         self.ended: dict[str, asyncio.Future[SimChannel]] = {}
         self.failed_no_app = 0
         self.accepting = True  # False while "restarting": new websockets are refused
@@ -356,6 +359,40 @@ class AriSimulator:
     def add_agent(self, agent: SimAgent) -> SimAgent:
         self.agents[agent.endpoint] = agent
         return agent
+
+    # ------------------------------------------------------------------ endpoint registrations
+
+    def set_registered(self, endpoint: str, registered: bool) -> None:
+        """A seat's phone registers or loses its registration (a browser tab that closes takes its websocket
+        transport, and res_pjsip_registrar removes the contact of a reliable transport that shut down): the
+        endpoint goes ``online`` / ``offline`` and EndpointStateChange reaches every application subscribed to
+        it (``endpoint:PJSIP`` or ``endpoint:PJSIP/8001``). Its calls go on; see :meth:`close_tab`."""
+        if endpoint not in self.agents:
+            raise SimulatorError(f"no seat {endpoint!r} in the simulator")
+        if (endpoint not in self.unregistered) == registered:
+            return
+        if registered:
+            self.unregistered.discard(endpoint)
+        else:
+            self.unregistered.add(endpoint)
+        snapshot = self._endpoint_snapshot(endpoint)
+        for app, sources in self.endpoint_sources.items():
+            if endpoint in sources or endpoint.partition("/")[0] in sources:
+                self._publish(app, "EndpointStateChange", endpoint=snapshot)
+
+    def close_tab(self, endpoint: str) -> None:
+        """The agent's browser tab closes mid-call: the softphone's calls end (by the agent's side) and its
+        registration goes with the websocket."""
+        for chan in [c for c in self.channels.values() if c.agent is not None and c.agent.endpoint == endpoint]:
+            self._caller_hangs_up(chan)
+        self.set_registered(endpoint, False)
+
+    def _endpoint_snapshot(self, endpoint: str) -> Json:
+        tech, _, resource = endpoint.partition("/")
+        return {"technology": tech, "resource": resource,
+                "state": "offline" if endpoint in self.unregistered else "online",
+                "channel_ids": [c.id for c in self.channels.values()
+                                if c.agent is not None and c.agent.endpoint == endpoint]}
 
     def add_customer(self, customer: SimCustomer) -> SimCustomer:
         self.customers[customer.number] = customer
@@ -696,9 +733,21 @@ class AriSimulator:
 
     def _op_channels_getChannelVar(self, p: Json, q: Mapping[str, str], _b: Json) -> tuple[int, Any]:
         chan = self._stasis_channel(p["channelId"])
+        if q["variable"].endswith(")"):
+            return 200, {"value": self._read_function(q["variable"])}
         if q["variable"] not in chan.variables:
             raise AriError(404, "Provided variable was not found")
         return 200, {"value": chan.variables[q["variable"]]}
+
+    def _read_function(self, call: str) -> str:
+        """``PJSIP_ENDPOINT(<name>,webrtc)`` (func_pjsip_endpoint: an endpoint's setting, yes/no): the one dialplan
+        function the application reads; any other, or an unknown endpoint, fails as ast_func_read2 does."""
+        name, _, args = call[:-1].partition("(")
+        resource, _, field = args.partition(",")
+        agent = self.agents.get(f"PJSIP/{resource}")
+        if name.upper() != "PJSIP_ENDPOINT" or agent is None or field != "webrtc":
+            raise AriError(500, "Unable to read provided function")
+        return "yes" if agent.webrtc else "no"
 
     def _op_channels_originate(self, p: Json, q: Mapping[str, str], b: Json) -> tuple[int, Any]:
         return self._originate(q.get("channelId") or self._new_id(), q)
@@ -716,7 +765,7 @@ class AriSimulator:
         endpoint = q["endpoint"]
         agent = self.agents.get(endpoint)
         customer = self.customers.get(_dialled_number(endpoint)) if agent is None else None
-        if agent is None and customer is None:
+        if (agent is None and customer is None) or endpoint in self.unregistered:
             raise AriError(400, f"Allocation failed: endpoint {endpoint} is not registered")
         seq = next(self._ids)
         chan = SimChannel(id=channel_id, name=f"{endpoint.partition('@')[0]}-{seq:08x}", created=self.wall(),
@@ -938,6 +987,43 @@ class AriSimulator:
             raise AriError(404, "Playback not found")
         self._finish_playback(playback, stopped=True)
         return 204, None
+
+    # endpoints and subscriptions --------------------------------------
+
+    def _op_endpoints_list(self, _p: Json, _q: Mapping[str, str], _b: Json) -> tuple[int, Any]:
+        return 200, [self._endpoint_snapshot(e) for e in self.agents]
+
+    def _op_endpoints_listByTech(self, p: Json, _q: Mapping[str, str], _b: Json) -> tuple[int, Any]:
+        found = [self._endpoint_snapshot(e) for e in self.agents if e.partition("/")[0] == p["tech"]]
+        if not found:
+            raise AriError(404, "No Endpoints found - invalid tech")
+        return 200, found
+
+    def _op_endpoints_get(self, p: Json, _q: Mapping[str, str], _b: Json) -> tuple[int, Any]:
+        endpoint = f"{p['tech']}/{p['resource']}"
+        if endpoint not in self.agents:
+            raise AriError(404, "Endpoint not found")
+        return 200, self._endpoint_snapshot(endpoint)
+
+    def _op_applications_subscribe(self, p: Json, q: Mapping[str, str], _b: Json) -> tuple[int, Any]:
+        """``eventSource=endpoint:<tech>[/<resource>]`` (stasis app.c: ast_endpoint_find_by_id finds a
+        technology's endpoint too, whose events are every endpoint of that technology)."""
+        app = p["applicationName"]
+        if app not in self.apps:
+            raise AriError(404, "Application not found")
+        sources = self.endpoint_sources.setdefault(app, set())
+        for source in q["eventSource"].split(","):
+            scheme, _, ident = source.partition(":")
+            if scheme != "endpoint":
+                raise AriError(400, "Invalid event source URI scheme")
+            techs = {e.partition("/")[0] for e in self.agents}
+            if ident not in self.agents and ident not in techs:
+                raise AriError(422, "Event source does not exist")
+            sources.add(ident)
+        return 200, {"name": app, "channel_ids": [c.id for c in self.channels.values() if c.app == app],
+                     "bridge_ids": [b.id for b in self.bridges.values() if b.app == app],
+                     "endpoint_ids": sorted(sources), "device_names": [], "events_allowed": [],
+                     "events_disallowed": []}
 
     # bridges -----------------------------------------------------------
 

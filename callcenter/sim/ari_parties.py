@@ -57,6 +57,7 @@ class SimAgent:
     busy: bool = False  # rejects every call at once (cause 17, user busy)
     hangup_after: float | None = None  # seconds after answering, the agent hangs up
     speech: tuple[tuple[float, float], ...] = ()  # (start, duration) of each utterance, seconds after answering
+    webrtc: bool = False  # a browser softphone (pjsip.conf webrtc=yes): PJSIP_ENDPOINT(<n>,webrtc) reads "yes"
 
     def __post_init__(self) -> None:
         for start, duration in self.speech:

@@ -239,6 +239,7 @@ _HANDLERS = {
     ev.QUEUE_LEFT: _queue_left,
     ev.AGENT_RINGING: _agent_ringing,
     ev.AGENT_SKIPPED: _agent_skipped,
+    ev.AGENT_LOST: _agent_skipped,  # the agent's softphone went away: the call is queued again (issue 15)
     ev.AGENT_ANSWERED: _agent_answered,
     ev.SCRIPT_STATE: _script_state,
     ev.SCRIPT_REQUESTED: _script_requested,

@@ -762,6 +762,7 @@ FIRST_PROMPT: dict[str, tuple[str, str]] = {
     "malicious_call": ("malicious.refuse", MALICIOUS),
     "hold": ("hold.wait", HOLD),
     "resume": ("hold.resume", RESUME),
+    "agent_lost": ("hold.wait", HOLD),
     "media_call": ("media.decline", MEDIA),
     "closing": ("closing.thanks", FAREWELL),
     "main_menu": ("ivr.welcome", WELCOME),

@@ -24,6 +24,7 @@ from callcenter.calls import events as ev
 from callcenter.calls.agents import Agent, AgentError, AgentState
 from callcenter.logs import get_logger
 from callcenter.scripting.protocol import Transfer, TransferResult
+from callcenter.telephony.ari import agent_lost
 from callcenter.telephony.ari.call import AriCall, safe_id
 from callcenter.telephony.ari.client import path_id
 from callcenter.telephony.ari.errors import AriError, AriRequestError
@@ -203,7 +204,8 @@ async def _release_leg(call: AriCall, leg_id: str, leg: Leg, outcome: str) -> No
 
 def on_leg_event(call: AriCall, leg_id: str, message: dict[str, Any]) -> None:
     """Events of an agent leg: StasisStart = answered; ChannelDestroyed before that = busy / unavailable;
-    ChannelDestroyed after the bridge = the agent released the call (the caller is released too)."""
+    ChannelDestroyed after the bridge = the agent released the call (the caller is released too), unless it was a
+    softphone that went away (agent_lost.py: the caller goes back to the queue)."""
     kind = message["type"]
     leg = call.legs.get(leg_id)
     if kind == "Dial":
@@ -221,8 +223,7 @@ def on_leg_event(call: AriCall, leg_id: str, message: dict[str, Any]) -> None:
             busy = cause == 17 or leg.dialstatus == "BUSY"
             leg.resolve("busy" if busy else "no_answer" if cause in (18, 19) else "unavailable")
         elif leg_id == call.agent_leg and not call.gone:
-            call.agent_released = True
-            call.spawn(call.hang_up())
+            call.spawn(agent_lost.agent_leg_ended(call, leg_id, int(message.get("cause", 0))))
 
 
 async def _hang_up_late_leg(call: AriCall, leg_id: str) -> None:

@@ -42,6 +42,7 @@ from callcenter.telephony.ari.client import AriClient, Json, path_id
 from callcenter.telephony.ari.errors import AriError, AriRequestError
 from callcenter.telephony.ari.monitoring import Monitoring
 from callcenter.telephony.ari.outbound import OutboundCalls
+from callcenter.telephony.ari.registrations import Registrations
 from callcenter.voice import PromptVoice
 
 log = get_logger(__name__)
@@ -107,6 +108,7 @@ class AriService:
         self.reconciles = 0
         self.outbound = OutboundCalls(self)  # the callbacks this application dials (回访)
         self.monitoring = Monitoring(self)  # supervisors listening in (R-118)
+        self.registrations = Registrations(self)  # whose phone is registered: no call to a seat without (R-02)
         # Told when a callback call adopted after a restart ends (the dialer writes its attempt).
         self.on_outbound_adopted: Callable[[AriCall, CallOutcome], Awaitable[None]] | None = None
         # Which Asterisk server this is ([telephony.asterisk.<name>]); told of each call held and let go, so the
@@ -189,6 +191,8 @@ class AriService:
 
     def on_event(self, message: Json) -> None:
         """Route one ARI event to its call (the client calls this for every event, in order)."""
+        if self.registrations.on_event(message):  # a seat's phone registered or went away
+            return
         if self.outbound.on_event(message) or self.monitoring.on_event(message):  # not a call's own channel
             return
         kind = message.get("type")
@@ -359,6 +363,7 @@ class AriService:
             await self.reconcile()
         except AriError as exc:
             log.warning("ari reconcile failed; will retry on the next connect", error=str(exc))
+        await self.registrations.refresh()
 
     async def reconcile(self) -> None:
         """Bring our calls in line with Asterisk's live channels and bridges (see the module docstring)."""

@@ -1,0 +1,90 @@
+"""Whether each seat's phone is registered, from Asterisk's endpoint states (issue 15; R-01, R-02).
+
+A seat whose phone has no registration (a browser tab closed, a desk phone unplugged) must get no call: ringing
+it would cost the caller three rings for nobody. Asterisk 22 keeps a state per endpoint (res_pjsip: ``online``
+while the endpoint has a reachable contact, ``offline`` once its last contact is gone) and tells the
+applications subscribed to it (``POST applications/{app}/subscription?eventSource=endpoint:PJSIP``, every
+endpoint of the technology) with ``EndpointStateChange``. On every (re)connect this subscribes again and reads
+the states (``GET endpoints/{tech}``), so a change missed while the websocket was down is caught up.
+
+A seat that goes offline is made offline in the pool at once (no call is offered; the neighbour seat rings,
+R-02); the wallboard and the health board show it as they show every offline seat. Coming back online changes
+nothing by itself: the agent says ready. A race (the registration went, the event is on its way) costs nothing
+either: the originate to an endpoint without a contact fails at once and routing skips the seat as unavailable.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from callcenter.calls.agents import AgentPool, AgentState
+from callcenter.logs import get_logger
+from callcenter.telephony.ari.client import AriClient, Json, path_id
+from callcenter.telephony.ari.errors import AriError
+
+log = get_logger(__name__)
+
+# Endpoint technologies whose state means a registration; Local channels (the real-Asterisk suite's seats) have
+# no endpoint state.
+REGISTERING = ("PJSIP",)
+# Seats in these states are taken offline when their phone goes: the others are on a call (the call's own legs
+# say what happens) or being rung (the originate fails by itself).
+IDLE = (AgentState.READY, AgentState.NOT_READY, AgentState.AFTER_CALL)
+
+
+class RegistrationHost(Protocol):
+    app: str
+    client: AriClient
+    pool: AgentPool
+
+
+class Registrations:
+    """The endpoint state of every seat's phone (``offline`` holds the endpoints without a registration)."""
+
+    def __init__(self, host: RegistrationHost) -> None:
+        self.host = host
+        self.offline: set[str] = set()
+
+    def registered(self, endpoint: str) -> bool:
+        return endpoint not in self.offline
+
+    def _technologies(self) -> list[str]:
+        techs = {a.endpoint.partition("/")[0] for a in self.host.pool.agents.values()}
+        return sorted(t for t in techs if t in REGISTERING)
+
+    async def refresh(self) -> None:
+        """Subscribe to the seats' endpoints and read their states (after every connect)."""
+        client = self.host.client
+        for tech in self._technologies():
+            try:
+                await client.request("POST", f"applications/{path_id(self.host.app)}/subscription",
+                                     {"eventSource": f"endpoint:{tech}"})
+                endpoints: list[Json] = await client.request("GET", f"endpoints/{path_id(tech)}")
+            except AriError as exc:
+                log.warning("ari endpoint states not readable; seats are rung without them", tech=tech,
+                            error=str(exc))
+                continue
+            for endpoint in endpoints:
+                self.update(endpoint)
+
+    def on_event(self, message: Json) -> bool:
+        """True when ``message`` was an endpoint's state change (handled here)."""
+        if message.get("type") != "EndpointStateChange":
+            return False
+        self.update(message.get("endpoint") or {})
+        return True
+
+    def update(self, endpoint: Json) -> None:
+        name = f"{endpoint.get('technology', '')}/{endpoint.get('resource', '')}"
+        offline = endpoint.get("state") == "offline"
+        if offline == (name in self.offline):
+            return
+        if offline:
+            self.offline.add(name)
+        else:
+            self.offline.discard(name)
+        pool = self.host.pool
+        for agent in [a for a in pool.agents.values() if a.endpoint == name]:
+            log.info("seat registration", agent=agent.id, endpoint=name, state=endpoint.get("state"))
+            if offline and agent.state in IDLE:
+                pool.set_state(agent.id, AgentState.OFFLINE)
