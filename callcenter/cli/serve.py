@@ -334,6 +334,9 @@ async def _start_telephony(service: Service, *, agi: bool, ari: bool, ari_client
             from callcenter.telephony.ari.dialer import Dialer
 
             service.dialer = ctx.dialing = Dialer(settings, ari_service.outbound)
+            from callcenter.telephony.ari.click_dial import ClickToDial
+
+            ctx.extras["click_dial"] = ClickToDial(ari_service.outbound)  # a work order's "call" (issue 15)
             task = asyncio.create_task(_once(service, "callback-dialer", "回访外呼", service.dialer.rounds,
                                              runs=False), name="callback-dialer")
             service.telephony.append(task)

@@ -31,6 +31,7 @@ from callcenter.tickets.errors import UnknownOrderError
 from callcenter.web import access, account_pages, agent_pages, auth_pages, qa_pages, request_pages, wallboard_pages
 from callcenter.web.call_control import routes as call_control_routes
 from callcenter.web.callback_pages import routes as callback_routes
+from callcenter.web.click_dial import routes as click_dial_routes
 from callcenter.web.context import WebContext
 from callcenter.web.errors import CallNotLive, CsrfRejected, NotAllowed, SignInFailed
 from callcenter.web.health_pages import board_of
@@ -126,6 +127,7 @@ def create_app(ctx: WebContext) -> Starlette:
         *call_control_routes(),
         *softphone_routes(),
         *callback_routes(),
+        *click_dial_routes(),
         *qa_pages.routes(),
         *wallboard_pages.routes(),
         *request_pages.routes(),

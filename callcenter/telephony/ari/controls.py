@@ -27,6 +27,7 @@ from callcenter.scripting.protocol import ReleaseRequested, ScriptRequested
 from callcenter.telephony.ari.call import AriCall
 from callcenter.telephony.ari.client import path_id
 from callcenter.telephony.ari.errors import AriError, AriRequestError
+from callcenter.telephony.ari.transfer import ARI_ACTIONS as TRANSFER_ACTIONS
 
 log = get_logger(__name__)
 
@@ -106,6 +107,7 @@ ARI_ACTIONS: dict[str, Handler] = {
     "unmute": unmute,
     "dtmf": dtmf,
     "hangup": hangup,
+    **TRANSFER_ACTIONS,  # transfer, consult, consult_complete, consult_return, conference (transfer.py)
 }
 
 

@@ -42,6 +42,7 @@ from callcenter.telephony.ari.client import AriClient, Json, path_id
 from callcenter.telephony.ari.errors import AriError, AriRequestError
 from callcenter.telephony.ari.monitoring import Monitoring
 from callcenter.telephony.ari.outbound import OutboundCalls
+from callcenter.telephony.ari.transfer import TRANSFER_ARG, Transfers
 from callcenter.telephony.ari.registrations import Registrations
 from callcenter.voice import PromptVoice
 
@@ -108,6 +109,7 @@ class AriService:
         self.reconciles = 0
         self.outbound = OutboundCalls(self)  # the callbacks this application dials (回访)
         self.monitoring = Monitoring(self)  # supervisors listening in (R-118)
+        self.transfers = Transfers(self)  # blind, consult and three-way transfers from the panel (issue 15)
         self.registrations = Registrations(self)  # whose phone is registered: no call to a seat without (R-02)
         # Told when a callback call adopted after a restart ends (the dialer writes its attempt).
         self.on_outbound_adopted: Callable[[AriCall, CallOutcome], Awaitable[None]] | None = None
@@ -193,8 +195,8 @@ class AriService:
         """Route one ARI event to its call (the client calls this for every event, in order)."""
         if self.registrations.on_event(message):  # a seat's phone registered or went away
             return
-        if self.outbound.on_event(message) or self.monitoring.on_event(message):  # not a call's own channel
-            return
+        if self.outbound.on_event(message) or self.monitoring.on_event(message) or self.transfers.on_event(message):
+            return  # not a call's own channel (or a transfer's agent leg, whose end the transfer decides)
         kind = message.get("type")
         if kind == "StasisStart":
             self._stasis_start(message)
@@ -381,7 +383,8 @@ class AriService:
             await self._reconcile_playbacks(call)
         self.monitoring.reconcile(live)
         for channel_id, channel in live.items():
-            if channel_id not in self._channels and not self.monitoring.owns(channel_id):
+            if channel_id not in self._channels and not self.monitoring.owns(channel_id) \
+                    and not self.transfers.owns(channel_id):
                 await self._adopt(channel)
         await self._reconcile_bridges()
 
@@ -411,7 +414,7 @@ class AriService:
         if dialplan.get("app_name") != "Stasis" or parts[0] != self.app:
             return
         args = parts[1:]
-        if args[:1] in (["agent"], ["outbound-agent"], ["monitor"], ["snoop"]):
+        if args[:1] in (["agent"], ["outbound-agent"], ["monitor"], ["snoop"], [TRANSFER_ARG]):
             await self._hang_up(channel["id"])
             return
         # A customer we dialled, answered before the restart: a person of the default group takes over, and the
@@ -451,10 +454,11 @@ class AriService:
             return False
 
     async def _reconcile_bridges(self) -> None:
-        ours = {call.bridge_id for call in self.calls.values() if call.bridge_id} | self.monitoring.bridges()
+        ours = ({call.bridge_id for call in self.calls.values() if call.bridge_id} | self.monitoring.bridges()
+                | self.transfers.bridges())
         for bridge in await self.client.request("GET", "bridges"):
             bridge_id = str(bridge.get("id", ""))
-            if bridge_id.startswith(("cc-", "mon-")) and bridge_id not in ours:
+            if bridge_id.startswith(("cc-", "mon-", "cs-")) and bridge_id not in ours:
                 try:
                     await self.client.request("DELETE", f"bridges/{path_id(bridge_id)}")
                 except AriRequestError:

@@ -1,0 +1,130 @@
+"""Transfers on a real Asterisk 22 (issue 15): the bridge move they stand on, and a blind transfer to a busy number
+then a consult completed to a customer, driven through the panel's HTTP API of a running ``callcenter serve``.
+
+The fact the transfers stand on (telephony/ari/transfer.py, and the simulator's ``addChannel``): a channel added to
+a second Stasis bridge leaves the first by itself (res/stasis/control.c departs it), so the agent's leg can wait in
+a side bridge while the caller holds and come back, and a consulted party can move into the caller's bridge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydub import AudioSegment
+
+from tests.asterisk import bridge_probe
+from tests.asterisk.conftest import AGENT_PASSWORD, SUPERVISOR, Bridge
+from tests.asterisk.hearing import MEASURED, Prompt, contour, made_of, wait_until_hung_up
+from tests.asterisk.pbx import ARI_PASSWORD, ARI_USER, Asterisk, espeak_wav, silence_files
+
+
+async def test_a_channel_added_to_another_bridge_moves_there(pbx: Asterisk, tmp_path: Path) -> None:
+    url = f"ws://127.0.0.1:{pbx.ports.http}/ari/events?app={bridge_probe.APP}&api_key={ARI_USER}:{ARI_PASSWORD}"
+
+    async def place_two() -> None:
+        for n in (1, 2):
+            await asyncio.to_thread(pbx.originate_into_app, app=bridge_probe.APP, scenario="quiet",
+                                    call=tmp_path / f"party{n}")
+
+    assert await bridge_probe.run_bridge_move(url, place_two) == bridge_probe.EXPECTED
+
+
+CALLER_SPEAKS_AT = 50  # s after the caller's answer: the busy attempt and the consult are over by then
+FRIEND, BUSY = "13900000001", "13900000002"  # [customers]: ...1 answers after 6 s of ringing, ...2 is busy
+
+
+def _signed_in(web: str, name: str) -> tuple[httpx.Client, str]:
+    client = httpx.Client(base_url=web, timeout=60, follow_redirects=True)
+    token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/login").text)
+    assert token, "no CSRF token on /login"
+    r = client.post("/login", data={"name": name, "password": AGENT_PASSWORD, "csrf_token": token.group(1)})
+    session = re.search(r'name="csrf-token" content="([^"]+)"', r.text)
+    assert session, f"{name} could not sign in: {r.status_code}"
+    return client, session.group(1)
+
+
+def _live_call(client: httpx.Client, timeout: float = 40.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        calls = [c for c in client.get("/api/wallboard").json()["live_calls"] if c["monitorable"]]
+        if calls:
+            return str(calls[-1]["call_id"])
+        time.sleep(0.2)
+    raise AssertionError("no call with an agent on the line appeared on the wallboard")
+
+
+def test_blind_to_a_busy_number_returns_then_a_consult_completes_to_a_customer(bridge: Bridge, tmp_path: Path) -> None:
+    """Seat 8002 takes the call, transfers it to a busy number (the caller comes back to 8002), then consults a
+    customer who answers after 6 s of ringing and completes: 8002's phone is hung up and the caller's words,
+    said afterwards, reach the customer and not 8002."""
+    agents = bridge.pbx.root / "agents"
+    espeak_wav("您好,客服代表8002号很高兴为您服务。", agents / "agent-speech.wav")
+    caller_speech = espeak_wav("喂,你好。我想查一下我上个月的账单。", tmp_path / "caller.wav")
+    (agents / "8002.delay").write_text("120\n")  # the seat stays quiet on the line
+    for stale in ("8002-heard.wav", "8002.clock", f"customer-{FRIEND}.clock", f"customer-{FRIEND}-heard.wav"):
+        (agents / stale).unlink(missing_ok=True)
+    (agents / f"customer-{FRIEND}.press").write_text("100\n")  # the customer presses nothing meanwhile
+    (agents / f"customer-{FRIEND}.key").write_text("1\n")
+    agent, token = _signed_in(bridge.web, "8002")
+    lead, _ = _signed_in(bridge.web, SUPERVISOR)
+    call = tmp_path / "transferred"
+    try:
+        assert agent.post("/api/agent/state", json={"state": "ready"},
+                          headers={"X-CSRF-Token": token}).status_code == 200
+        bridge.pbx.originate(bridge="callcenter-ari", entry="hotline", scenario="speaks", call=call,
+                             QUIET=silence_files(CALLER_SPEAKS_AT), SPEECH=str(caller_speech.with_suffix("")))
+        call_id = _live_call(lead)
+
+        def act(action: str, **body: str) -> dict[str, Any]:
+            r = agent.post(f"/api/agent/call/{action}", json={"call_id": call_id, **body},
+                           headers={"X-CSRF-Token": token})
+            assert r.status_code == 200, (action, r.status_code, r.text)
+            return dict(r.json()["state"])
+
+        began = time.monotonic()
+        busy = act("transfer", kind="number", target=BUSY)
+        busy_seconds = time.monotonic() - began
+        assert busy["result"] == "busy", busy
+        began = time.monotonic()
+        consult = act("consult", kind="number", target=FRIEND)
+        consult_seconds = time.monotonic() - began
+        assert (consult["result"], consult["phase"]) == ("answered", "consult"), consult
+        done = act("consult_complete")
+        assert done["phase"] == "external", done
+        wait_until_hung_up(call, timeout=150)
+    finally:
+        agent.close()
+        lead.close()
+        (agents / "8002.delay").unlink(missing_ok=True)
+    seat = dict(line.split() for line in (agents / "8002.clock").read_text().splitlines() if line.strip())
+    assert "hangup" in seat, "seat 8002 was not hung up when the transfer completed"
+    customer = AudioSegment.from_wav(agents / f"customer-{FRIEND}-heard.wav")
+    speech = Prompt("caller", len(AudioSegment.from_wav(caller_speech)) / 1000,
+                    contour(AudioSegment.from_wav(caller_speech)))
+    assert "caller" in [k for k, _ in made_of(customer, [speech])]  # the customer heard the caller
+    seat_heard = AudioSegment.from_wav(agents / "8002-heard.wav")
+    assert "caller" not in [k for k, _ in made_of(seat_heard, [speech])]  # 8002 had left
+    db = sqlite3.connect(bridge.database.removeprefix("sqlite:///"))
+    try:
+        kinds = [(t, json.loads(d)) for t, d in db.execute(
+            "select type, data from call_events where call_id = ? and (type like 'transfer.%' or type like "
+            "'control.%' or type = 'prompt.started') order by id", (call_id,))]
+    finally:
+        db.close()
+    steps = [(t, d.get("reason")) for t, d in kinds if t != "prompt.started"]
+    assert steps == [
+        ("transfer.blind", None), ("transfer.failed", "busy"), ("control.transfer", None),
+        ("transfer.consult.started", None), ("transfer.consult.answered", None), ("control.consult", None),
+        ("transfer.consult.completed", "agent"), ("control.consult_complete", None)], steps
+    # Set aside twice with 「对不起,请稍等」; the last word before the customer: 「对不起,让您久等了」.
+    holds = [d["key"] for t, d in kinds if t == "prompt.started" and str(d.get("key", "")).startswith("hold.")]
+    assert holds.count("hold.wait") == 2 and holds[-1] == "hold.resume", holds
+    MEASURED.append(f"transfers: a busy number answered in {busy_seconds:.2f} s (back to the agent); a consult "
+                    f"to a number ringing 6 s answered in {consult_seconds:.2f} s")
