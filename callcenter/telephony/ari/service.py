@@ -42,8 +42,8 @@ from callcenter.telephony.ari.client import AriClient, Json, path_id
 from callcenter.telephony.ari.errors import AriError, AriRequestError
 from callcenter.telephony.ari.monitoring import Monitoring
 from callcenter.telephony.ari.outbound import OutboundCalls
-from callcenter.telephony.ari.transfer import TRANSFER_ARG, Transfers
 from callcenter.telephony.ari.registrations import Registrations
+from callcenter.telephony.ari.transfer import TRANSFER_ARG, Transfers
 from callcenter.voice import PromptVoice
 
 log = get_logger(__name__)
