@@ -41,7 +41,7 @@ async def agent_leg_ended(call: AriCall, leg_id: str, cause: int) -> None:
         call.agent_released = True
         await call.hang_up()
         return
-    lost(call, leg_id, agent, cause)
+    await lost(call, leg_id, agent, cause)
 
 
 async def is_softphone(call: AriCall, endpoint: str) -> bool:
@@ -59,13 +59,14 @@ async def is_softphone(call: AriCall, endpoint: str) -> bool:
     return str((reply or {}).get("value", "")).lower() in ("yes", "true")
 
 
-def lost(call: AriCall, leg_id: str, agent: Agent, cause: int) -> None:
+async def lost(call: AriCall, leg_id: str, agent: Agent, cause: int) -> None:
     log.warning("agent softphone lost mid-call; the caller goes back to the queue", call_id=call.call_id,
                 agent=agent.id, cause=cause)
     call.note(ev.AGENT_LOST, {"agent": agent.id, "cause": cause})
     call.legs.pop(leg_id, None)
     call.service.unindex_leg(leg_id)
     call.agent, call.agent_leg, call.muted = None, None, False
-    # No call for the seat until its agent is back: registered again and ready (R-01: never ring an empty seat).
-    call.service.pool.set_state(agent.id, AgentState.OFFLINE, now=call.offset())
     call.push(ScriptRequested(SCRIPT, by="system"))
+    # No call for the seat until its agent is back: registered again and ready (R-01: never ring an empty seat).
+    await call.service.pool.release(agent.id, AgentState.OFFLINE, call_id=call.call_id, reason="unavailable",
+                                    by="system")

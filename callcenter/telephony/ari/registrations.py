@@ -15,9 +15,12 @@ either: the originate to an endpoint without a contact fails at once and routing
 
 from __future__ import annotations
 
-from typing import Protocol
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, Protocol
 
-from callcenter.calls.agents import AgentPool, AgentState
+from callcenter.calls.agents import AgentError, AgentState
+from callcenter.calls.seat_pool import SeatPool
 from callcenter.logs import get_logger
 from callcenter.telephony.ari.client import AriClient, Json, path_id
 from callcenter.telephony.ari.errors import AriError
@@ -35,7 +38,9 @@ IDLE = (AgentState.READY, AgentState.NOT_READY, AgentState.AFTER_CALL)
 class RegistrationHost(Protocol):
     app: str
     client: AriClient
-    pool: AgentPool
+    pool: SeatPool
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]: ...
 
 
 class Registrations:
@@ -87,4 +92,10 @@ class Registrations:
         for agent in [a for a in pool.agents.values() if a.endpoint == name]:
             log.info("seat registration", agent=agent.id, endpoint=name, state=endpoint.get("state"))
             if offline and agent.state in IDLE:
-                pool.set_state(agent.id, AgentState.OFFLINE)
+                self.host.spawn(self._offline(agent.id))
+
+    async def _offline(self, agent_id: str) -> None:
+        try:
+            await self.host.pool.set_state(agent_id, AgentState.OFFLINE, by="system")
+        except AgentError as exc:  # it began to ring meanwhile: that originate fails by itself
+            log.info("seat not set offline", agent=agent_id, error=str(exc))

@@ -109,6 +109,7 @@ class AriService:
         self.reconciles = 0
         self.outbound = OutboundCalls(self)  # the callbacks this application dials (回访)
         self.monitoring = Monitoring(self)  # supervisors listening in
+        self.registrations = Registrations(self)  # whose phone is registered: no call to a seat without
         self.transfers = Transfers(self)  # blind, consult and three-way transfers from the panel (issue 15)
         self.registrations = Registrations(self)  # whose phone is registered: no call to a seat without
         # Told when a callback call adopted after a restart ends (the dialer writes its attempt).
