@@ -274,6 +274,13 @@ def test_a_second_tab_takes_the_seat_and_the_first_says_so(browser: object, live
     wait(browser, lambda d: state(d) == "taken_over")
     browser.close()
     browser.switch_to.window(first)
+    # Another browser of the same agent (no BroadcastChannel between them) claims the seat through the server:
+    # the panel's next refresh names the new holder, and this tab lets go too.
+    browser.execute_script(
+        "return window.ccLive.api('/api/agent/softphone/claim', {tab: 'otherbrowser0000000000000000001'})")
+    click(browser, '#state-buttons button[data-state="not_ready"]')  # any refresh of the panel
+    wait(browser, lambda d: state(d) == "taken_over")
+    assert "另一个浏览器" in text(browser, "sp-message")
 
 
 def test_a_refused_microphone_is_said_plainly_and_nothing_registers(live: LiveService) -> None:
