@@ -35,7 +35,7 @@ ARI_USER, ARI_PASSWORD, ARI_APP = "callcenter", "callcenter", "callcenter"
 PROMPT_SECONDS = 2.0  # every prompt lasts this long in the simulators (call seconds)
 START_LIMIT = 90.0  # real seconds a serve process may take to say where it serves
 STOP_LIMIT = 30.0  # real seconds a SIGTERM'd process may take to finish its calls and its last flush
-JOB_POLL_SECONDS = 0.5  # database.job_lock_poll_seconds: a standby takes a dead holder's jobs within ~2 polls
+JOB_POLL_SECONDS = 1.0  # database.job_lock_poll_seconds: a standby takes a dead holder's jobs within ~2 polls
 LEASE_SECONDS = 5.0  # agents.lease_seconds
 SERVERS = ("a", "b")
 
@@ -97,6 +97,14 @@ class ServeProcess:
                 await asyncio.sleep(0.05)  # polls a file another process writes: the line, not the time, ends it
         self.url = found.group(1)
         return self.url
+
+    def cpu_seconds(self) -> float:
+        """CPU time of the process and its waited-for children (ffmpeg for the recordings), while it lives."""
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
+        except (OSError, AssertionError):
+            return 0.0
+        return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
     async def kill(self) -> None:
         """kill -9: no clean-up, no last flush."""

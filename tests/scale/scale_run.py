@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -70,7 +71,7 @@ async def run_scale(centre: Centre, *, calls: int, agents: int, plan: dict[str, 
     """Start the centre on ``plan`` (process name → Asterisk servers it serves), place ``calls`` calls, kill -9
     the process that serves server ``kill`` (if any) once half of them were placed, and gather the results."""
     wall: dict[str, float] = {}
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), time.process_time()
     centre.agents = agent_names(agents)
     ids = await asyncio.to_thread(centre.create_accounts)
     await centre.start_asterisks()
@@ -151,6 +152,9 @@ async def run_scale(centre: Centre, *, calls: int, agents: int, plan: dict[str, 
         await _agents_caught_up(agent_panels, events)
         wall["drained"] = time.monotonic() - t0
         states = await asyncio.to_thread(centre.seat_states)
+        for proc in centre.live():
+            wall[f"cpu {proc.name}"] = proc.cpu_seconds()
+        wall["cpu test"] = time.process_time() - cpu0
         stop_at = datetime.now(UTC).isoformat()
         result = RunResult(centre, placed, still_up, events, supervisors, agent_panels, bots, states, {}, {}, wall,
                            killed, kill_id, kill_sim, adopted, first_seen, killed_wall, live_then, stop_at)
@@ -166,6 +170,10 @@ async def run_scale(centre: Centre, *, calls: int, agents: int, plan: dict[str, 
     assert result is not None
     result.exit_codes = codes
     result.logs = {p.name: p.events() for p in centre.processes}
+    # Kept beside the logs for whoever reads a failure (the database is dropped with the test).
+    with (centre.root / "timeline.jsonl").open("w", encoding="utf-8") as out:
+        for event in result.events:
+            out.write(json.dumps(event.as_dict(), ensure_ascii=False) + "\n")
     result.wall["total"] = time.monotonic() - t0
     return result
 
