@@ -36,13 +36,14 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.asterisk.conftest import AGENT_FIRST_PASSWORD, service_config
 from tests.asterisk.hearing import MEASURED
 from tests.asterisk.pbx import ARI_PASSWORD, ARI_USER, Asterisk, AsteriskUnavailable, find_asterisk, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 JSSIP = REPO / "callcenter" / "web" / "static" / "vendor" / "jssip.min.js"
 BROWSER_SEAT, DESK_SEAT = "8001", "8002"
-FIRST_PASSWORD = "agent-first-1"
+LOCAL_SEATS = 'agent_endpoint = "Local/{work_number}@agents/n"'
 MIC_HZ, FAR_HZ = 440, 1000
 # Below this a line is silent (Asterisk's silence files and an idle line are far below; the tones far above).
 SILENCE_DBFS = -50.0
@@ -196,6 +197,7 @@ def callcenter(config: Path, *args: str) -> str:
 class WebrtcPbx:
     pbx: Asterisk
     config: Path  # the service's settings (the generated files come from them)
+    web_port: int
     etc: Path  # what `callcenter asterisk config --write` wrote
     page: str  # the test page's address (served on 127.0.0.1)
     pages: Path  # its folder
@@ -252,17 +254,12 @@ def webrtc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebrtcPbx]:
     cert, key = self_signed(root)
     pbx = Asterisk(prefix, root / "asterisk")
     tls_port, sip_port = free_port(), free_port()
-    config = root / "callcenter.toml"
-    config.write_text(f"""\
-[database]
-url = "sqlite:///{root / 'callcenter.sqlite3'}"
-[telephony]
-ari_url = "http://127.0.0.1:{pbx.ports.http}/ari"
-ari_username = "{ARI_USER}"
-ari_password = "{ARI_PASSWORD}"
-[web]
-agent_endpoint = "PJSIP/{{work_number}}"
-secret_file = "{root / 'web-secret'}"
+    web_port = free_port()
+    config = root / "callcenter.toml"  # where tests/asterisk/conftest.py's start_service looks for it
+    # The suite's service settings (conftest.py), with the seats dialled as PJSIP endpoints, and [pbx].
+    service = service_config(pbx, root, web_port)
+    assert LOCAL_SEATS in service
+    config.write_text(service.replace(LOCAL_SEATS, 'agent_endpoint = "PJSIP/{work_number}"') + f"""
 [pbx]
 bind_address = "127.0.0.1"
 tls_port = {tls_port}
@@ -273,7 +270,7 @@ secrets_file = "{root / 'var' / 'seat-secrets.json'}"
 """, encoding="utf-8")
     for seat, kind in ((BROWSER_SEAT, "webrtc"), (DESK_SEAT, "desk")):
         callcenter(config, "users", "add", seat, "--role", "agent", "--work-number", seat, "--seat", kind,
-                   "--display-name", f"坐席{seat}", "--password", FIRST_PASSWORD)
+                   "--display-name", f"坐席{seat}", "--password", AGENT_FIRST_PASSWORD)
     generated = root / "generated"
     callcenter(config, "asterisk", "config", "--write", str(generated))
     write_webrtc_config(pbx, generated)
@@ -284,7 +281,7 @@ secrets_file = "{root / 'var' / 'seat-secrets.json'}"
     threading.Thread(target=server.serve_forever, daemon=True).start()
     folder = root / "far"
     folder.mkdir()
-    running = WebrtcPbx(pbx, config, generated, f"http://127.0.0.1:{server.server_address[1]}", pages, folder,
+    running = WebrtcPbx(pbx, config, web_port, generated, f"http://127.0.0.1:{server.server_address[1]}", pages, folder,
                         tone(root / "mic.wav", MIC_HZ, 60, 48000))
     pbx.start()
     if os.environ.get("CALLCENTER_TEST_SIP_LOG"):
