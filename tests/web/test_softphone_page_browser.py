@@ -8,7 +8,9 @@ and the simulated Asterisk that holds, consults and transfers. The real JsSIP ag
 PBX side's test (tests/asterisk/test_webrtc*.py). The screenshots of the README are taken here.
 
 Chromium runs with a fake microphone (``--use-fake-device-for-media-stream --use-fake-ui-for-media-stream``),
-or refusing it (``--deny-permission-prompts``) for the microphone test.
+or refusing it (``--deny-permission-prompts``) for the microphone test. With ``CALLCENTER_SCREENSHOT_DIR`` set,
+the softphone ringing, in a call, on hold and consulting is saved there (how docs/softphone-*.png are made:
+``CALLCENTER_SCREENSHOT_DIR=docs pytest tests/web/test_softphone_page_browser.py``).
 """
 
 from __future__ import annotations
@@ -39,7 +41,6 @@ from tests.chromium import chromium
 pytestmark = pytest.mark.browser
 
 PASSWORD = "correct-horse-1"
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 FAKE_MEDIA = ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream")
 
 # The stand-in user agent (see the module's docstring). It registers at once, rings when the timeline says
@@ -172,8 +173,13 @@ def types_of(live: LiveService, call_id: str) -> list[str]:
 
 
 def shot(driver: object, name: str) -> None:
-    DOCS.mkdir(exist_ok=True)
-    driver.save_screenshot(str(DOCS / name))
+    """The page as a picture; saved under ``CALLCENTER_SCREENSHOT_DIR`` when set (how the README's are made)."""
+    png = driver.get_screenshot_as_png()
+    assert png.startswith(b"\x89PNG")
+    folder = os.environ.get("CALLCENTER_SCREENSHOT_DIR")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / name).write_bytes(png)
 
 
 def test_the_panel_rings_answers_by_key_holds_consults_and_survives_a_failed_transfer(
@@ -213,6 +219,17 @@ def test_the_panel_rings_answers_by_key_holds_consults_and_survives_a_failed_tra
     click(browser, '#sp-controls [data-action="resume"]')
     wait(browser, lambda d: text(d, "sp-phase") == "通话中")
     wait(browser, lambda d: ev.HOLD_ENDED in types_of(live, call_id))
+    # Mute (the server's and the local track's), unmute, a key on the DTMF pad.
+    click(browser, '#sp-controls [data-action="mute"]')
+    wait(browser, lambda d: shown(d, "sp-muted"))
+    assert "mute" in browser.execute_script("return window.ccFakeUa.calls")
+    click(browser, '#sp-controls [data-action="unmute"]')
+    wait(browser, lambda d: not shown(d, "sp-muted"))
+    click(browser, '#sp-keypad button[data-digit="1"]')
+    wait(browser, lambda d: "已发送按键 1" in text(d, "sp-message"))
+    assert {"control.mute", "control.unmute", "control.dtmf"} <= set(types_of(live, call_id))
+    # The microphone picker lists the browser's microphones (the fake one here) once access was granted.
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#sp-mic option")) >= 2
 
     # Consult a number that answers: the second leg shows, then the agent returns to the caller.
     live.run(_add_customer(live, SimCustomer("13900001111", answer_at_ring=1)))
