@@ -406,3 +406,43 @@ def test_a_browser_seat_registers_and_talks_both_ways(webrtc: WebrtcPbx) -> None
     assert received.get("packets", 0) > 100, f"{levels} {page}"
     assert heard_dbfs > SILENCE_DBFS, f"the browser heard silence: {levels}"
     assert sent_seconds >= 2.0, f"the far end's recording holds {sent_seconds:.2f} s of the {MIC_HZ} Hz tone"
+
+
+def contacts(webrtc: WebrtcPbx, seat: str) -> list[str]:
+    """The seat's registered contacts, as Asterisk lists them."""
+    return [line.split()[1] for line in webrtc.pbx.cli(f"pjsip show aor {seat}").splitlines()
+            if line.strip().startswith("Contact:") and "<Aor/ContactUri" not in line]
+
+
+def test_a_second_tab_takes_the_seat_over(webrtc: WebrtcPbx) -> None:
+    """The AOR keeps one contact and a new registration replaces it (max_contacts = 1, remove_existing = yes):
+    the seat's calls ring the tab that registered last, and only that one."""
+    from tests.chromium import chromium
+
+    seen = "return JSON.stringify(window.sp)"
+    with chromium(flags=browser_flags(webrtc.mic)) as driver:
+        page = seat_page(webrtc, BROWSER_SEAT)
+        driver.get(page)
+        first = driver.current_window_handle
+        wait_for("the first tab registered", lambda: driver.execute_script("return window.sp.registeredMs"), 20,
+                 functools.partial(driver.execute_script, seen))
+        wait_for("Asterisk holds the first tab's contact", lambda: len(contacts(webrtc, BROWSER_SEAT)) == 1, 10)
+        before = contacts(webrtc, BROWSER_SEAT)
+        driver.switch_to.new_window("tab")
+        driver.get(page)
+        second = driver.current_window_handle
+        wait_for("the second tab registered", lambda: driver.execute_script("return window.sp.registeredMs"), 20,
+                 functools.partial(driver.execute_script, seen))
+        wait_for("the second tab's contact replaced the first", lambda: (
+            (now := contacts(webrtc, BROWSER_SEAT)) and len(now) == 1 and now != before), 10,
+            lambda: contacts(webrtc, BROWSER_SEAT))
+        far_tone = tone(webrtc.folder / "far-tone-2.wav", FAR_HZ, 3, 8000)
+        webrtc.originate(BROWSER_SEAT, webrtc.folder / "call-takeover", far_tone)
+        wait_for("the second tab answered", lambda: driver.execute_script("return window.sp.calls") == 1, 20,
+                 functools.partial(driver.execute_script, seen))
+        wait_for("the call ended", lambda: str(driver.execute_script("return window.sp.state")).startswith(
+            ("ended", "failed")), 20, functools.partial(driver.execute_script, seen))
+        driver.switch_to.window(first)
+        assert driver.execute_script("return window.sp.calls") == 0, "the replaced tab rang too"
+        driver.switch_to.window(second)
+    MEASURED.append(f"WebRTC seat {BROWSER_SEAT}: a second tab replaced the first one's contact; only it rang")
