@@ -168,3 +168,30 @@ def test_the_panel_rings_answers_holds_resumes_transfers_and_hangs_up(
         f"({refusal!r}) and it ended by the caller ({last})")
     # The caller streams silence and the service plays no 440 Hz prompt: the tone it heard came from the browser.
     assert tone_held >= 2.0, f"the caller heard the agent's microphone for {tone_held:.2f} s only"
+
+
+def test_the_panel_registers_again_after_an_asterisk_restart(webrtc: WebrtcPbx, service: str) -> None:  # noqa: F811
+    """The softphone re-registers by itself when Asterisk comes back (its websocket dropped with it)."""
+    from tests.chromium import chromium
+
+    with chromium(flags=browser_flags(webrtc.mic)) as driver:
+        driver.get(f"{service}/login")
+        driver.find_element("name", "name").send_keys(BROWSER_SEAT)
+        driver.find_element("name", "password").send_keys(AGENT_PASSWORD)
+        driver.find_element("css selector", "form [type=submit]").click()
+        wait_for("the softphone registered", lambda: snapshot(driver).get("registration") == "registered", 30,
+                 lambda: snapshot(driver))
+        webrtc.pbx.stop()
+        wait_for("the panel saw the registration go", lambda: snapshot(driver).get("registration") != "registered",
+                 30, lambda: snapshot(driver))
+        lost = snapshot(driver)
+        webrtc.pbx.start()
+        back = time.monotonic()
+        wait_for("the softphone registered again", lambda: snapshot(driver).get("registration") == "registered", 60,
+                 lambda: snapshot(driver))
+        again = time.monotonic() - back
+        wait_for("Asterisk holds the seat's contact", lambda: "Contact:" in webrtc.pbx.cli(
+            f"pjsip show aor {BROWSER_SEAT}"), 10)
+    MEASURED.append(f"WebRTC panel: after an Asterisk restart the softphone registered again {again:.2f} s after "
+                    f"Asterisk was back (while down it showed {lost.get('registration')!r}: "
+                    f"{(lost.get('message') or {}).get('text', '')!r})")
