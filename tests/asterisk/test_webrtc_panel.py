@@ -170,6 +170,65 @@ def test_the_panel_rings_answers_holds_resumes_transfers_and_hangs_up(
     assert tone_held >= 2.0, f"the caller heard the agent's microphone for {tone_held:.2f} s only"
 
 
+def sign_in_ready(driver: Any, service: str) -> None:
+    driver.get(f"{service}/login")
+    driver.find_element("name", "name").send_keys(BROWSER_SEAT)
+    driver.find_element("name", "password").send_keys(AGENT_PASSWORD)
+    driver.find_element("css selector", "form [type=submit]").click()
+    wait_for("the softphone registered", lambda: snapshot(driver).get("registration") == "registered", 30,
+             lambda: snapshot(driver))
+    ready(driver)
+
+
+def leg(driver: Any) -> dict[str, Any]:
+    return dict((snapshot(driver).get("call") or {}).get("consult") or {})
+
+
+def test_a_consult_transfer_shows_the_second_leg_returns_and_joins_a_conference(
+    webrtc: WebrtcPbx, service: str, tmp_path: Path  # noqa: F811
+) -> None:
+    from tests.chromium import chromium
+
+    agents = webrtc.pbx.root / "agents"
+    (agents / f"customer-{CUSTOMER}.press").write_text("50")
+    (agents / f"customer-{CUSTOMER}.key").write_text("1")
+    database = webrtc.config.parent / "callcenter.sqlite3"
+    with chromium(flags=browser_flags(webrtc.mic)) as driver:
+        sign_in_ready(driver, service)
+        caller = webrtc.pbx.originate(bridge="callcenter-ari", entry="hotline", scenario="quiet",
+                                      call=tmp_path / "consulted")
+        wait_for("the panel rang", lambda: phase(driver) == "ringing", 40, lambda: snapshot(driver))
+        call_id = str(snapshot(driver)["call"]["callId"])
+        driver.find_element("id", "sp-answer").click()
+        wait_for("the call was answered", lambda: phase(driver) == "in_call", 20, lambda: snapshot(driver))
+        for round_ in ("return", "conference"):
+            driver.execute_script("document.getElementById('sp-kind').value = 'number';"
+                                  f"document.getElementById('sp-target').value = '{CUSTOMER}';")
+            press(driver, "consult")
+            wait_for("the second leg shows", lambda: not driver.find_element("id", "sp-leg").get_attribute("hidden"),
+                     20, lambda: snapshot(driver))
+            wait_for("the customer answered the consult", lambda: leg(driver).get("status") == "talking", 30,
+                     lambda: snapshot(driver))
+            shown = driver.find_element("id", "sp-leg-target").text
+            assert CUSTOMER in shown, shown
+            if round_ == "return":
+                press(driver, "consult_return")
+                wait_for("back with the caller", lambda: phase(driver) == "in_call" and not leg(driver), 20,
+                         lambda: snapshot(driver))
+            else:
+                press(driver, "conference")
+                wait_for("the three-way conference", lambda: phase(driver) == "conference", 20,
+                         lambda: snapshot(driver))
+        hang_up(webrtc, caller)
+        wait_for("the panel is free after the caller hung up", lambda: not snapshot(driver).get("call"), 30,
+                 lambda: snapshot(driver))
+    kinds = [kind for kind, _ in events(database, call_id)]
+    for expected in ("transfer.consult.answered", "transfer.consult.returned"):
+        assert expected in kinds, f"{expected} not on the timeline of {call_id}: {kinds}"
+    assert any(kind.startswith("conference") for kind in kinds), kinds
+    MEASURED.append(f"WebRTC panel: consult to {CUSTOMER} shown, returned, consulted again and conferenced: "
+                    f"{', '.join(k for k in kinds if k.startswith(('transfer', 'conference')))}")
+
 def test_the_panel_registers_again_after_an_asterisk_restart(webrtc: WebrtcPbx, service: str) -> None:  # noqa: F811
     """The softphone re-registers by itself when Asterisk comes back (its websocket dropped with it)."""
     from tests.chromium import chromium
