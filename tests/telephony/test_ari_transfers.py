@@ -295,8 +295,7 @@ async def test_caller_hanging_up_during_consult_ends_both_legs(centre: Harness) 
     chan, _call, first_leg, second, _target = await consulting(h)
     events = await hang_up_and_events(h, chan)
     await until(h, lambda: first_leg.ended_t is not None and second.ended_t is not None
-                and not [b for b in h.sim.bridges if b.startswith("cs-")])
-    assert h.service.transfers.active == {}
+                and not [b for b in h.sim.bridges if b.startswith("cs-")] and not h.service.transfers.active)
     assert of_type(events, "call.hangup")[0].data["by"] == "caller"
 
 
@@ -377,3 +376,19 @@ async def test_agent_leaving_while_a_blind_transfer_rings_and_it_fails_sends_the
     assert [(t, d.get("reason")) for t, d in transfer_events(events)] == [
         ("transfer.blind", None), ("transfer.failed", "no_answer")]
     assert [e.data["agent"] for e in of_type(events, "agent.answered")] == [first, other_agent]
+
+
+async def test_in_a_conference_the_target_leaving_ends_it_and_the_agent_leaving_hands_over(centre: Harness) -> None:
+    h = centre
+    chan, call, first_leg, second, target = await consulting(h)
+    first = call.agent.id  # type: ignore[union-attr]
+    await h.service.transfers.conference(call, first)
+    await resumed(h, chan)
+    h.sim.caller_hangs_up(first_leg.id)  # the first agent leaves the three-way call: the target keeps the caller
+    await until(h, lambda: call.agent is not None and call.agent.id == target and not h.service.transfers.active)
+    assert chan.ended_t is None and second.ended_t is None
+    assert who_hears(h, chan, second) == {CALLER: {ENDPOINTS[target]}, ENDPOINTS[target]: {CALLER}}
+    events = await hang_up_and_events(h, chan)
+    assert [(t, d.get("reason")) for t, d in transfer_events(events)][-2:] == [
+        ("conference.started", None), ("transfer.consult.completed", "agent_hung_up")]
+    assert of_type(events, "call.hangup")[0].data["by"] == "caller"
