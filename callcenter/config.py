@@ -203,6 +203,9 @@ class DatabaseSettings:
     # Processes sharing the database run each job once (callcenter.jobs): a standby tries for a job's lock, and
     # its holder checks its lock, this often; a dead holder's job moves within about this long.
     job_lock_poll_seconds: float = 5.0
+    # Commands to the process that holds a call (callcenter.calls.commands_bus): read at least this often even
+    # without a notification (PostgreSQL), and how often SQLite's one process looks.
+    command_poll_seconds: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -530,6 +533,8 @@ def _check(s: Settings) -> None:
         )
     if s.database.job_lock_poll_seconds <= 0:
         raise ConfigError("database.job_lock_poll_seconds: must be positive")
+    if not 0 < s.database.command_poll_seconds <= 5:
+        raise ConfigError("database.command_poll_seconds: expected more than 0 and at most 5 seconds")
     if s.recordings.sweep_batch < 1:
         raise ConfigError("recordings.sweep_batch: must be at least 1")
     if s.recordings.min_free_bytes < 0:

@@ -81,6 +81,7 @@ class Service:
     agi_tasks: dict[str, asyncio.Task[Any]] = field(default_factory=dict)  # server name → FastAGI listener
     web_host: str | None = None  # where the health listener of a role without pages is bound
     holders: list[Any] = field(default_factory=list)  # cli.serve_telephony.ServerHolder per served server
+    commands: Any = None  # callcenter.calls.commands_bus.CommandBus
 
     @property
     def url(self) -> str:
@@ -94,6 +95,8 @@ class Service:
             await _cancel([t for t in self.telephony if t.get_name() == "callback-dialer"])
             await self.dialer.end_calls()
         await _cancel(self.telephony)
+        if self.commands is not None:  # the calls this process held are adopted by whoever takes their server
+            await self.commands.close()
         if self.web_server is not None and self.web_task is not None:
             self.web_server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):
@@ -234,10 +237,12 @@ async def start_service(
     prepare: Callable[[Any], Awaitable[None]] | None = None,
     role: str = "all",
     health_address: tuple[str, int] | None = None,
+    process: str | None = None,
 ) -> Service:
     """Start what ``role`` runs (:data:`ROLES`); ``prepare(service)`` runs after the seats exist and before calls
     are taken. A role without the web pages answers ``/healthz`` and ``/readyz`` on ``health_address``
-    (default ``web.health_host``:``web.health_port``)."""
+    (default ``web.health_host``:``web.health_port``). ``process`` names this process to the others (default
+    ``host:pid``; tests that run several in one interpreter name them)."""
     from callcenter.calls.seat_pool import SeatPool
     from callcenter.calls.timeline import Timeline
     from callcenter.recordings.service import RecordingService
@@ -265,12 +270,20 @@ async def start_service(
     from callcenter.cli.health_probes import wire_health
 
     service.health = wire_health(service)
+    from callcenter.calls.commands_bus import CommandBus
+    from callcenter.jobs.locks import process_identity
+
+    # Commands to the process that holds a call (issue 17): this process's end of call_owners/call_commands.
+    service.commands = CommandBus(settings.database.url, process or process_identity(),
+                                  poll=settings.database.command_poll_seconds)
+    service.others.append(asyncio.create_task(service.commands.run(), name="call-commands"))
     if prepare is not None:
         await prepare(service)
     if telephony:
         await _start_telephony(service, agi=agi, ari=ari, ari_client=ari_client, clock=clock, recordings=recordings)
     if role in ("all", "jobs"):
         _start_jobs(service, reports=reports)
+    _route_commands(service)
     if role in ("all", "web"):
         from callcenter.web.app import create_app
 
@@ -287,6 +300,21 @@ async def start_service(
     log.info("serve.started", url=service.url, role=role, agi=agi and telephony, ari=ari and telephony,
              servers=sorted(service.aris), seats=len(pool.agents))
     return service
+
+
+def _route_commands(service: Service) -> None:
+    """The pages act on any call of the centre: this process's directly, another's through the command rows; and
+    this process runs the commands sent to the calls it holds."""
+    from callcenter.store import is_embedded
+    from callcenter.web.routed_control import RoutedCallControl, RoutedMonitoring, command_executor
+
+    ctx, bus = service.web, service.commands
+    local_control, local_monitoring = ctx.control, ctx.monitoring
+    bus.execute = command_executor(local_control, local_monitoring) if service.aris or service.holders else None
+    if local_control is None and is_embedded(service.settings.database.url):
+        return  # one process on SQLite and no ARI here: no call can be reached (the panel says so)
+    ctx.control = RoutedCallControl(local_control, bus)
+    ctx.monitoring = RoutedMonitoring(local_monitoring, bus)
 
 
 def _once(service: Service, name: str, label: str, job: Callable[[], Awaitable[object]], *,
@@ -346,7 +374,8 @@ async def _start_telephony(service: Service, *, agi: bool, ari: bool, ari_client
                 await _cancel([task])
 
         holders = server_holders(settings, service.aris, client=ari_client, timeline=timeline, pool=service.pool,
-                                 clock=clock, recordings=recordings, on_first=dial)
+                                 clock=clock, recordings=recordings, on_first=dial, on_call=service.commands.holder,
+                                 on_take=service.commands.take_over)
         for holder in holders:
             service.telephony.append(asyncio.create_task(_once(
                 service, f"asterisk-{holder.name}", f"Asterisk {holder.name}", holder.hold, runs=False,

@@ -115,6 +115,8 @@ class ServerHolder:
         self.service: Any = None
         self.task: asyncio.Task[Any] | None = None
         self.held_by: str | None = None
+        # Told when this process takes the server (its predecessor's call_owners rows go), before it connects.
+        self.on_take: Callable[[str], Coroutine[Any, Any, None]] | None = None
 
     @property
     def held(self) -> bool:
@@ -128,6 +130,8 @@ class ServerHolder:
 
     async def hold(self) -> None:
         """The job under the lock: run the application until cancelled (the lock lost or serve stopping)."""
+        if self.on_take is not None:
+            await self.on_take(self.name)
         ari = self.make()
         self.service = ari
         self.aris[self.name] = ari
@@ -160,6 +164,7 @@ class ServerHolder:
 
 def server_holders(settings: Settings, aris: dict[str, Any], *, client: Any, timeline: Any, pool: Any, clock: Any,
                    recordings: Any, on_call: Any = None,
+                   on_take: Callable[[str], Coroutine[Any, Any, None]] | None = None,
                    on_first: Callable[[Any], Coroutine[Any, Any, None]] | None = None) -> list[ServerHolder]:
     """A :class:`ServerHolder` per served server; ``client`` is one client (the only or first server's) or a
     mapping of server name to client (tests and the simulator)."""
@@ -177,7 +182,9 @@ def server_holders(settings: Settings, aris: dict[str, Any], *, client: Any, tim
                 ari.on_call = on_call(name)
             return ari
 
-        holders.append(ServerHolder(name, settings, aris, make, on_first if index == 0 else None))
+        holder = ServerHolder(name, settings, aris, make, on_first if index == 0 else None)
+        holder.on_take = on_take
+        holders.append(holder)
     return holders
 
 

@@ -108,9 +108,9 @@ async def two_servers(settings: Settings) -> AsyncIterator[tuple[TwoServers, Set
     await pbx.stop()
 
 
-async def _start(pbx: TwoServers, settings: Settings) -> Service:
+async def _start(pbx: TwoServers, settings: Settings, process: str = "tel:1") -> Service:
     return await start_service(settings, role="telephony", agi=False, ari=True, ari_client=pbx.clients(settings),
-                               clock=pbx.clock, health_address=HEALTH, reports=False)
+                               clock=pbx.clock, health_address=HEALTH, reports=False, process=process)
 
 
 async def _offered(service: Service, call_id: str) -> dict[str, Any]:
@@ -128,7 +128,7 @@ async def test_one_process_holds_each_server_and_a_standby_takes_both_over(
 ) -> None:
     pbx, settings = two_servers
     first = await _start(pbx, settings)
-    second = await _start(pbx, settings)
+    second = await _start(pbx, settings, "tel:2")
     try:
         assert sorted(first.aris) == ["a", "b"] and second.aris == {}
         async with httpx.AsyncClient() as client:
@@ -149,3 +149,36 @@ async def test_one_process_holds_each_server_and_a_standby_takes_both_over(
     finally:
         await first.stop()
         await second.stop()
+
+
+async def test_postgres_a_web_process_acts_on_a_call_the_telephony_process_holds(
+    two_servers: tuple[TwoServers, Settings], pg_url: str,
+) -> None:
+    from callcenter.calls.commands import owner_of
+    from callcenter.scripting.protocol import ReleaseRequested, ScriptRequested
+
+    pbx, settings = two_servers
+    settings = replace(settings, database=replace(settings.database, url=pg_url))
+    telephony = await _start(pbx, settings)
+    web = await start_service(settings, role="web", reports=False, process="web:3")
+    try:
+        assert web.web.control is not None and web.web.monitoring is not None
+        chan = pbx.sims["b"].place_call(SimCaller(hangup_at=30.0), app="centre-b")
+        call_id = str(chan.id)
+        await _offered(telephony, call_id)
+        await telephony.commands.written()
+        owner = await asyncio.to_thread(owner_of, pg_url, call_id)
+        assert owner is not None and (owner.process, owner.server) == (telephony.commands.process, "b")
+        # The web process holds no call: the button goes through call_commands to the telephony process.
+        assert await web.web.control.send(call_id, ScriptRequested("silent_call", by="8001"))
+        assert web.commands.routed == 1 and telephony.commands.executed == 1
+        refused = await web.web.control.control(call_id, "no-such-action", {}, "8001")
+        assert refused.status in (400, 404, 409) and refused.error
+        async with asyncio.timeout(10):
+            await telephony.aris["b"].outcome(call_id)
+            await telephony.commands.written()
+        assert await asyncio.to_thread(owner_of, pg_url, call_id) is None
+        assert not await web.web.control.send(call_id, ReleaseRequested(by="8001"))  # ended: not live
+    finally:
+        await web.stop()
+        await telephony.stop()
