@@ -1,0 +1,105 @@
+"""Hold and resume from the panel's call-control API on a real Asterisk 22 (R-38, R-39; issue 15), judged from
+both ends' recordings: the caller hears 「对不起,请稍等」, then music and nothing of the agent (who speaks while the
+caller is held), then 「对不起,让您久等了」; the agent's seat hears the phrase but no music.
+
+Seat 8002 (a Local channel of ``[agents]``, tests/asterisk/pbx.py) answers at once, speaks ``agent-speech``
+AGENT_SPEAKS_AFTER seconds later, stays 12 s and hangs up, which releases the call.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import httpx
+from pydub import AudioSegment
+from pydub.silence import detect_nonsilent
+
+from tests.asterisk.conftest import AGENT_PASSWORD, Bridge
+from tests.asterisk.hearing import MEASURED, SILENCE_DBFS, Prompt, contour, known_prompts, made_of, \
+    wait_until_hung_up
+from tests.asterisk.pbx import espeak_wav
+
+AGENT_SPEAKS_AFTER = 12  # s after the agent answers: the caller is on hold by then
+
+
+def _signed_in(web: str, name: str) -> tuple[httpx.Client, str]:
+    client = httpx.Client(base_url=web, timeout=30, follow_redirects=True)
+    token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/login").text)
+    assert token, "no CSRF token on /login"
+    r = client.post("/login", data={"name": name, "password": AGENT_PASSWORD, "csrf_token": token.group(1)})
+    session = re.search(r'name="csrf-token" content="([^"]+)"', r.text)
+    assert session, f"{name} could not sign in: {r.status_code}"
+    return client, session.group(1)
+
+
+def _until(what: str, check: object, timeout: float) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()  # type: ignore[operator]
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"{what} did not happen within {timeout:.0f} s")
+
+
+def _loud_share(audio: AudioSegment, start: float, end: float) -> float:
+    """The share of [start, end) seconds of ``audio`` that is sound, not silence."""
+    part = audio[int(start * 1000):int(end * 1000)]
+    loud = sum(e - s for s, e in detect_nonsilent(part, min_silence_len=300, silence_thresh=SILENCE_DBFS))
+    return loud / max(1, len(part))
+
+
+def test_on_hold_the_caller_hears_the_phrase_and_music_and_never_the_agent(bridge: Bridge, tmp_path: Path) -> None:
+    agents = bridge.pbx.root / "agents"
+    speech = espeak_wav("您好,客服代表8002号很高兴为您服务。", agents / "agent-speech.wav")
+    (agents / "8002.delay").write_text(f"{AGENT_SPEAKS_AFTER}\n")
+    for stale in ("8002-heard.wav", "8002.clock"):
+        (agents / stale).unlink(missing_ok=True)
+    agent, token = _signed_in(bridge.web, "8002")
+    headers = {"X-CSRF-Token": token}
+    call = tmp_path / "held"
+    try:
+        assert agent.post("/api/agent/state", json={"state": "ready"}, headers=headers).status_code == 200
+        bridge.pbx.originate(bridge="callcenter-ari", entry="hotline", scenario="quiet", call=call)
+
+        def talking() -> str:
+            live = agent.get("/api/agent/panel").json()["call"]
+            return str(live["call_id"]) if live and live["phase"] == "talking" else ""
+
+        call_id = str(_until("the agent's answer", talking, 60))
+        r = agent.post("/api/agent/call/hold", json={"call_id": call_id}, headers=headers)
+        assert r.status_code == 200, r.text
+        _until("hold", lambda: agent.get("/api/agent/panel").json()["call"]["phase"] == "hold", 20)
+        answered = float(dict(line.split() for line in (agents / "8002.clock").read_text().splitlines())["answered"])
+        spoken = answered + AGENT_SPEAKS_AFTER + len(AudioSegment.from_wav(speech)) / 1000 + 1.0
+        _until("the agent's words", lambda: time.time() > spoken, 40)
+        r = agent.post("/api/agent/call/resume", json={"call_id": call_id}, headers=headers)
+        assert r.status_code == 200, r.text
+        wait_until_hung_up(call, timeout=90)
+    finally:
+        agent.close()
+        (agents / "8002.delay").unlink(missing_ok=True)
+
+    prompts = [*known_prompts(bridge.sounds, bridge.rendered), Prompt("agent-speech", 0.0, contour(
+        AudioSegment.from_wav(speech)))]
+    heard = AudioSegment.from_wav(call.parent / f"{call.name}-heard.wav")
+    keys = made_of(heard, prompts)
+    names = [key for key, _ in keys]
+    assert "agent-speech" not in names, keys  # on hold the caller hears the music, never the agent
+    wait_at = next(at for key, at in keys if "hold.wait" in key.split("|"))
+    resume_at = next(at for key, at in keys if "hold.resume" in key.split("|"))
+    assert wait_at < resume_at, keys
+    phrase = next(p.seconds for p in prompts if "hold.wait" in p.key.split("|"))
+    music = _loud_share(heard, wait_at + phrase + 0.5, resume_at - 0.5)
+    assert music > 0.8, f"between the phrase and the apology the caller heard sound {music:.0%} of the time"
+    # The agent did speak, and the call's recording (the bridge) holds it: the caller alone was spared it.
+    (recording,) = list(bridge.recordings.glob(f"**/{call_id}.wav"))
+    recorded = [key for key, _ in made_of(AudioSegment.from_wav(recording), prompts)]
+    assert "agent-speech" in recorded, recorded
+    seat = AudioSegment.from_wav(agents / "8002-heard.wav")
+    seat_keys = [key for key, _ in made_of(seat, prompts)]
+    assert any("hold.wait" in key.split("|") for key in seat_keys), seat_keys  # the agent hears the phrase
+    MEASURED.append(f"hold: the caller heard sound {music:.0%} of the {resume_at - wait_at - phrase:.1f} s on hold, "
+                    "the agent's words not at all")
