@@ -17,8 +17,7 @@ from pydub import AudioSegment
 from pydub.silence import detect_nonsilent
 
 from tests.asterisk.conftest import AGENT_PASSWORD, Bridge
-from tests.asterisk.hearing import MEASURED, SILENCE_DBFS, Prompt, contour, known_prompts, made_of, \
-    wait_until_hung_up
+from tests.asterisk.hearing import MEASURED, SILENCE_DBFS, Prompt, contour, known_prompts, made_of, wait_until_hung_up
 from tests.asterisk.pbx import espeak_wav
 
 AGENT_SPEAKS_AFTER = 12  # s after the agent answers: the caller is on hold by then
