@@ -1,6 +1,6 @@
-"""``callcenter asterisk config [--write DIR] [--rotate-secrets SEAT ...]``: the centre's ``pjsip.conf``,
-``http.conf`` and ``ari.conf`` from its settings and agent accounts (issue 15), printed or written into a folder
-for the admin to copy into Asterisk's configuration directory."""
+"""``callcenter asterisk config [--write DIR] [--server NAME] [--rotate-secrets SEAT ...]``: the centre's
+``pjsip.conf``, ``http.conf`` and ``ari.conf`` from its settings and agent accounts (issue 15), printed or
+written into a folder for the admin to copy into Asterisk's configuration directory."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     config = asub.add_parser("config", help="print (or --write) pjsip.conf, http.conf and ari.conf")
     config.add_argument("--write", metavar="DIR", type=Path,
                         help="write the files into DIR (pjsip.conf and ari.conf readable by their owner only)")
+    config.add_argument("--server", metavar="NAME",
+                        help="the [telephony.asterisk.NAME] server to write for (default: the only one)")
     config.add_argument("--rotate-secrets", metavar="SEAT", nargs="+", default=[],
                         help="give these seats (工号) new SIP passwords; their phones must register again")
     config.set_defaults(handler=_config)
@@ -32,8 +34,8 @@ def _config(args: argparse.Namespace, settings: Settings) -> int:
              for user in list_users(settings.database.url, "agent")]
     store = SeatSecrets(settings.pbx.secrets_file)
     # A bad setting is reported before a secret is made or rotated.
-    render(settings, seats, {seat.user: "-" for seat in seats})
-    files = render(settings, seats, store.ensure((seat.user for seat in seats), args.rotate_secrets))
+    render(settings, seats, {seat.user: "-" for seat in seats}, args.server)
+    files = render(settings, seats, store.ensure((seat.user for seat in seats), args.rotate_secrets), args.server)
     if args.write is None:
         for name, text in files.items():
             print(f";;; ---- {name} ----")

@@ -23,7 +23,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from callcenter.calls.softphone_seats import SEAT_KINDS, check_seat_kind
-from callcenter.config import Settings
+from callcenter.config import AsteriskServer, Settings
 from callcenter.errors import CallcenterError
 
 WSS_TRANSPORT = "transport-wss"
@@ -50,9 +50,25 @@ class Seat:
     display_name: str
 
 
-def render(settings: Settings, seats: Sequence[Seat], secrets: Mapping[str, str]) -> dict[str, str]:
-    """The three files by name. Raises :class:`AsteriskConfigError` (one line) on a setting or seat that
-    cannot work, before anything is written."""
+def pick_server(settings: Settings, name: str | None) -> tuple[str, AsteriskServer]:
+    """The Asterisk server the files are for: ``name``, or the centre's only one (``main`` for the flat keys)."""
+    servers = settings.telephony.servers()
+    if name is None:
+        if len(servers) > 1:
+            raise AsteriskConfigError(f"several Asterisk servers ({', '.join(sorted(servers))}): "
+                                      "name one with --server")
+        name = next(iter(servers))
+    if name not in servers:
+        raise AsteriskConfigError(f"--server {name}: no [telephony.asterisk.{name}] (known: "
+                                  f"{', '.join(sorted(servers))})")
+    return name, servers[name]
+
+
+def render(settings: Settings, seats: Sequence[Seat], secrets: Mapping[str, str],
+           server: str | None = None) -> dict[str, str]:
+    """The three files by name for one Asterisk server (see :func:`pick_server`). Raises
+    :class:`AsteriskConfigError` (one line) on a setting or seat that cannot work, before anything is written."""
+    key, ari = pick_server(settings, server)
     _check_seats(seats, secrets)
     webrtc = any(seat.kind == "webrtc" for seat in seats)
     codecs = _codecs(settings.pbx.webrtc_codecs)
@@ -63,8 +79,8 @@ def render(settings: Settings, seats: Sequence[Seat], secrets: Mapping[str, str]
     tls = _tls_files(settings) if webrtc else None
     return {
         "pjsip.conf": _pjsip(settings, seats, secrets, bind, codecs, webrtc),
-        "http.conf": _http(settings, bind, tls),
-        "ari.conf": _ari(settings),
+        "http.conf": _http(settings, ari, _ari_key(settings, key, "ari_url"), bind, tls),
+        "ari.conf": _ari(ari, _ari_key(settings, key, "ari_password")),
     }
 
 
@@ -131,13 +147,17 @@ def _tls_files(settings: Settings) -> tuple[Path, Path | None]:
     return cert.resolve(), key.resolve() if key is not None else None
 
 
-def _ari_listener(settings: Settings) -> tuple[str, int]:
-    """Where the service reaches ARI (``telephony.ari_url``): Asterisk's plain HTTP server listens there."""
-    url = settings.telephony.ari_url
+def _ari_key(settings: Settings, server: str, name: str) -> str:
+    """The setting an error names: the flat ``telephony.<name>`` or the server's section."""
+    return f"telephony.asterisk.{server}.{name}" if settings.telephony.asterisk else f"telephony.{name}"
+
+
+def _ari_listener(settings: Settings, ari: AsteriskServer, key: str) -> tuple[str, int]:
+    """Where the service reaches ARI (``ari_url``): Asterisk's plain HTTP server listens there."""
+    url = ari.ari_url
     parts = urlsplit(url)
     if parts.scheme != "http" or not parts.hostname:
-        raise AsteriskConfigError(f"telephony.ari_url: expected http://HOST:PORT/ari for Asterisk's HTTP server, "
-                                  f"got {url!r}")
+        raise AsteriskConfigError(f"{key}: expected http://HOST:PORT/ari for Asterisk's HTTP server, got {url!r}")
     host = parts.hostname
     try:
         host = str(ipaddress.ip_address(host))
@@ -146,9 +166,9 @@ def _ari_listener(settings: Settings) -> tuple[str, int]:
     try:
         port = parts.port or 80
     except ValueError:
-        raise AsteriskConfigError(f"telephony.ari_url: bad port in {url!r}") from None
+        raise AsteriskConfigError(f"{key}: bad port in {url!r}") from None
     if port == settings.pbx.tls_port:
-        raise AsteriskConfigError(f"telephony.ari_url: port {port} is pbx.tls_port too; give ARI its own port")
+        raise AsteriskConfigError(f"{key}: port {port} is pbx.tls_port too; give ARI its own port")
     return host, port
 
 
@@ -195,22 +215,22 @@ def _pjsip(settings: Settings, seats: Sequence[Seat], secrets: Mapping[str, str]
     return "\n".join(parts)
 
 
-def _http(settings: Settings, bind: str, tls: tuple[Path, Path | None] | None) -> str:
-    host, port = _ari_listener(settings)
+def _http(settings: Settings, ari: AsteriskServer, key: str, bind: str,
+          tls: tuple[Path, Path | None] | None) -> str:
+    host, port = _ari_listener(settings, ari, key)
     values = [("enabled", "yes"), ("bindaddr", host), ("bindport", str(port))]
     if tls is not None:
-        cert, key = tls
+        cert, private = tls
         values += [("tlsenable", "yes"), ("tlsbindaddr", _host_port(bind, settings.pbx.tls_port)),
                    ("tlscertfile", str(cert))]
-        if key is not None:
-            values.append(("tlsprivatekey", str(key)))
+        if private is not None:
+            values.append(("tlsprivatekey", str(private)))
     return HEADER + "\n" + _section("general", values, "ARI (plain, for the service) and the panels' wss")
 
 
-def _ari(settings: Settings) -> str:
-    t = settings.telephony
-    if not t.ari_username or not t.ari_password:
-        raise AsteriskConfigError("telephony.ari_password: must not be empty for ari.conf")
-    user = [("type", "user"), ("read_only", "no"), ("password", t.ari_password), ("password_format", "plain")]
+def _ari(ari: AsteriskServer, key: str) -> str:
+    if not ari.ari_password:
+        raise AsteriskConfigError(f"{key}: must not be empty for ari.conf")
+    user = [("type", "user"), ("read_only", "no"), ("password", ari.ari_password), ("password_format", "plain")]
     return "\n".join([HEADER, _section("general", [("enabled", "yes")]),
-                      _section(t.ari_username, user, "the service's ARI user (telephony.ari_username)")])
+                      _section(ari.ari_username, user, "the service's ARI user")])

@@ -266,3 +266,26 @@ def test_seat_kind_on_both_engines(db_url: str) -> None:
     assert {u.name: u.seat for u in list_users(db_url, "agent")} == {"a1": "webrtc", "a2": "desk"}
     with pytest.raises(UserError):
         set_seat(db_url, "nobody", "desk")
+
+
+def test_several_asterisk_servers_need_one_named(centre: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    two = tmp_path / "two.toml"
+    two.write_text(centre.read_text().replace('[telephony]\nari_url = "http://127.0.0.1:8188/ari"\n'
+                                              'ari_username = "bridge"\nari_password = "ari-secret-1"\n', """\
+[telephony.asterisk.a]
+ari_url = "http://127.0.0.1:8188/ari"
+ari_username = "bridge-a"
+ari_password = "secret-a-1"
+[telephony.asterisk.b]
+ari_url = "http://127.0.0.1:8288/ari"
+ari_username = "bridge-b"
+ari_password = "secret-b-1"
+"""))
+    code, _, err = run(two, "asterisk", "config", capsys=capsys)
+    assert code == 2 and err.strip() == "callcenter: error: several Asterisk servers (a, b): name one with --server"
+    code, _, err = run(two, "asterisk", "config", "--server", "c", capsys=capsys)
+    assert code == 2 and err.strip() == "callcenter: error: --server c: no [telephony.asterisk.c] (known: a, b)"
+    code, out, _ = run(two, "asterisk", "config", "--server", "b", capsys=capsys)
+    assert code == 0 and "[bridge-b]" in out and "password = secret-b-1" in out and "bindport = 8288" in out
+    assert "bridge-a" not in out
