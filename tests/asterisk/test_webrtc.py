@@ -299,11 +299,12 @@ def browser_flags(mic: Path) -> tuple[str, ...]:
             f"--use-file-for-fake-audio-capture={mic}")
 
 
-def seat_page(webrtc: WebrtcPbx, seat: str) -> str:
+def seat_page(webrtc: WebrtcPbx, seat: str, **override: str) -> str:
     import json
 
-    name = f"seat-{seat}.html"
-    (webrtc.pages / name).write_text(PAGE % {"config": json.dumps(webrtc.credentials(seat))}, encoding="utf-8")
+    name = f"seat-{seat}{'-' + '-'.join(override) if override else ''}.html"
+    config = {**webrtc.credentials(seat), **override}
+    (webrtc.pages / name).write_text(PAGE % {"config": json.dumps(config)}, encoding="utf-8")
     return f"{webrtc.page}/{name}"
 
 
@@ -446,3 +447,15 @@ def test_a_second_tab_takes_the_seat_over(webrtc: WebrtcPbx) -> None:
         assert driver.execute_script("return window.sp.calls") == 0, "the replaced tab rang too"
         driver.switch_to.window(second)
     MEASURED.append(f"WebRTC seat {BROWSER_SEAT}: a second tab replaced the first one's contact; only it rang")
+
+
+def test_a_wrong_seat_password_is_refused(webrtc: WebrtcPbx) -> None:
+    """The generated auth is enforced: a browser with another password does not register."""
+    from tests.chromium import chromium
+
+    with chromium(flags=browser_flags(webrtc.mic)) as driver:
+        driver.get(seat_page(webrtc, BROWSER_SEAT, password="not-the-secret"))
+        failures = wait_for("the registration was refused", lambda: driver.execute_script(
+            "return window.sp.failures"), 20, functools.partial(driver.execute_script, "return JSON.stringify(sp)"))
+        assert driver.execute_script("return window.sp.registeredMs") is None
+    assert failures == ["registration: Authentication Error"], failures
