@@ -128,3 +128,76 @@ def test_blind_to_a_busy_number_returns_then_a_consult_completes_to_a_customer(b
     assert holds.count("hold.wait") == 2 and holds[-1] == "hold.resume", holds
     MEASURED.append(f"transfers: a busy number answered in {busy_seconds:.2f} s (back to the agent); a consult "
                     f"to a number ringing 6 s answered in {consult_seconds:.2f} s")
+
+
+def _prompt_of(path: Path, key: str) -> Prompt:
+    audio = AudioSegment.from_wav(path)
+    return Prompt(key, len(audio) / 1000, contour(audio))
+
+
+def test_an_agent_who_does_not_answer_returns_then_a_three_way_call_outlives_the_agent(
+        bridge: Bridge, tmp_path: Path) -> None:
+    """Seat 8002 transfers to seat 8001, who never answers: after three rings (R-01) the caller is back. 8002 then
+    consults a customer and makes it a three-way call: the seat's words reach the caller and the customer, the
+    caller's reach both. The seat hangs up by itself; the caller and the customer go on talking."""
+    agents = bridge.pbx.root / "agents"
+    agent_speech = espeak_wav("您好,客服代表8002号很高兴为您服务。", agents / "agent-speech.wav")
+    caller_speech = espeak_wav("喂,你好。我想查一下我上个月的账单。", tmp_path / "caller.wav")
+    (agents / "8002.delay").write_text("45\n")  # the seat speaks 45 s after answering: in the three-way call
+    for stale in ("8002-heard.wav", "8002.clock", "8001.clock", f"customer-{FRIEND}.clock",
+                  f"customer-{FRIEND}-heard.wav"):
+        (agents / stale).unlink(missing_ok=True)
+    (agents / f"customer-{FRIEND}.press").write_text("100\n")
+    (agents / f"customer-{FRIEND}.key").write_text("1\n")
+    agent, token = _signed_in(bridge.web, "8002")
+    away, away_token = _signed_in(bridge.web, "8001")
+    lead, _ = _signed_in(bridge.web, SUPERVISOR)
+    call = tmp_path / "three-way"
+    try:
+        assert agent.post("/api/agent/state", json={"state": "ready"},
+                          headers={"X-CSRF-Token": token}).status_code == 200
+        bridge.pbx.originate(bridge="callcenter-ari", entry="hotline", scenario="speaks", call=call,
+                             QUIET=silence_files(70), SPEECH=str(caller_speech.with_suffix("")))
+        call_id = _live_call(lead)
+        assert away.post("/api/agent/state", json={"state": "ready"},
+                         headers={"X-CSRF-Token": away_token}).status_code == 200  # 8001 is free, but away
+
+        def act(action: str, **body: str) -> dict[str, Any]:
+            r = agent.post(f"/api/agent/call/{action}", json={"call_id": call_id, **body},
+                           headers={"X-CSRF-Token": token})
+            assert r.status_code == 200, (action, r.status_code, r.text)
+            return dict(r.json()["state"])
+
+        began = time.monotonic()
+        missed = act("transfer", kind="agent", target="8001")
+        missed_seconds = time.monotonic() - began
+        assert missed["result"] == "no_answer", missed
+        assert act("consult", kind="number", target=FRIEND)["result"] == "answered"
+        assert act("conference")["phase"] == "conference"
+        wait_until_hung_up(call, timeout=200)
+    finally:
+        for client in (agent, away, lead):
+            client.close()
+        (agents / "8002.delay").unlink(missing_ok=True)
+    caller, seat = _prompt_of(caller_speech, "caller"), _prompt_of(agent_speech, "seat")
+    customer_heard = [k for k, _ in made_of(AudioSegment.from_wav(agents / f"customer-{FRIEND}-heard.wav"),
+                                            [caller, seat])]
+    seat_heard = [k for k, _ in made_of(AudioSegment.from_wav(agents / "8002-heard.wav"), [caller])]
+    caller_heard = [k for k, _ in made_of(AudioSegment.from_wav(call.with_name("three-way-heard.wav")), [seat])]
+    assert "seat" in customer_heard and "seat" in caller_heard, (customer_heard, caller_heard)
+    assert "caller" in customer_heard, customer_heard  # said after the seat left: the call went on without it
+    assert "caller" not in seat_heard, seat_heard
+    db = sqlite3.connect(bridge.database.removeprefix("sqlite:///"))
+    try:
+        steps = [(t, json.loads(d).get("reason")) for t, d in db.execute(
+            "select type, data from call_events where call_id = ? and (type like 'transfer.%' or type like "
+            "'conference.%' or type like 'control.%') order by id", (call_id,))]
+    finally:
+        db.close()
+    assert steps == [
+        ("transfer.blind", None), ("transfer.skipped", "no_answer"), ("transfer.failed", "no_answer"),
+        ("control.transfer", None), ("transfer.consult.started", None), ("transfer.consult.answered", None),
+        ("control.consult", None), ("conference.started", None), ("control.conference", None),
+        ("transfer.consult.completed", "agent_hung_up")], steps
+    assert 15.0 <= missed_seconds < 18.0  # three rings of the cn cadence (R-01), then back to the seat
+    MEASURED.append(f"transfers: an agent who never answers gave the caller back after {missed_seconds:.2f} s")
