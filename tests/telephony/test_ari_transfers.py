@@ -392,3 +392,22 @@ async def test_in_a_conference_the_target_leaving_ends_it_and_the_agent_leaving_
     assert [(t, d.get("reason")) for t, d in transfer_events(events)][-2:] == [
         ("conference.started", None), ("transfer.consult.completed", "agent_hung_up")]
     assert of_type(events, "call.hangup")[0].data["by"] == "caller"
+
+
+async def test_a_target_gone_while_the_websocket_was_down_returns_to_the_agent_on_reconnect(centre: Harness) -> None:
+    """Asterisk restarts during a consult and the consulted agent hangs up meanwhile (the event is lost): the
+    reconcile after the reconnect returns the caller to the agent; the caller's bridge is kept."""
+    h = centre
+    chan, call, first_leg, second, target = await consulting(h)
+    first = call.agent.id  # type: ignore[union-attr]
+    reconciles = h.service.reconciles
+    h.server.restart(down_for=1.0)
+    h.sim.caller_hangs_up(second.id)
+    await resumed(h, chan)
+    assert h.service.reconciles > reconciles
+    await until(h, lambda: not h.service.transfers.active)
+    assert who_hears(h, chan, first_leg) == {CALLER: {ENDPOINTS[first]}, ENDPOINTS[first]: {CALLER}}
+    assert call.bridge_id in h.sim.bridges and not [b for b in h.sim.bridges if b.startswith("cs-")]
+    events = await hang_up_and_events(h, chan)
+    assert [(e.data["by"], e.data["reason"]) for e in of_type(events, "transfer.consult.returned")] == [
+        (target, "target_left")]

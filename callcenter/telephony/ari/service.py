@@ -111,7 +111,6 @@ class AriService:
         self.monitoring = Monitoring(self)  # supervisors listening in
         self.registrations = Registrations(self)  # whose phone is registered: no call to a seat without
         self.transfers = Transfers(self)  # blind, consult and three-way transfers from the panel (issue 15)
-        self.registrations = Registrations(self)  # whose phone is registered: no call to a seat without
         # Told when a callback call adopted after a restart ends (the dialer writes its attempt).
         self.on_outbound_adopted: Callable[[AriCall, CallOutcome], Awaitable[None]] | None = None
         # Which Asterisk server this is ([telephony.asterisk.<name>]); told of each call held and let go, so the
@@ -383,6 +382,7 @@ class AriService:
             self._reconcile_legs(call, pending_legs[call.call_id], live)
             await self._reconcile_playbacks(call)
         self.monitoring.reconcile(live)
+        self.transfers.reconcile(live)
         for channel_id, channel in live.items():
             if channel_id not in self._channels and not self.monitoring.owns(channel_id) \
                     and not self.transfers.owns(channel_id):

@@ -48,6 +48,7 @@ from callcenter.logs import get_logger
 from callcenter.scripting.protocol import TransferResult, Unhold
 from callcenter.telephony.ari.call import AriCall, CallHost, safe_id
 from callcenter.telephony.ari.client import Json, path_id
+from callcenter.telephony.ari.endpoints import agent_endpoint
 from callcenter.telephony.ari.errors import AriError
 from callcenter.telephony.ari.outbound import REFUSED, OutboundCalls
 from callcenter.telephony.ari.routing import Leg
@@ -147,6 +148,24 @@ class Transfers:
             self._callers.pop(channel_id, None)
             self.service.spawn(self._caller_left(h))
         return False  # the call itself sees its caller's end
+
+    def reconcile(self, live: dict[str, Json]) -> None:
+        """After a reconnect (events may have been lost): a caller, a second leg or an asking agent that went
+        meanwhile is handled as its event would have been. A transfer busy with a request is left to it."""
+        for h in list(self.active.values()):
+            if h.lock.locked():
+                continue
+            if h.call.channel_id not in live:
+                self._callers.pop(h.call.channel_id, None)
+                self.service.spawn(self._caller_left(h))
+            elif h.leg is not None and h.leg in self._legs and h.leg not in live:
+                self._legs.pop(h.leg, None)
+                self.service.spawn(self._target_left(h))
+            elif h.first_leg in self._firsts and h.first_leg not in live:
+                self._firsts.pop(h.first_leg, None)
+                self.service.unindex_leg(h.first_leg)
+                h.first_gone = True
+                self.service.spawn(self._agent_left(h))
 
     def owns(self, channel_id: str) -> bool:
         """A second leg of a running transfer (the reconcile must not adopt it as a caller)."""
@@ -333,7 +352,7 @@ class Transfers:
         service = self.service
         h.tried.append(agent.id)
         limit = service.cadence.limit(service.settings.telephony.agent_ring_limit)
-        result, detail = await self._originate(h, agent.endpoint, limit)
+        result, detail = await self._originate(h, agent_endpoint(service.settings, agent), limit)
         if result == "answered":
             h.agent = agent
             await service.pool.answered(agent.id, h.call.call_id)
