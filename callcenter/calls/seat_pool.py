@@ -246,8 +246,9 @@ class SeatPool:
         return changes
 
     async def run_upkeep(self, interval: float | None = None) -> None:
-        """:meth:`upkeep` every ``interval`` seconds (a third of the lease by default) until cancelled."""
-        every = interval if interval is not None else max(0.5, self.lease_seconds / 3)
+        """:meth:`upkeep` every ``interval`` seconds until cancelled: by default every 2 s (the wallboard's counts
+        are that fresh) and at least three times a lease."""
+        every = interval if interval is not None else min(2.0, self.lease_seconds / 3)
         while True:
             try:
                 await self.upkeep()

@@ -15,8 +15,9 @@ process died with the call (ringing → ready; on a call → wrap-up, the agent'
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -29,6 +30,10 @@ from callcenter.store import session_factory
 
 # Seats a process may still carry a call on without renewing (a reservation left by a dead process).
 RESERVED = (AgentState.RINGING.value, AgentState.ON_CALL.value)
+
+# SQLite has one writer: this process's seat writers queue here instead of in SQLite's busy handler, whose
+# growing sleeps (up to 100 ms a try) made a reservation wait a second under four threads.
+_SQLITE_WRITERS: dict[str, threading.Lock] = {}
 
 
 @dataclass(frozen=True)
@@ -65,21 +70,23 @@ class SeatStore:
         self.url = url
         self._sessions = session_factory(url)
         self._sqlite = url.startswith("sqlite")
+        self._queue = _SQLITE_WRITERS.setdefault(url, threading.Lock()) if self._sqlite else None
 
     @contextmanager
     def _writing(self) -> Iterator[Session]:
-        session = self._sessions()
-        try:
-            if self._sqlite:
-                # Take SQLite's one write lock before reading, so the seats read are the seats updated.
-                session.execute(text("UPDATE agent_seats SET agent_id = agent_id WHERE 0 = 1"))
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+        with self._queue or nullcontext():
+            session = self._sessions()
+            try:
+                if self._sqlite:
+                    # Take SQLite's one write lock before reading, so the seats read are the seats updated.
+                    session.execute(text("UPDATE agent_seats SET agent_id = agent_id WHERE 0 = 1"))
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
 
     # ------------------------------------------------------------------ seats
 
@@ -136,9 +143,12 @@ class SeatStore:
     # ------------------------------------------------------------------ reserving
 
     def _group_seats(self, s: Session, group: str) -> list[Agent]:
-        rows = s.execute(select(Seat).join(SeatGroup, SeatGroup.agent_id == Seat.agent_id)
-                         .where(SeatGroup.group_name == group).order_by(SeatGroup.position, Seat.agent_id)).scalars()
-        return [_agent(seat, (group,)) for seat in rows]
+        """The group's seats in seat order, with what the choice needs (state, idle since, skills)."""
+        rows = s.execute(select(Seat.agent_id, Seat.state, Seat.idle_since, Seat.locales)
+                         .join(SeatGroup, SeatGroup.agent_id == Seat.agent_id)
+                         .where(SeatGroup.group_name == group).order_by(SeatGroup.position, Seat.agent_id))
+        return [Agent(agent_id, "", "", groups=(group,), locales=tuple(locales or ()), state=AgentState(state),
+                      idle_since=utc(idle).timestamp()) for agent_id, state, idle, locales in rows]
 
     def reserve(
         self,
@@ -177,23 +187,23 @@ class SeatStore:
 
     def _take(self, s: Session, agent_id: str, call_id: str, holder: str, now: datetime,
               lease_seconds: float) -> Agent | None:
-        # PostgreSQL: lock this one ready seat or pass it over when another transaction holds it (SKIP LOCKED);
-        # SQLite renders no FOR UPDATE and already holds the write lock.
-        locked = s.scalar(select(Seat.agent_id).where(Seat.agent_id == agent_id, Seat.state == AgentState.READY.value)
-                          .with_for_update(skip_locked=True))
-        if locked is None:
-            return None
-        done = s.execute(
-            update(Seat).where(Seat.agent_id == agent_id, Seat.state == AgentState.READY.value)
+        # One statement: PostgreSQL locks the seat only if it is ready and no other transaction holds it (SKIP
+        # LOCKED: a seat another process is reserving this instant is passed over, never waited for); SQLite
+        # renders no FOR UPDATE and already holds the write lock. The state guard makes the row count the answer.
+        free = (select(Seat.agent_id).where(Seat.agent_id == agent_id, Seat.state == AgentState.READY.value)
+                .with_for_update(skip_locked=True).scalar_subquery())
+        row = s.execute(
+            update(Seat).where(Seat.agent_id == free, Seat.state == AgentState.READY.value)
             .values(state=AgentState.RINGING.value, reason=None, state_since=now, call_id=call_id, holder=holder,
                     expires_at=now + timedelta(seconds=lease_seconds))
+            .returning(Seat.agent_id, Seat.endpoint, Seat.work_number, Seat.name, Seat.locales, Seat.idle_since)
             .execution_options(synchronize_session=False)
-        )
-        if done.rowcount != 1:  # type: ignore[attr-defined]
+        ).first()
+        if row is None:
             return None
-        seat = s.get(Seat, agent_id, populate_existing=True)
-        assert seat is not None
-        return _agent(seat, self._groups_of(s, agent_id))
+        return Agent(row.agent_id, row.endpoint, row.work_number, row.name, self._groups_of(s, agent_id),
+                     tuple(row.locales or ()), AgentState.RINGING, utc(row.idle_since).timestamp(), None,
+                     now.timestamp(), call_id)
 
     def answered(self, agent_id: str, call_id: str, now: datetime) -> bool:
         """Ringing → on call, for the call that reserved the seat."""

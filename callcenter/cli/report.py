@@ -32,7 +32,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="only calls offered on working days of the work-order calendar")
     p.add_argument("--working-hours", metavar="HH:MM-HH:MM",
                    help="only calls offered in these local hours of working days (implies --working-days-only)")
-    p.add_argument("--format", choices=("table", "json", "html"), default="table")
+    p.add_argument("--format", choices=("table", "json", "html", "csv"), default="table",
+                   help="csv: time in each state per agent and day (就绪, 未就绪 per reason, 话后处理, …)")
     p.add_argument("--output", "-o", type=Path, help="write to this file instead of standard output")
     p.add_argument("--no-work-orders", action="store_true", help="leave out the work-order figures")
     p.set_defaults(handler=_report)

@@ -1,7 +1,8 @@
 """Which seats the adapters found unreachable: fed the timeline's ``agent.skipped`` events.
 
 Both adapters set a seat offline when its endpoint is unavailable (``agent.skipped`` with reason
-``unavailable``, R-02); the pool alone cannot tell that from an agent who simply has not signed on. A seat stays
+``unavailable``, R-02); the ARI application also when the seat's phone loses its registration
+(``seat.registration`` offline) or a softphone goes away mid-call (``agent.lost``); the pool alone cannot tell that from an agent who simply has not signed on. A seat stays
 unreachable until it rings or answers again, or its agent signs on (the pool then no longer has it offline).
 """
 
@@ -24,6 +25,13 @@ class SeatWatch:
             return
         if event.type == ev.AGENT_SKIPPED and event.data.get("reason") == "unavailable":
             self._unreachable.add(agent)
+        elif event.type == ev.AGENT_LOST:  # the agent's softphone went away mid-call (issue 15)
+            self._unreachable.add(agent)
+        elif event.type == ev.SEAT_REGISTRATION:  # the seat's phone lost / regained its registration
+            if event.data.get("state") == "offline":
+                self._unreachable.add(agent)
+            else:
+                self._unreachable.discard(agent)
         elif event.type in (ev.AGENT_RINGING, ev.AGENT_ANSWERED):
             self._unreachable.discard(agent)
 

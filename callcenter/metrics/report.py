@@ -22,6 +22,7 @@ from callcenter.calls.timeline import Timeline
 from callcenter.config import Settings
 from callcenter.errors import CallcenterError
 from callcenter.metrics import charts
+from callcenter.metrics.agent_states import agent_states_csv, agent_states_section
 from callcenter.metrics.callbacks import callback_section, callbacks_unavailable
 from callcenter.metrics.figures import DEFINITIONS, RING_LABELS, Tally
 from callcenter.metrics.load import load_summaries
@@ -30,7 +31,7 @@ from callcenter.metrics.windows import ALL_CALLS, Breakdown, Selection, Window, 
 from callcenter.metrics.work_orders import TicketQuery, ticket_figures, unavailable
 from callcenter.tickets.calendar import WorkingCalendar
 
-FORMATS = ("table", "json", "html")
+FORMATS = ("table", "json", "html", "csv")  # csv: time in each state per agent and day (issue 15)
 TEMPLATES = Path(__file__).parent / "templates"
 
 
@@ -94,6 +95,7 @@ def report_from_summaries(
     tickets: dict[str, Any] | None = None,
     generated_at: datetime | None = None,
     callbacks: dict[str, Any] | None = None,
+    agent_states: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The report as plain data (the JSON format), from already summarised calls."""
     tz = settings.service.tz
@@ -127,6 +129,8 @@ def report_from_summaries(
         "agents": cut["agents"],
         "tickets": tickets if tickets is not None else unavailable("work orders were left out of this report"),
         "callbacks": callbacks if callbacks is not None else callbacks_unavailable("left out of this report"),
+        # Time in each state per agent and day (issue 15), from the seats' agent.state events.
+        "agent_states": agent_states if agent_states is not None else {"rows": [], "states": [], "labels": {}},
     }
 
 
@@ -146,6 +150,8 @@ def build_report(
     ``ticket_sources=None`` leaves the work-order section out (a timeline without a database).
     """
     summaries = load_summaries(timeline, window, cadence(settings.telephony.ring_cadence))
+    states = agent_states_section(timeline, window, settings.service.tz, now=generated_at or datetime.now(UTC),
+                                  reasons=settings.agents.reason_codes)
     tickets = callbacks = None
     if ticket_sources is not None:
         # In UTC: SQLite drops a datetime's offset when comparing, and the store keeps UTC.
@@ -160,7 +166,7 @@ def build_report(
                                      window.end.astimezone(UTC), settings.service.tz)
     return report_from_summaries(
         summaries, window, settings, selection=selection, title=title, kind=kind, tickets=tickets,
-        generated_at=generated_at, callbacks=callbacks,
+        generated_at=generated_at, callbacks=callbacks, agent_states=states,
     )
 
 
@@ -239,6 +245,8 @@ def render(report: dict[str, Any], fmt: str) -> str:
         return _environment(html=False).get_template("report.txt").render(r=report)
     if fmt == "html":
         return _environment(html=True).get_template("report.html").render(r=report, charts=_charts(report))
+    if fmt == "csv":
+        return agent_states_csv(report["agent_states"])
     raise ReportError(f"unknown report format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 

@@ -4,7 +4,8 @@ the natural month, quarterly by the 10th of January, April, July and October for
 ``callcenter serve`` runs :func:`run_report_scheduler` as a task. Each report is produced once, a little
 after its period ends (``metrics.report_delay_minutes``, so calls that crossed midnight have ended and been
 flushed), into ``metrics.reports_directory/<kind>/<year>/`` named as R-130 says — template name with the
-date: ``20261122话务日报``, ``20261101-1130话务月报``, ``20261001-1231话务季报`` — as HTML and JSON. A report
+date: ``20261122话务日报``, ``20261101-1130话务月报``, ``20261001-1231话务季报`` — as HTML and JSON, with the
+agents' time in each state per day as CSV beside them. A report
 whose files exist is never produced again, across restarts and across processes sharing the folder (an
 exclusive lock file guards the writing). The clock and the sleep are injected, so tests drive time.
 """
@@ -127,6 +128,7 @@ def produce_due_reports(
                 generated_at=now,
             )
             written.append(write_report(report, period.path(directory, "html"), "html"))
+            written.append(write_report(report, period.path(directory, "csv"), "csv"))  # time in state per agent
             written.append(write_report(report, done, "json"))
         finally:
             lock.unlink(missing_ok=True)

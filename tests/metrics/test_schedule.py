@@ -58,19 +58,22 @@ def test_each_report_is_written_once_after_its_period_ends(settings: Settings) -
     # midnight end first); the third quarter's report, never written, is caught up at once (and logged late).
     written = produce_due_reports(settings, tl, datetime(2026, 12, 1, 0, 20, tzinfo=SH), ticket_sources=None)
     assert _names(written, root) == [
-        "quarterly/2026/20260701-0930话务季报.html", "quarterly/2026/20260701-0930话务季报.json",
+        "quarterly/2026/20260701-0930话务季报.csv", "quarterly/2026/20260701-0930话务季报.html",
+        "quarterly/2026/20260701-0930话务季报.json",
     ]
     written = produce_due_reports(settings, tl, datetime(2026, 12, 1, 0, 31, tzinfo=SH), ticket_sources=None)
     assert _names(written, root) == [
-        "daily/2026/20261130话务日报.html", "daily/2026/20261130话务日报.json",
-        "monthly/2026/20261101-1130话务月报.html", "monthly/2026/20261101-1130话务月报.json",
+        "daily/2026/20261130话务日报.csv", "daily/2026/20261130话务日报.html", "daily/2026/20261130话务日报.json",
+        "monthly/2026/20261101-1130话务月报.csv", "monthly/2026/20261101-1130话务月报.html",
+        "monthly/2026/20261101-1130话务月报.json",
     ]
     daily = json.loads((root / "daily/2026/20261130话务日报.json").read_text(encoding="utf-8"))
     assert (daily["kind"], daily["total"]["calls_offered"], daily["total"]["abandoned_in_ivr"]) == ("daily", 1, 1)
     # Later checks the same day, and a restarted scheduler, produce nothing twice.
     assert produce_due_reports(settings, tl, datetime(2026, 12, 1, 8, 0, tzinfo=SH), ticket_sources=None) == []
     written = produce_due_reports(settings, tl, datetime(2026, 12, 2, 0, 45, tzinfo=SH), ticket_sources=None)
-    assert _names(written, root) == ["daily/2026/20261201话务日报.html", "daily/2026/20261201话务日报.json"]
+    assert _names(written, root) == ["daily/2026/20261201话务日报.csv", "daily/2026/20261201话务日报.html",
+                                     "daily/2026/20261201话务日报.json"]
 
 
 def test_a_report_another_process_is_writing_is_left_to_it(settings: Settings) -> None:
@@ -109,7 +112,8 @@ async def test_the_scheduler_task_runs_on_an_injected_clock(settings: Settings) 
     folder = settings.metrics.reports_directory / "daily" / "2026"
     # The 21st was missing at start-up and is caught up at once; the 22nd is written when due, once.
     assert sorted(p.name for p in folder.iterdir()) == [
-        "20261121话务日报.html", "20261121话务日报.json", "20261122话务日报.html", "20261122话务日报.json",
+        "20261121话务日报.csv", "20261121话务日报.html", "20261121话务日报.json",
+        "20261122话务日报.csv", "20261122话务日报.html", "20261122话务日报.json",
     ]
     day22 = json.loads((folder / "20261122话务日报.json").read_text(encoding="utf-8"))
     assert day22["generated_at"] == "2026-11-23T00:30:00+08:00"

@@ -223,8 +223,8 @@ class AGIChannel(AgentDialing):
         if not self._released and not self._caller_gone and not self.transport.hung_up:
             with contextlib.suppress(AGIProtocolError):
                 await self._cmd("HANGUP", limit=2.0)
+        self._finish_recording()  # first: the recording's end is the call's, not after a database write
         await self._release_agent(AgentState.AFTER_CALL)
-        self._finish_recording()
         await self.transport.close()
 
     # ------------------------------------------------------------------ worker

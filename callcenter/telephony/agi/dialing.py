@@ -176,8 +176,9 @@ class AgentDialing:
         # An agent who let it ring is away from the seat (R-02): not offered calls until they say ready.
         after_ring = {"no_answer": AgentState.NOT_READY, "unavailable": AgentState.OFFLINE}
         next_state = after_ring.get(reason, AgentState.READY)
-        await self.pool.release(agent.id, next_state, call_id=self.call_id,
-                                reason=reason if next_state is not AgentState.READY else None)
+        # Not awaited: the neighbour seat's reservation goes ahead while this one is written (R-02's time).
+        self.pool.release_soon(agent.id, next_state, call_id=self.call_id,
+                               reason=reason if next_state is not AgentState.READY else None)
         return reason
 
     async def _dial_status(self: _DialingCall) -> str:

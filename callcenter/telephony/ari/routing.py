@@ -198,8 +198,9 @@ async def _release_leg(call: AriCall, leg_id: str, leg: Leg, outcome: str) -> No
                                  "reason": outcome}, offset=(leg.ring_started or now) + seconds)
     # An agent who let it ring is away from the seat (R-02): not offered calls until they say ready again.
     next_state = {"no_answer": AgentState.NOT_READY, "unavailable": AgentState.OFFLINE}.get(outcome, AgentState.READY)
-    await service.pool.release(leg.agent.id, next_state, call_id=call.call_id,
-                               reason=outcome if next_state is not AgentState.READY else None)
+    # Not awaited: the neighbour seat's reservation goes ahead while this one is written (R-02's time).
+    service.pool.release_soon(leg.agent.id, next_state, call_id=call.call_id,
+                              reason=outcome if next_state is not AgentState.READY else None)
 
 
 def on_leg_event(call: AriCall, leg_id: str, message: dict[str, Any]) -> None:
