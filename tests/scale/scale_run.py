@@ -25,7 +25,7 @@ from callcenter.calls.timeline import TimelineEvent
 from callcenter.sim.ari import SimChannel
 
 SPAN = 120.0  # simulated seconds over which the calls arrive (the issue's "300 calls over 2 minutes")
-WRAP_UP = 5.0  # simulated seconds of after-call work before an agent presses ready again
+WRAP_UP = 3.0  # simulated seconds of after-call work before an agent presses ready again
 DRAIN_LIMIT = 20.0  # real seconds for the pages to catch up with the database once the calls are over
 ADOPT_LIMIT = 5.0  # real seconds from kill -9 to another process holding a call of the dead one (issue 17)
 

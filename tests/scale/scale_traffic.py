@@ -40,7 +40,7 @@ def plan_calls(count: int, span: float, servers: tuple[str, ...], seed: int = 17
         number = f"139{rng.randint(10_000_000, 99_999_999)}"
         if kind == "talk":
             caller = SimCaller(number=number, args=("hotline",), speech=((8.0, 2.0), (13.0, 2.0), (18.0, 2.0)),
-                               hangup_at=rng.uniform(20.0, 26.0))
+                               hangup_at=rng.uniform(22.0, 28.0))
         elif kind == "silent":
             caller = SimCaller(number=number, args=("hotline",))
         else:

@@ -45,7 +45,7 @@ from callcenter.calls import events as ev
 
 CALLS = int(os.environ.get("CALLCENTER_SCALE_CALLS", "300"))
 SPEED = float(os.environ.get("CALLCENTER_SCALE_SPEED", "4"))
-AGENTS = 40
+AGENTS = 60
 WALL_LIMIT = 90.0  # real seconds one run may take (the whole suite must stay under ten minutes)
 BUSY_STATES = {"ringing", "on_call"}
 # Which process serves which Asterisk server: p1 holds a (it starts first), p2 holds b, p3 stands by for a;
@@ -139,13 +139,21 @@ async def test_the_process_holding_one_asterisk_killed_half_way(pg_url: str, tmp
     # Where another process took a dead process's call over, the agents it had are no longer held by it.
     cut = {cid: min((e.id or 0) for e in calls.get(cid, []) if (e.id or 0) > run.kill_id)
            for cid in run.live_at_kill if any((e.id or 0) > run.kill_id for e in calls.get(cid, []))}
-    # A caller who hung up between the kill and the adoption ended a call nobody held: no process saw its end.
+    # A caller who hung up between the kill and the adoption ended a call nobody held: no process saw its end. So
+    # did one whose hang-up the killed process had not written yet (its buffer and its unread events die with it).
     unheld = frozenset(cid for cid in run.live_at_kill if cid not in cut)
+    unwritten = frozenset(cid for cid, (call, chan) in run.placed.items()
+                          if call.server == "a" and cid not in cut and chan.created_t <= run.kill_sim_time
+                          and chan.ended_t is not None and chan.ended_t <= run.kill_sim_time
+                          and not any(e.type == ev.HANGUP for e in calls.get(cid, [])))
     # Calls that reached the dead process's Asterisk before another process held its application fail in
     # Stasis, as on a real Asterisk: only in that gap, which must stay shorter than the adoption limit.
     gap = frozenset(cid for cid in _unserved(run) if run.placed[cid][0].server == "a"
                     and 0 <= run.placed[cid][1].created_t - run.kill_sim_time <= SPEED * ADOPT_LIMIT)
-    problems = _checks(run, cut, unheld, gap)
+    print(f"{len(unheld)} calls ended between the kill and their adoption, {len(unwritten)} calls' ends died unwritten "
+          f"with {run.killed.name}, {len(gap)} calls failed in Stasis before Asterisk a was held again")
+    # The fate of a call whose end died unwritten was the killed process's to write: its scenario is not checked.
+    problems = _checks(run, cut, unheld, gap | unwritten)
     problems["unserved"] = [f"{cid}: Stasis failed (no application connected) outside the takeover"
                             for cid in _unserved(run) if cid not in gap]
     problems["adopted within 5 s"] = [f"{cid}: first event {seconds:.2f} s after the kill"
