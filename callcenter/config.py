@@ -124,7 +124,8 @@ class AsteriskServer:
     # This server's FastAGI calls come to agi_host:agi_port; 0 = it sends none (ARI only).
     agi_host: str = "127.0.0.1"
     agi_port: int = 0
-    # The dial string of an agent's seat on this server ({work_number} or {name}); "" = web.agent_endpoint.
+    # How this server dials an agent's seat ({work_number} or {name}, e.g. "PJSIP/{work_number}@pbx-a" through a
+    # trunk to the server the phones register on); "" = the seat's own endpoint.
     agent_endpoint: str = ""
 
 
@@ -166,6 +167,9 @@ class TelephonySettings:
             "silent": EntrySettings(script="silent_call"),
         }
     )
+    # How this server dials an agent's seat ({work_number} or {name}); "" = the seat's own endpoint. Set per
+    # server in [telephony.asterisk.<name>] agent_endpoint (callcenter/telephony/ari/endpoints.py).
+    agent_endpoint: str = ""
     # Several Asterisk servers (issue 17): [telephony.asterisk.<name>] sections, and the ones this process serves.
     asterisk: Mapping[str, AsteriskServer] = field(default_factory=dict)
     serve_asterisk: tuple[str, ...] = ()
@@ -175,7 +179,7 @@ class TelephonySettings:
         if self.asterisk:
             return dict(self.asterisk)
         return {DEFAULT_SERVER: AsteriskServer(self.ari_url, self.ari_username, self.ari_password, self.ari_app,
-                                               self.agi_host, self.agi_port)}
+                                               self.agi_host, self.agi_port, self.agent_endpoint)}
 
     def served(self) -> dict[str, AsteriskServer]:
         """The servers this process takes calls from (``serve_asterisk``, all when empty)."""
@@ -576,6 +580,11 @@ def _check_servers(t: TelephonySettings) -> None:
             raise ConfigError(f"{key}.{'ari_app' if not server.ari_app else 'ari_username'}: must not be empty")
         if not 0 <= server.agi_port <= 65535:
             raise ConfigError(f"{key}.agi_port: {server.agi_port} is not a TCP port")
+        try:
+            server.agent_endpoint.format(work_number="8001", name="agent")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ConfigError(f"{key}.agent_endpoint: unknown placeholder {exc} (use {{work_number}} or {{name}})") \
+                from None
         other = seen_apps.setdefault((server.ari_url.rstrip("/"), server.ari_app), name)
         if other != name:
             raise ConfigError(f"{key}.ari_app: {server.ari_app!r} on {server.ari_url} is server {other!r} already")

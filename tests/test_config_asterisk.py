@@ -48,6 +48,8 @@ def test_sections_in_the_file_and_a_nested_environment_override(tmp_path: Path) 
         ({"CALLCENTER_TELEPHONY__SERVE_ASTERISK": "c"},
          r"^telephony\.serve_asterisk: unknown server 'c' \(configured: main\)$"),
         ({"CALLCENTER_WEB__HEALTH_PORT": "-1"}, r"^web\.health_port: -1 is not a TCP port$"),
+        ({"CALLCENTER_TELEPHONY__ASTERISK__B__AGENT_ENDPOINT": "PJSIP/{seat}@a"},
+         r"^telephony\.asterisk\.b\.agent_endpoint: unknown placeholder 'seat' \(use \{work_number\} or \{name\}\)$"),
     ],
 )
 def test_a_bad_server_section_is_one_line_naming_its_key(environ: dict[str, str], message: str) -> None:
@@ -60,3 +62,17 @@ def test_a_section_that_is_not_a_table_names_itself(tmp_path: Path) -> None:
     cfg.write_text('[telephony.asterisk]\nb = "http://pbx/ari"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"^telephony\.asterisk\.b: expected a table$"):
         load_settings(cfg, environ={})
+
+
+def test_a_server_dials_the_seats_of_another_through_its_agent_endpoint() -> None:
+    from callcenter.calls.agents import Agent
+    from callcenter.cli.serve_telephony import server_settings
+    from callcenter.telephony.ari.endpoints import agent_endpoint
+
+    s = load_settings(environ={"CALLCENTER_TELEPHONY__ASTERISK__A__ARI_APP": "a",
+                               "CALLCENTER_TELEPHONY__ASTERISK__B__ARI_APP": "b",
+                               "CALLCENTER_TELEPHONY__ASTERISK__B__AGENT_ENDPOINT": "PJSIP/{work_number}@pbx-a"})
+    seat = Agent("agent1", "PJSIP/8001", "8001")
+    servers = s.telephony.servers()
+    assert agent_endpoint(server_settings(s, servers["a"]), seat) == "PJSIP/8001"  # its phone registers here
+    assert agent_endpoint(server_settings(s, servers["b"]), seat) == "PJSIP/8001@pbx-a"

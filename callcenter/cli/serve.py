@@ -277,6 +277,9 @@ async def start_service(
     service.commands = CommandBus(settings.database.url, process or process_identity(),
                                   poll=settings.database.command_poll_seconds)
     service.others.append(asyncio.create_task(service.commands.run(), name="call-commands"))
+    from callcenter.cli.serve_health import commands_probe
+
+    service.health.registry.add_probe(commands_probe(service.commands))
     if prepare is not None:
         await prepare(service)
     if telephony:

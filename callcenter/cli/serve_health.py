@@ -22,3 +22,24 @@ def health_app(ctx: Any) -> Starlette:
     app = Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz)])
     app.state.ctx = ctx
     return app
+
+
+def commands_probe(bus: Any) -> Any:
+    """The health board's line for this process's end of the command rows (callcenter.calls.commands_bus):
+    amber while its listening connection is away — buttons pressed elsewhere on this process's calls then wait
+    for its next poll or come back "not live"; it blocks no call."""
+    from callcenter.health.checks import GROUP_TELEPHONY
+    from callcenter.health.model import Component, Status
+
+    def probe() -> list[Component]:
+        detail = {"held": len(bus.local), "executed": bus.executed, "routed": bus.routed,
+                  "listening": bus.listening.is_set()}
+        value = f"{len(bus.local)} calls held here; {bus.executed} commands run, {bus.routed} sent"
+        if bus.listening.is_set():
+            return [Component("命令通道 commands", Status.GREEN, "listening for commands to this process's calls",
+                              value, GROUP_TELEPHONY, detail=detail)]
+        return [Component("命令通道 commands", Status.AMBER, "not listening: commands to this process's calls wait "
+                          "for its reconnect (pages answer 'not live' after 5 s)", value, GROUP_TELEPHONY,
+                          detail=detail)]
+
+    return probe

@@ -30,7 +30,8 @@ def server_settings(settings: Settings, server: AsteriskServer) -> Settings:
     t = settings.telephony
     return replace(settings, telephony=replace(
         t, ari_url=server.ari_url, ari_username=server.ari_username, ari_password=server.ari_password,
-        ari_app=server.ari_app, agi_host=server.agi_host, agi_port=server.agi_port))
+        ari_app=server.ari_app, agi_host=server.agi_host, agi_port=server.agi_port,
+        agent_endpoint=server.agent_endpoint))
 
 
 class ServedCalls:
@@ -213,6 +214,8 @@ def holder_probe(holder: ServerHolder, tz: Any) -> Callable[[], list[Any]]:
 
 
 def fastagi_servers(settings: Settings) -> dict[str, Settings]:
-    """The served servers that send FastAGI calls (agi_port set), as each listener's settings."""
+    """The served servers that send FastAGI calls, as each listener's settings: a section's with its agi_port set;
+    without sections the one server ``main`` always (its ``telephony.agi_port`` 0 = any free port, as before)."""
+    implicit = not settings.telephony.asterisk
     return {name: server_settings(settings, server)
-            for name, server in settings.telephony.served().items() if server.agi_port}
+            for name, server in settings.telephony.served().items() if server.agi_port or implicit}

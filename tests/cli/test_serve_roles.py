@@ -136,6 +136,7 @@ async def test_one_process_holds_each_server_and_a_standby_takes_both_over(
             assert (await client.get(f"{second.url}/readyz")).status_code == 200
         report = await second.health.board.check()
         assert next(c.reason for c in report.components if c.name == "ARI a").startswith("standby: ")
+        assert next(c.status.value for c in report.components if c.name == "命令通道 commands") == "green"
         for name in ("a", "b"):
             chan = pbx.sims[name].place_call(SimCaller(hangup_at=1.0), app=f"centre-{name}")
             data = await _offered(first, str(chan.id))

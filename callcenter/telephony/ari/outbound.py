@@ -39,6 +39,7 @@ from callcenter.scripting.catalogue import prompt_variables
 from callcenter.scripting.protocol import Command, Event, Note
 from callcenter.telephony.ari.call import AriCall, CallHost, safe_id
 from callcenter.telephony.ari.client import Json, path_id
+from callcenter.telephony.ari.endpoints import agent_endpoint
 from callcenter.telephony.ari.errors import AriError
 from callcenter.telephony.ari.routing import Leg
 
@@ -229,7 +230,7 @@ class OutboundCalls:
         leg_id = safe_id(f"agent-{agent.id}-{request.call_id}")
         started = service.clock.time()
         outcome = await self._originate(leg_id, {
-            "endpoint": agent.endpoint, "appArgs": f"outbound-agent,{request.call_id}",
+            "endpoint": agent_endpoint(service.settings, agent), "appArgs": f"outbound-agent,{request.call_id}",
             "callerId": request.number, "timeout": math.ceil(limit),
         }, limit)
         if not isinstance(outcome, dict):

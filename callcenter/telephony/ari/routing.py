@@ -27,6 +27,7 @@ from callcenter.scripting.protocol import Transfer, TransferResult
 from callcenter.telephony.ari import agent_lost
 from callcenter.telephony.ari.call import AriCall, safe_id
 from callcenter.telephony.ari.client import path_id
+from callcenter.telephony.ari.endpoints import agent_endpoint
 from callcenter.telephony.ari.errors import AriError, AriRequestError
 
 log = get_logger(__name__)
@@ -107,7 +108,8 @@ async def ring_agent(call: AriCall, agent: Agent, group: str) -> str:
     service.index_leg(leg_id, call)
     try:
         await call.client.request("POST", "channels", {
-            "endpoint": agent.endpoint, "app": service.app, "appArgs": f"agent,{call.call_id},{agent.id}",
+            "endpoint": agent_endpoint(service.settings, agent), "app": service.app,
+            "appArgs": f"agent,{call.call_id},{agent.id}",
             "channelId": leg_id, "callerId": call.caller, "timeout": math.ceil(limit) + _ORIGINATE_GRACE_SECONDS,
         })
     except AriError as exc:
