@@ -203,6 +203,14 @@ class SeatPool:
         if change is not None:
             self._apply(change)
 
+    async def release_call(self, call_id: str, *, by: str = "adopted") -> None:
+        """Free the seats a call holds whoever reserved them (a process that took over a dead one's call hangs
+        its agent legs up: those agents are not left waiting for the dead process's lease)."""
+        for change in await asyncio.to_thread(self.store.release_call, call_id, now=self.now(), by=by,
+                                                 not_holder=self.holder):
+            self._held.pop(change.agent, None)
+            self._apply(change)
+
     def release_soon(self, agent_id: str, state: AgentState, *, call_id: str, reason: str | None = None,
                      by: str = "router") -> None:
         """:meth:`release` from code that cannot wait (a clean-up while the call's task is being cancelled)."""

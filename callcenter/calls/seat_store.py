@@ -224,6 +224,16 @@ class SeatStore:
                 return None
             return self._set(seat, state, reason, now, by, call_id)
 
+    def release_call(self, call_id: str, *, now: datetime, by: str, not_holder: str) -> list[StateChange]:
+        """Free every seat another holder than ``not_holder`` reserved for ``call_id`` (its process died and this
+        one took the call over): a seat still ringing is ready again, one whose conversation was cut goes to
+        wrap-up. The taker's own new reservations for the call are left alone."""
+        with self._writing() as s:
+            seats = s.scalars(select(Seat).where(Seat.call_id == call_id, Seat.holder != not_holder)
+                              .with_for_update()).all()
+            return [self._set(seat, AgentState.AFTER_CALL if seat.state == AgentState.ON_CALL.value
+                              else AgentState.READY, None, now, by, call_id) for seat in seats]
+
     def _set(self, seat: Seat, state: AgentState, reason: str | None, now: datetime, by: str,
              call_id: str | None = None) -> StateChange:
         previous = AgentState(seat.state)

@@ -147,7 +147,8 @@ def panel_state(ctx: WebContext, user: User) -> dict[str, Any]:
 @requires("agent", "admin")
 async def panel_page(request: Request, user: User) -> Response:
     return render(request, "agent.html", categories=orders.CATEGORY_CHOICES, honorifics=HONORIFICS,
-                  state_labels=SETTABLE_STATES, page="agent")
+                  state_labels=SETTABLE_STATES, reasons=reason_codes(_ctx(request).settings.agents.reason_codes),
+                  page="agent")
 
 
 @requires("agent", "admin")

@@ -185,3 +185,21 @@ async def test_wrap_up_ends_at_its_maximum_made_ready_or_flagged(db_url: str, ov
         clock.tick(600)
         assert await pool.upkeep() == []  # flagged once
         assert await pool.reserve("default", call_id="d") is None  # still in wrap-up: not offered calls
+
+
+async def test_a_call_taken_over_frees_the_dead_processes_seats_at_once(db_url: str) -> None:
+    """The process that adopts a dead one's call hangs its agent legs up and frees their seats (no lease wait);
+    its own new reservation for the same call stays."""
+    clock = Clock()
+    dead = await seats(db_url, clock, "8001", "8002", "8003", holder="host-a:1")
+    await dead.reserve("default", call_id="c1")  # 8001 talking
+    await dead.answered("8001", "c1")
+    await dead.reserve("default", call_id="c1", tried=["8001"])  # 8002 ringing (a consult leg)
+    taker = SeatPool(db_url, holder="host-b:2", now=clock)
+    mine = await taker.reserve("default", call_id="c1", tried=["8001", "8002"])
+    assert mine is not None and mine.id == "8003"
+    await taker.release_call("c1")
+    await taker.refresh()
+    assert taker.get("8001").state is AgentState.AFTER_CALL
+    assert taker.get("8002").state is AgentState.READY
+    assert taker.get("8003").state is AgentState.RINGING  # the taker's own

@@ -417,6 +417,8 @@ class AriService:
         args = parts[1:]
         if args[:1] in (["agent"], ["outbound-agent"], ["monitor"], ["snoop"], [TRANSFER_ARG]):
             await self._hang_up(channel["id"])
+            if args[:1] in (["agent"], ["outbound-agent"]) and len(args) > 1:
+                await self.pool.release_call(args[1])  # its seat is free now, not one dead lease later
             return
         # A customer we dialled, answered before the restart: a person of the default group takes over, and the
         # attempt is written when the call ends (on_outbound_adopted).

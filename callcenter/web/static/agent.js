@@ -13,7 +13,7 @@
 
   function render(p) {
     panel = p;
-    $("agent-state").textContent = p.agent.state_label;
+    $("agent-state").textContent = p.agent.state_label + (p.agent.reason_label ? "·" + p.agent.reason_label : "");
     $("agent-state").dataset.state = p.agent.state;
     const call = p.call;
     const box = $("call-box");
@@ -100,7 +100,9 @@
   document.querySelectorAll("#state-buttons button").forEach(function (btn) {
     btn.addEventListener("click", async function () {
       showError("");
-      try { await live.api("/api/agent/state", { state: btn.dataset.state }); } catch (e) { showError(e.message); }
+      const body = { state: btn.dataset.state };
+      if (body.state === "not_ready") body.reason = $("not-ready-reason").value;  // 小休, 用餐, 培训, 会议, …
+      try { await live.api("/api/agent/state", body); } catch (e) { showError(e.message); }
       refresh().then(refreshCallbacks);
     });
   });
