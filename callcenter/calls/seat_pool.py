@@ -188,6 +188,10 @@ class SeatPool:
         """That agent only (a preview callback rings the agent who clicked), when ready."""
         return await self.reserve(None, call_id=call_id, wanted=agent_id)
 
+    def held_for(self, call_id: str) -> list[str]:
+        """The seats this process holds reserved for ``call_id`` (and renews the leases of)."""
+        return [agent for agent, held in self._held.items() if held == call_id]
+
     async def answered(self, agent_id: str, call_id: str) -> None:
         now = self.now()
         if await asyncio.to_thread(self.store.answered, agent_id, call_id, now):

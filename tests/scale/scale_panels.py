@@ -82,7 +82,7 @@ class Panel:
             self.connections.append((url, self.last))
             try:
                 async with connect(ws_url, additional_headers={"Cookie": cookie}, open_timeout=WAIT,
-                                   max_queue=None, ping_interval=None) as ws:
+                                   max_queue=None, ping_interval=None, compression=None) as ws:
                     self.connected.set()
                     async for raw in ws:
                         message = json.loads(raw)

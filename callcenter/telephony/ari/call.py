@@ -205,6 +205,10 @@ class AriCall:
             await self.quietly("DELETE", f"channels/{path_id(leg_id)}")
         if self.agent is not None:
             await self.service.pool.release(self.agent.id, AgentState.AFTER_CALL, call_id=self.call_id)
+        # A seat whose ring the hang-up cut short: its own release was cancelled with the transfer above, and this
+        # process would renew its lease for good (R-124 abandoned while ringing; found by tests/scale).
+        for agent_id in self.service.pool.held_for(self.call_id):
+            await self.service.pool.release(agent_id, AgentState.READY, call_id=self.call_id)
         if self.bridge_id is not None:
             await self.quietly("DELETE", f"bridges/{path_id(self.bridge_id)}")
         self.service.forget(self)
