@@ -24,8 +24,8 @@ def _state(tl: Timeline, at: datetime, agent: str, state: str, reason: str | Non
                                                  "from": ""}, at=at)
 
 
-def _day(tl: Timeline) -> Timeline:
-    t = lambda h, m=0, d=7: datetime(2026, 12, d, h, m, tzinfo=SH)  # noqa: E731
+def _day(tl: Timeline, month: int = 12) -> Timeline:
+    t = lambda h, m=0, d=7: datetime(2026, month, d, h, m, tzinfo=SH)  # noqa: E731
     _state(tl, t(8, 30, d=6), "8001", "not_ready", "training")  # the evening before: the state at midnight
     _state(tl, t(9), "8001", "ready")
     _state(tl, t(10), "8001", "ringing", by="router")
@@ -76,3 +76,20 @@ def test_the_report_has_the_section_and_a_csv(settings: Settings, db_url: str) -
     html = render(report, "html")
     assert "坐席状态时长" in html and "未就绪·用餐" in html
     assert "未就绪·用餐 1,800" in render(report, "table")
+
+
+def test_the_report_command_prints_the_csv(sqlite_url: str, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    import structlog
+
+    from callcenter.cli import main
+
+    monkeypatch.setenv("CALLCENTER_DATABASE__URL", sqlite_url)
+    monkeypatch.setenv("CALLCENTER_SERVICE__LOG_LEVEL", "warning")
+    _day(Timeline(sqlite_url), month=11)  # a past day: the command counts up to now
+    try:
+        assert main(["report", "--from", "2026-11-07", "--to", "2026-11-08", "--format", "csv"]) == 0
+    finally:
+        structlog.reset_defaults()
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0] == ["agent", "day", "state", "reason", "label", "seconds"]
+    assert ["8001", "2026-11-07", "after_call", "", "话后处理", "120.0"] in rows
