@@ -2,8 +2,9 @@
 
 Both adapters set a seat offline when its endpoint is unavailable (``agent.skipped`` with reason
 ``unavailable``, R-02); the ARI application also when the seat's phone loses its registration
-(``seat.registration`` offline) or a softphone goes away mid-call (``agent.lost``); the pool alone cannot tell that from an agent who simply has not signed on. A seat stays
-unreachable until it rings or answers again, or its agent signs on (the pool then no longer has it offline).
+(``seat.registration`` offline) or a softphone goes away mid-call (``agent.lost``). The pool alone cannot tell
+that from an agent who simply has not signed on. A seat stays unreachable until it rings or answers again, its
+phone registers again, or its agent signs on (the pool then no longer has it offline).
 """
 
 from __future__ import annotations

@@ -55,6 +55,15 @@ def wallboard_alert(ctx: WebContext) -> dict[str, Any] | None:
     return self_check_of(ctx).alert(today)
 
 
+def unreachable_seats(ctx: WebContext) -> list[str]:
+    """The seats (工号) whose phone is unregistered or unreachable, for the wallboard (R-02: offered no call)."""
+    watch = board_of(ctx).seats
+    if watch is None:
+        return []
+    agents = ctx.agents.agents
+    return sorted(agents[a].work_number or a for a in watch.unreachable(ctx.agents))
+
+
 def _register(ctx: WebContext) -> list[dict[str, Any]]:
     today = ctx.now().astimezone(ctx.settings.service.tz).date()
     try:

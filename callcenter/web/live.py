@@ -77,7 +77,7 @@ class LiveBoard:
             if e.id <= self.last_id:
                 return None  # already folded (a replay after a resubscribe)
             self.last_id = e.id
-        if e.type == ev.AGENT_STATE:  # a seat's own stream (calls.seat_pool), not a call
+        if e.type in (ev.AGENT_STATE, ev.SEAT_REGISTRATION):  # a seat's own stream (calls.seat_pool), not a call
             return None
         call = self.calls.get(e.call_id)
         if call is None:

@@ -25,7 +25,7 @@ from callcenter.web import monitor_pages, orders
 from callcenter.web.access import requires
 from callcenter.web.agent_pages import STATE_LABELS
 from callcenter.web.context import WebContext
-from callcenter.web.health_pages import wallboard_alert
+from callcenter.web.health_pages import unreachable_seats, wallboard_alert
 from callcenter.web.templating import render
 from callcenter.web.users import User
 
@@ -51,6 +51,8 @@ def wallboard_state(ctx: WebContext) -> dict[str, Any]:
         "service_level_seconds": settings.metrics.service_level_seconds,
         "service_level_target": settings.metrics.service_level_target_percent,
         "agents": [{"state": s, "label": STATE_LABELS[s], "count": n} for s, n in counts.items()],
+        # Seats whose phone is unregistered or unreachable: offered no call (R-02, issue 15).
+        "unreachable_seats": unreachable_seats(ctx),
         "open_orders": open_orders,
         "overdue_orders": overdue_orders,
         "chart_svg": str(chart),

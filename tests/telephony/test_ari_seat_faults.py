@@ -111,6 +111,10 @@ async def test_a_seat_without_a_registration_is_not_rung_and_the_neighbour_is(se
         await until(h, lambda: h.service.registrations.registered("PJSIP/8001"), limit=5.0)
     finally:
         await h.close()
+    stream = await h.events(h.service.registrations.stream)
+    assert [(e.type, e.data) for e in stream] == [
+        ("seat.registration", {"agent": "a1", "endpoint": "PJSIP/8001", "state": "offline"}),
+        ("seat.registration", {"agent": "a1", "endpoint": "PJSIP/8001", "state": "online"})]
     assert {e.data["agent"] for e in of_type(events, "agent.ringing")} == {"a2"}
     assert not of_type(events, "agent.skipped")
     assert of_type(events, "agent.answered")[0].data["agent"] == "a2"

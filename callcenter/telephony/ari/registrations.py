@@ -8,9 +8,10 @@ endpoint of the technology) with ``EndpointStateChange``. On every (re)connect t
 the states (``GET endpoints/{tech}``), so a change missed while the websocket was down is caught up.
 
 A seat that goes offline is made offline in the pool at once (no call is offered; the neighbour seat rings,
-R-02); the wallboard and the health board show it as they show every offline seat. Coming back online changes
-nothing by itself: the agent says ready. A race (the registration went, the event is on its way) costs nothing
-either: the originate to an endpoint without a contact fails at once and routing skips the seat as unavailable.
+R-02) and ``seat.registration`` goes on the timeline: the health board and the wallboard list the seat. Coming
+back online changes nothing by itself: the agent says ready. A race (the registration went, the event is on its
+way) costs nothing either: the originate to an endpoint without a contact fails at once and routing skips the
+seat as unavailable.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, Protocol
 
+from callcenter.calls import events as ev
 from callcenter.calls.agents import AgentError, AgentState
-from callcenter.calls.seat_pool import SeatPool
+from callcenter.calls.seat_pool import SeatPool, process_holder
+from callcenter.calls.timeline import Timeline
 from callcenter.logs import get_logger
 from callcenter.telephony.ari.client import AriClient, Json, path_id
 from callcenter.telephony.ari.errors import AriError
@@ -39,6 +42,7 @@ class RegistrationHost(Protocol):
     app: str
     client: AriClient
     pool: SeatPool
+    timeline: Timeline
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]: ...
 
@@ -49,6 +53,9 @@ class Registrations:
     def __init__(self, host: RegistrationHost) -> None:
         self.host = host
         self.offline: set[str] = set()
+        # seat.registration events: a stream of this process's own (never a call's), like the seats' states
+        self.stream = f"registrations@{process_holder()}"[:64]
+        self._stream_started = False
 
     def registered(self, endpoint: str) -> bool:
         return endpoint not in self.offline
@@ -91,8 +98,17 @@ class Registrations:
         pool = self.host.pool
         for agent in [a for a in pool.agents.values() if a.endpoint == name]:
             log.info("seat registration", agent=agent.id, endpoint=name, state=endpoint.get("state"))
+            self._note(agent.id, name, "offline" if offline else "online")
             if offline and agent.state in IDLE:
                 self.host.spawn(self._offline(agent.id))
+
+    def _note(self, agent_id: str, endpoint: str, state: str) -> None:
+        """``seat.registration`` for the health board and the wallboard (they list the seats without a phone)."""
+        timeline = self.host.timeline
+        if not self._stream_started:
+            timeline.expect_new(self.stream)  # numbered here, never read back
+            self._stream_started = True
+        timeline.append(self.stream, ev.SEAT_REGISTRATION, {"agent": agent_id, "endpoint": endpoint, "state": state})
 
     async def _offline(self, agent_id: str) -> None:
         try:

@@ -37,6 +37,12 @@
       row.appendChild(ccEl("td", { class: "num" }, a.count));
       body.appendChild(row);
     });
+    if (w.unreachable_seats && w.unreachable_seats.length) {  // no call is offered to these seats
+      const row = ccEl("tr", { class: "warn", "data-state": "unreachable" });
+      row.appendChild(ccEl("td", {}, "话机未注册/不可达"));
+      row.appendChild(ccEl("td", { class: "num" }, w.unreachable_seats.join(", ")));
+      body.appendChild(row);
+    }
     // Inline SVG built and escaped by the server's chart functions (callcenter.metrics.charts).
     document.getElementById("chart").innerHTML = w.chart_svg;
     document.getElementById("rings-chart").innerHTML = w.rings_svg;
