@@ -82,6 +82,7 @@ class Service:
     web_host: str | None = None  # where the health listener of a role without pages is bound
     holders: list[Any] = field(default_factory=list)  # cli.serve_telephony.ServerHolder per served server
     commands: Any = None  # callcenter.calls.commands_bus.CommandBus
+    click_dial: Any = None  # callcenter.telephony.ari.click_dial.ClickToDial, while this process dials
 
     @property
     def url(self) -> str:
@@ -91,9 +92,10 @@ class Service:
         if self.stopped:
             return
         self.stopped = True
-        if self.dialer is not None:  # no new callback is dialled, then those in flight end while ARI is up
+        dialer = self.dialer
+        if dialer is not None:  # no new callback is dialled, then those in flight end while ARI is up
             await _cancel([t for t in self.telephony if t.get_name() == "callback-dialer"])
-            await self.dialer.end_calls()
+            await dialer.end_calls()
         await _cancel(self.telephony)
         if self.commands is not None:  # the calls this process held are adopted by whoever takes their server
             await self.commands.close()
@@ -309,15 +311,19 @@ def _route_commands(service: Service) -> None:
     """The pages act on any call of the centre: this process's directly, another's through the command rows; and
     this process runs the commands sent to the calls it holds."""
     from callcenter.store import is_embedded
-    from callcenter.web.routed_control import RoutedCallControl, RoutedMonitoring, command_executor
+    from callcenter.web.click_dial import EXTRA as CLICK_DIAL
+    from callcenter.web.routed_control import RoutedCallControl, RoutedDialing, RoutedMonitoring, command_executor
 
     ctx, bus = service.web, service.commands
     local_control, local_monitoring = ctx.control, ctx.monitoring
-    bus.execute = command_executor(local_control, local_monitoring) if service.aris or service.holders else None
+    if service.holders:
+        bus.execute = command_executor(local_control, local_monitoring, lambda: (service.dialer, service.click_dial))
     if local_control is None and is_embedded(service.settings.database.url):
         return  # one process on SQLite and no ARI here: no call can be reached (the panel says so)
     ctx.control = RoutedCallControl(local_control, bus)
     ctx.monitoring = RoutedMonitoring(local_monitoring, bus)
+    ctx.dialing = RoutedDialing(lambda: service.dialer, bus)
+    ctx.extras[CLICK_DIAL] = RoutedDialing(lambda: service.click_dial, bus)
 
 
 def _once(service: Service, name: str, label: str, job: Callable[[], Awaitable[object]], *,
@@ -351,6 +357,7 @@ async def _start_telephony(service: Service, *, agi: bool, ari: bool, ari_client
         wait_settled,
     )
     from callcenter.web.control import AriCallControl
+    from callcenter.web.routed_control import DIALER
 
     settings, ctx, health, timeline = service.settings, service.web, service.health, service.timeline
     service.others.append(asyncio.create_task(health.seats.follow(timeline), name="health-seats"))
@@ -360,16 +367,26 @@ async def _start_telephony(service: Service, *, agi: bool, ari: bool, ari_client
         ctx.monitoring = ServedMonitoring(served)  # the wallboard's 监听/耳语/强插 (R-118), where the call is
 
         async def dial(ari_service: Any) -> None:
-            """The callbacks (回访), dialled through the first served server by the process that holds it; the
-            panel's "call" button reaches the dialer through ctx."""
+            """The callbacks (回访) and the agents' own calls, dialled through the first served server by the
+            process that holds it and the callback-dialer lock; other processes' pages reach it through
+            call_commands (RoutedDialing)."""
+            from callcenter.telephony.ari.click_dial import ClickToDial
             from callcenter.telephony.ari.dialer import Dialer
 
-            service.dialer = ctx.dialing = Dialer(settings, ari_service.outbound)
-            from callcenter.telephony.ari.click_dial import ClickToDial
+            dialer = Dialer(settings, ari_service.outbound)
+            click = ClickToDial(ari_service.outbound)  # a work order's "call" (issue 15)
 
-            ctx.extras["click_dial"] = ClickToDial(ari_service.outbound)  # a work order's "call" (issue 15)
-            task = asyncio.create_task(_once(service, "callback-dialer", "回访外呼", service.dialer.rounds,
-                                             runs=False), name="callback-dialer")
+            async def rounds() -> None:
+                service.dialer, service.click_dial = dialer, click
+                service.commands.holder(ari_service.server)(DIALER, True)
+                try:
+                    await dialer.rounds()
+                finally:
+                    service.commands.holder(ari_service.server)(DIALER, False)
+                    service.dialer = service.click_dial = None
+
+            task = asyncio.create_task(_once(service, "callback-dialer", "回访外呼", rounds, runs=False),
+                                       name="callback-dialer")
             service.telephony.append(task)
             try:
                 await asyncio.shield(task)

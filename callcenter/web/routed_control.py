@@ -14,7 +14,10 @@ Commands, as rows (``kind``: ``args``):
 - ``control``: ``{"action", "args", "by"}`` — hold, mute, DTMF, hang-up, transfers (:meth:`CallControl.control`);
   result :meth:`ControlResult.as_dict`;
 - ``monitor.start`` / ``monitor.switch`` / ``monitor.stop``: live monitoring (R-118), keyword arguments as
-  :class:`LiveMonitoring` takes them; result the method's dict, or ``{"error", "status"}`` when refused.
+  :class:`LiveMonitoring` takes them; result the method's dict, or ``{"error", "status"}`` when refused;
+- ``dial_preview`` ``{"task_id", "agent_id"}`` and ``dial_number`` ``{"agent_id", "number", "order"}``: an
+  agent's "call" on a callback or a work order, for the process that runs the callback dialer (its
+  ``call_owners`` row is :data:`DIALER`); refused with ``{"error", "status"}``.
 """
 
 from __future__ import annotations
@@ -22,18 +25,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from callcenter.callbacks.errors import CallbackError
 from callcenter.calls.commands import DONE, FAILED, Command
 from callcenter.calls.commands_bus import CommandBus, Outcome
-from callcenter.calls.control import ControlResult
+from callcenter.calls.control import ControlRefused, ControlResult
 from callcenter.calls.supervision import SupervisionError
 from callcenter.logs import get_logger
 from callcenter.scripting.protocol import ReleaseRequested, ScriptRequested
-from callcenter.web.control import CallControl, LiveMonitoring
+from callcenter.web.control import CallbackDialing, CallControl, LiveMonitoring
 
 log = get_logger(__name__)
 
 SCRIPT, RELEASE, CONTROL = "script", "release", "control"
 MONITOR_START, MONITOR_SWITCH, MONITOR_STOP = "monitor.start", "monitor.switch", "monitor.stop"
+DIAL_PREVIEW, DIAL_NUMBER = "dial_preview", "dial_number"
+
+
+# The call_owners row of the process that runs the callback dialer (it places the agents' calls too).
+DIALER = "dialer"
 
 
 def _not_live(call_id: str, outcome: Outcome) -> str:
@@ -104,11 +113,69 @@ class RoutedMonitoring:
         return self.local.sessions() if self.local is not None else []
 
 
-def command_executor(control: CallControl | None, monitoring: LiveMonitoring | None) -> Any:
-    """The holder's side of the bus: run a command on the local call (``CommandBus(execute=...)``)."""
+class RoutedDialing:
+    """The calls an agent places (a callback's preview, a work order's number), started by the process that
+    dials: here when it is this one (``local()``), else carried there."""
+
+    def __init__(self, local: Any, bus: CommandBus) -> None:
+        self.local = local  # () -> this process's Dialer / ClickToDial, or None while another process dials
+        self.bus = bus
+        self.key = DIALER
+
+    async def dial_preview(self, task_id: int, agent_id: str) -> Any:
+        here = self.local()
+        if here is not None:
+            return await here.dial_preview(task_id, agent_id)
+        outcome = await self.bus.route(self.key, DIAL_PREVIEW, {"task_id": task_id, "agent_id": agent_id})
+        if not outcome.done:
+            raise CallbackError(self._why(outcome))
+        return outcome.result
+
+    @staticmethod
+    def _why(outcome: Outcome) -> str:
+        if outcome.state == FAILED:
+            return str(outcome.result.get("error") or "the dialling process failed")
+        return "no process dials calls now (the callback dialer runs in no telephony process)"
+
+    async def dial(self, agent_id: str, number: str, *, order: str | None = None) -> dict[str, str]:
+        here = self.local()
+        if here is not None:
+            result: dict[str, str] = await here.dial(agent_id, number, order=order)
+            return result
+        outcome = await self.bus.route(self.key, DIAL_NUMBER, {"agent_id": agent_id, "number": number,
+                                                               "order": order})
+        if not outcome.done:
+            raise ControlRefused(self._why(outcome), int(outcome.result.get("status", 409)))
+        return {str(k): str(v) for k, v in outcome.result.items()}
+
+
+async def _dial(kind: str, args: Mapping[str, Any], dialing: CallbackDialing | None,
+                numbers: Any) -> tuple[str, dict[str, Any]]:
+    try:
+        if kind == DIAL_PREVIEW and dialing is not None:
+            await dialing.dial_preview(int(args["task_id"]), str(args["agent_id"]))
+            return DONE, {"task_id": int(args["task_id"])}
+        if kind == DIAL_NUMBER and numbers is not None:
+            order = args.get("order")
+            return DONE, dict(await numbers.dial(str(args["agent_id"]), str(args["number"]),
+                                                 order=None if order is None else str(order)))
+    except CallbackError as exc:
+        return FAILED, {"error": str(exc), "status": 400}
+    except ControlRefused as exc:
+        return FAILED, {"error": str(exc), "status": exc.status}
+    return FAILED, {"error": "this process dials no calls now", "status": 409}
+
+
+def command_executor(control: CallControl | None, monitoring: LiveMonitoring | None,
+                     dialers: Any = None) -> Any:
+    """The holder's side of the bus: run a command on the local call (``CommandBus(execute=...)``);
+    ``dialers()`` gives this process's (callback dialer, number dialer) while it dials."""
 
     async def execute(command: Command) -> tuple[str, dict[str, Any]]:
         args, call_id = command.args, command.call_id
+        if command.kind in (DIAL_PREVIEW, DIAL_NUMBER):
+            dialing, numbers = dialers() if dialers is not None else (None, None)
+            return await _dial(command.kind, args, dialing, numbers)
         if command.kind in (SCRIPT, RELEASE, CONTROL) and control is None:
             return DONE, ControlResult(404, error=f"call {call_id} is not live here").as_dict() \
                 if command.kind == CONTROL else {"live": False}

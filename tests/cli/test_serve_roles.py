@@ -170,6 +170,8 @@ async def test_postgres_a_web_process_acts_on_a_call_the_telephony_process_holds
         await telephony.commands.written()
         owner = await asyncio.to_thread(owner_of, pg_url, call_id)
         assert owner is not None and (owner.process, owner.server) == (telephony.commands.process, "b")
+        dialer = await asyncio.to_thread(owner_of, pg_url, "dialer")  # agents' calls are placed by tel:1
+        assert dialer is not None and dialer.process == "tel:1" and web.web.dialing is not None
         # The web process holds no call: the button goes through call_commands to the telephony process.
         assert await web.web.control.send(call_id, ScriptRequested("silent_call", by="8001"))
         assert web.commands.routed == 1 and telephony.commands.executed == 1

@@ -10,11 +10,18 @@ from typing import Any
 
 import pytest
 
+from callcenter.callbacks.errors import CallbackError
 from callcenter.calls.commands_bus import CommandBus
-from callcenter.calls.control import ControlResult
+from callcenter.calls.control import ControlRefused, ControlResult
 from callcenter.calls.supervision import SupervisionError
 from callcenter.scripting.protocol import ReleaseRequested, ScriptRequested
-from callcenter.web.routed_control import RoutedCallControl, RoutedMonitoring, command_executor
+from callcenter.web.routed_control import (
+    DIALER,
+    RoutedCallControl,
+    RoutedDialing,
+    RoutedMonitoring,
+    command_executor,
+)
 
 
 @dataclass
@@ -60,26 +67,49 @@ class HeldCalls:
 
 
 @dataclass
+class Dialing:
+    """The process that runs the callback dialer: a preview callback and a work order's number."""
+
+    dialled: list[tuple[str, ...]] = field(default_factory=list)
+
+    async def dial_preview(self, task_id: int, agent_id: str) -> Any:
+        if task_id == 13:
+            raise CallbackError("callback 13 is not due: booked for 15:00")
+        self.dialled.append(("preview", str(task_id), agent_id))
+        return asyncio.get_running_loop().create_future()  # the attempt's task: stays in the dialling process
+
+    async def dial(self, agent_id: str, number: str, *, order: str | None = None) -> dict[str, str]:
+        if number == "110":
+            raise ControlRefused("number '110' cannot be dialled", 400)
+        self.dialled.append(("number", agent_id, number, order or ""))
+        return {"call_id": "out-1", "number": "138****8000"}
+
+
+@dataclass
 class Centre:
     held: HeldCalls
     telephony: CommandBus
     web: CommandBus
     control: RoutedCallControl
     monitoring: RoutedMonitoring
+    dialing: Dialing
 
 
 @pytest.fixture
 async def centre(db_url: str) -> AsyncIterator[Centre]:
     held = HeldCalls(live={"call-1"})
-    telephony = CommandBus(db_url, "tel:1", execute=command_executor(held, held), poll=0.05)
+    dialing = Dialing()
+    telephony = CommandBus(db_url, "tel:1", execute=command_executor(held, held, lambda: (dialing, dialing)),
+                           poll=0.05)
     web = CommandBus(db_url, "web:2", poll=0.05, bound=0.5)
     tasks = [asyncio.create_task(bus.run()) for bus in (telephony, web)]
     async with asyncio.timeout(5):
         await telephony.listening.wait()
         await web.listening.wait()
         telephony.holder("a")("call-1", True)
+        telephony.holder("a")(DIALER, True)
         await telephony.written()
-    yield Centre(held, telephony, web, RoutedCallControl(None, web), RoutedMonitoring(None, web))
+    yield Centre(held, telephony, web, RoutedCallControl(None, web), RoutedMonitoring(None, web), dialing)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -134,3 +164,21 @@ async def test_the_holder_gone_means_not_live_within_the_bound(centre: Centre) -
         await centre.monitoring.start("call-1", supervisor="boss", role="supervisor", endpoint="PJSIP/9001",
                                       mode="listen", purpose="质检抽查")
     assert monitoring.value.status == 404
+
+
+async def test_an_agents_call_is_placed_by_the_process_that_dials(centre: Centre) -> None:
+    routed = RoutedDialing(lambda: None, centre.web)  # the web process dials nothing itself
+    assert await routed.dial_preview(7, "agent1") == {"task_id": 7}
+    assert await routed.dial("agent1", "13800138000", order="GD20261206-000001") == {
+        "call_id": "out-1", "number": "138****8000"}
+    assert centre.dialing.dialled == [("preview", "7", "agent1"),
+                                      ("number", "agent1", "13800138000", "GD20261206-000001")]
+    with pytest.raises(CallbackError, match="booked for 15:00"):
+        await routed.dial_preview(13, "agent1")
+    with pytest.raises(ControlRefused, match="cannot be dialled") as refused:
+        await routed.dial("agent1", "110")
+    assert refused.value.status == 400
+    centre.telephony.holder("a")(DIALER, False)  # its dialer stopped (lock lost): nobody dials now
+    await centre.telephony.written()
+    with pytest.raises(CallbackError, match="no process dials calls now"):
+        await routed.dial_preview(8, "agent1")
