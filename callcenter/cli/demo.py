@@ -62,7 +62,8 @@ class Scenario:
     name: str
     weight: int
     caller: Callable[[random.Random], Any]  # -> SimCaller
-    # (seconds after the agent answered, action) with action "script:<name>" or "order:<category>"
+    # (seconds after the agent answered, action) with action "script:<name>", "control:<action>" (the panel's
+    # call control, web/call_control.py) or "order:<category>"
     actions: tuple[tuple[float, str], ...] = ()
 
 
@@ -80,7 +81,7 @@ def _scenarios() -> list[Scenario]:
         Scenario("speech", 5, talker, ((26.0, "script:closing"),)),
         Scenario("silent", 2, lambda rng: SimCaller(number=number(rng), args=("hotline",))),
         Scenario("complaint", 3, lambda rng: talker(rng, 55.0), ((12.0, "order:complaint"),)),
-        Scenario("hold", 2, lambda rng: talker(rng, 60.0), ((14.0, "script:hold"), (30.0, "script:resume"))),
+        Scenario("hold", 2, lambda rng: talker(rng, 60.0), ((14.0, "control:hold"), (30.0, "control:resume"))),
         Scenario("dialect", 1, lambda rng: SimCaller(number=number(rng), args=("hotline",),
                                                      speech=((7.0, 2.0), (60.0, 3.0)), hangup_at=75.0),
                  ((10.0, "script:dialect_d1"), (16.0, "script:dialect_d2"))),
@@ -219,6 +220,11 @@ class DemoTraffic:
         ctx = self.service.web
         if kind == "script":
             await ctx.control.send(call.call_id, ScriptRequested(what, by=call.agent))
+            return
+        if kind == "control":  # as the panel's 保持 / 恢复 buttons do: control.<action> on the timeline
+            result = await ctx.control.control(call.call_id, what, {}, call.agent)
+            if not result.ok:
+                log.info("demo.control_refused", call_id=call.call_id, action=what, error=result.error)
             return
         agent = ctx.agents.get(call.agent)
         user = User(0, agent.id, "agent", agent.name, agent.work_number)
