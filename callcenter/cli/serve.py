@@ -18,6 +18,7 @@ import contextlib
 import signal
 import socket
 from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +30,7 @@ from callcenter.logs import get_logger
 log = get_logger(__name__)
 
 FLUSH_INTERVAL = 0.05
+WORKER_THREADS = 16
 # How long a component may take to finish after it was cancelled (calls hang up, bridges are destroyed).
 STOP_GRACE_SECONDS = 5.0
 
@@ -288,7 +290,9 @@ async def start_service(
         await _start_telephony(service, agi=agi, ari=ari, ari_client=ari_client, clock=clock, recordings=recordings)
     if role in ("all", "jobs"):
         _start_jobs(service, reports=reports)
-    _route_commands(service)
+    from callcenter.cli.serve_commands import route_commands
+
+    route_commands(service)
     if role in ("all", "web"):
         from callcenter.web.app import create_app
 
@@ -305,25 +309,6 @@ async def start_service(
     log.info("serve.started", url=service.url, role=role, agi=agi and telephony, ari=ari and telephony,
              servers=sorted(service.aris), seats=len(pool.agents))
     return service
-
-
-def _route_commands(service: Service) -> None:
-    """The pages act on any call of the centre: this process's directly, another's through the command rows; and
-    this process runs the commands sent to the calls it holds."""
-    from callcenter.store import is_embedded
-    from callcenter.web.click_dial import EXTRA as CLICK_DIAL
-    from callcenter.web.routed_control import RoutedCallControl, RoutedDialing, RoutedMonitoring, command_executor
-
-    ctx, bus = service.web, service.commands
-    local_control, local_monitoring = ctx.control, ctx.monitoring
-    if service.holders:
-        bus.execute = command_executor(local_control, local_monitoring, lambda: (service.dialer, service.click_dial))
-    if local_control is None and is_embedded(service.settings.database.url):
-        return  # one process on SQLite and no ARI here: no call can be reached (the panel says so)
-    ctx.control = RoutedCallControl(local_control, bus)
-    ctx.monitoring = RoutedMonitoring(local_monitoring, bus)
-    ctx.dialing = RoutedDialing(lambda: service.dialer, bus)
-    ctx.extras[CLICK_DIAL] = RoutedDialing(lambda: service.click_dial, bus)
 
 
 def _once(service: Service, name: str, label: str, job: Callable[[], Awaitable[object]], *,
@@ -485,6 +470,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         raise ServeError(f"--speed: must be positive, got {args.speed}")
 
     async def main() -> None:
+        # Database work runs in worker threads (timeline flushes, the feed, seats, commands) beside the recordings'
+        # ffmpeg: asyncio's default of cpu+4 threads (6 on two cores) queued them for seconds under load; 16 fits
+        # the SQLAlchemy pool (5 + 10 overflow) with a thread to spare.
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=WORKER_THREADS,
+                                                                           thread_name_prefix="serve"))
         # The multi-process scale test runs its simulated Asterisk servers faster than the wall: the calls here
         # must keep their time (rings, R-15's windows) on the same scale.
         clock = None
