@@ -35,14 +35,16 @@ async def render_first(h: Harness, key: str) -> None:
     await h.service.voice.media(Play("warm", key, text, "zh-CN"))
 
 
-def first_then_neighbour(h: Harness) -> None:
-    h.pool.agents["a1"].idle_since, h.pool.agents["a2"].idle_since = -30, -10
+async def first_then_neighbour(h: Harness) -> None:
+    """a1 has waited longest (rung first), a2 is its neighbour: a2 becomes ready again now."""
+    await h.pool.set_state("a2", AgentState.NOT_READY, reason="break")
+    await h.pool.set_state("a2", AgentState.READY)
 
 
 async def test_a_tab_closed_mid_call_puts_the_caller_on_hold_music_and_rings_the_neighbour(settings: Settings) -> None:
     h = await start(settings, agents=[("a1", SimAgent("PJSIP/8001", answer_at_ring=1, webrtc=True)),
                                       ("a2", SimAgent("PJSIP/8002", answer_at_ring=2))])
-    first_then_neighbour(h)
+    await first_then_neighbour(h)
     await render_first(h, "hold.wait")
     try:
         task = asyncio.create_task(h.call(SimCaller(args=("hotline",), speech=((9.0, 1.0), (45.0, 1.0)),
@@ -84,7 +86,7 @@ async def test_a_tab_closed_mid_call_puts_the_caller_on_hold_music_and_rings_the
 async def test_a_desk_phone_put_down_still_releases_the_call(settings: Settings) -> None:
     h = await start(settings, agents=[("a1", SimAgent("PJSIP/8001", answer_at_ring=1, hangup_after=10.0)),
                                       ("a2", SimAgent("PJSIP/8002", answer_at_ring=1))])
-    first_then_neighbour(h)
+    await first_then_neighbour(h)
     try:
         chan = await h.call(SimCaller(args=("hotline",), speech=((9.0, 1.0),), hangup_at=60.0))
         events = await h.events(chan.id)
@@ -100,7 +102,7 @@ async def test_a_seat_without_a_registration_is_not_rung_and_the_neighbour_is(se
     """R-02: a1's phone lost its registration; the call goes to a2 with no ring (and no skip) for a1."""
     h = await start(settings, agents=[("a1", SimAgent("PJSIP/8001", answer_at_ring=1, webrtc=True)),
                                       ("a2", SimAgent("PJSIP/8002", answer_at_ring=1))])
-    first_then_neighbour(h)
+    await first_then_neighbour(h)
     try:
         await until(h, lambda: h.sim.endpoint_sources.get(h.settings.telephony.ari_app), limit=5.0)  # subscribed
         h.sim.set_registered("PJSIP/8001", False)
@@ -135,4 +137,22 @@ async def test_a_registration_lost_before_the_application_connected_is_read_on_c
         await h.close()
     assert h.pool.agents["a2"].state is AgentState.READY
     assert h.check.seen.get("POST /applications/{applicationName}/subscription") == 1
+    assert h.check.errors == []
+
+
+async def test_a_registration_gone_before_its_event_costs_the_caller_no_ring(settings: Settings) -> None:
+    """The race: the phone's registration is gone but no EndpointStateChange has arrived. The originate to an
+    endpoint without a contact fails at once; the seat is skipped with no ring and the neighbour rings (R-02)."""
+    h = await start(settings, agents=[("a1", SimAgent("PJSIP/8001")), ("a2", SimAgent("PJSIP/8002"))])
+    await first_then_neighbour(h)
+    try:
+        h.sim.unregistered.add("PJSIP/8001")  # gone, and Asterisk has not told anyone yet
+        chan = await h.call(SimCaller(args=("hotline",), speech=((9.0, 1.0),), hangup_at=20.0))
+        events = await h.events(chan.id)
+    finally:
+        await h.close()
+    (skipped,) = of_type(events, "agent.skipped")
+    assert (skipped.data["agent"], skipped.data["rings"], skipped.data["reason"]) == ("a1", 0, "unavailable")
+    assert of_type(events, "agent.answered")[0].data["agent"] == "a2"
+    assert skipped.offset - of_type(events, "queue.entered")[0].offset < LATE
     assert h.check.errors == []

@@ -26,7 +26,7 @@ from callcenter.calls.seat_pool import SeatPool, process_holder
 from callcenter.calls.timeline import Timeline
 from callcenter.logs import get_logger
 from callcenter.telephony.ari.client import AriClient, Json, path_id
-from callcenter.telephony.ari.errors import AriError
+from callcenter.telephony.ari.errors import AriError, AriRequestError
 
 log = get_logger(__name__)
 
@@ -72,6 +72,11 @@ class Registrations:
                 await client.request("POST", f"applications/{path_id(self.host.app)}/subscription",
                                      {"eventSource": f"endpoint:{tech}"})
                 endpoints: list[Json] = await client.request("GET", f"endpoints/{path_id(tech)}")
+            except AriRequestError as exc:
+                # 422/404: this Asterisk has no such technology (no res_pjsip): nothing registers, nothing to read.
+                level = log.info if exc.status in (404, 422) else log.warning
+                level("ari endpoint states not readable; seats are rung without them", tech=tech, error=str(exc))
+                continue
             except AriError as exc:
                 log.warning("ari endpoint states not readable; seats are rung without them", tech=tech,
                             error=str(exc))
