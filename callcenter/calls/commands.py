@@ -11,8 +11,9 @@ in exactly one of them. A button pressed on another process's page must reach th
   ``pending`` → ``running`` (the owner took it) → ``done`` | ``failed``; or ``not_live`` when nobody took it
   within the sender's bound (the owner died, or let the call go). A row that left ``pending`` is never taken
   again, so a command runs at most once. On PostgreSQL each write ends its transaction with
-  ``NOTIFY callcenter_commands`` (:data:`CHANNEL`: ``cmd <to> <id>`` for the owner, ``end <from> <id>`` for the
-  sender), which :mod:`callcenter.calls.commands_bus` listens for; everything is also found by polling.
+  ``NOTIFY callcenter_commands`` (:data:`CHANNEL`: ``cmd <to> <id>`` for the owner, ``end <from> <id>
+  [<state> <result JSON>]`` for the sender), which :mod:`callcenter.calls.commands_bus` listens for;
+  everything is also found by polling.
 
 Everything here is blocking (SQLAlchemy); the bus calls it in worker threads.
 """
@@ -34,6 +35,7 @@ from callcenter.store import Base, is_embedded, session_scope
 CHANNEL = "callcenter_commands"
 PENDING, RUNNING, DONE, FAILED, NOT_LIVE = "pending", "running", "done", "failed", "not_live"
 FINAL = frozenset({DONE, FAILED, NOT_LIVE})
+NOTIFY_ROOM = 7000  # bytes of a notification's payload we use (PostgreSQL's limit is 8000)
 
 
 class CallOwnerRecord(Base):
@@ -209,8 +211,14 @@ def finish(url: str, command_id: int, state: str, result: Mapping[str, Any]) -> 
         row = s.get(CallCommandRecord, command_id)
         if row is None or row.state in FINAL or (state == NOT_LIVE and row.state != PENDING):
             return
-        row.state, row.result, row.finished_at = state, json.dumps(dict(result), ensure_ascii=False), _now()
-        _notify(s, url, f"end {row.from_process} {command_id}")
+        text_result = json.dumps(dict(result), ensure_ascii=False)
+        row.state, row.result, row.finished_at = state, text_result, _now()
+        # The outcome rides on the notification when it fits (NOTIFY carries < 8000 bytes): the sender need not
+        # read the row back.
+        payload = f"end {row.from_process} {command_id}"
+        if len(payload.encode()) + len(text_result.encode()) < NOTIFY_ROOM:
+            payload = f"{payload} {state} {text_result}"
+        _notify(s, url, payload)
 
 
 def expire(url: str, command_id: int) -> bool:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -84,7 +85,8 @@ class CommandBus:
         self._connect = connect or self._open
         self.local: dict[str, str] = {}  # call id → server, the calls this process holds
         self._writes: asyncio.Queue[tuple[str, str, bool]] = asyncio.Queue()
-        self._waiters: dict[int, asyncio.Future[None]] = {}
+        # Senders waiting, by command id: woken with the outcome (a notification that carries it) or None (read it).
+        self._waiters: dict[int, asyncio.Future[Outcome | None]] = {}
         self._running: set[asyncio.Task[Any]] = set()
         self._conn: Any = None
         self.listening = asyncio.Event()
@@ -137,7 +139,7 @@ class CommandBus:
         if command_id is None or owner is None:  # nobody holds it, or this process does (tried directly)
             return Outcome(NOT_LIVE, {"error": f"call {call_id} is not live"})
         self.routed += 1
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[Outcome | None] = asyncio.get_running_loop().create_future()
         self._waiters[command_id] = waiter
         try:
             return await self._wait(command_id, waiter, self.bound if alive else min(self.bound, DEAD_BOUND),
@@ -145,13 +147,16 @@ class CommandBus:
         finally:
             self._waiters.pop(command_id, None)
 
-    async def _wait(self, command_id: int, waiter: asyncio.Future[None], bound: float, owner: str) -> Outcome:
+    async def _wait(self, command_id: int, waiter: asyncio.Future[Outcome | None], bound: float,
+                    owner: str) -> Outcome:
         started = time.monotonic()
         deadline, extended = bound, False
         while True:
             left = deadline - (time.monotonic() - started)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(waiter), timeout=max(0.0, min(self.poll, left)))
+                told = await asyncio.wait_for(asyncio.shield(waiter), timeout=max(0.0, min(self.poll, left)))
+                if told is not None:
+                    return Outcome(told.state, told.result, command_id, owner)
             found = await asyncio.to_thread(rows.command, self.url, command_id)
             if found is not None and found.state in FINAL:
                 return Outcome(found.state, found.result, command_id, owner)
@@ -227,16 +232,16 @@ class CommandBus:
                 await asyncio.sleep(delay)
 
     def _on_note(self, payload: str) -> None:
-        kind, _, rest = payload.partition(" ")
-        process, _, number = rest.rpartition(" ")
-        if process != self.process or not number.isdigit():
+        parts = payload.split(" ", 4)
+        if len(parts) < 3 or parts[1] != self.process or not parts[2].isdigit():
             return
+        kind, number = parts[0], int(parts[2])
         if kind == "cmd":
-            self._spawn(int(number))
+            self._spawn(number)
         elif kind == "end":
-            waiter = self._waiters.get(int(number))
+            waiter = self._waiters.get(number)
             if waiter is not None and not waiter.done():
-                waiter.set_result(None)
+                waiter.set_result(_told(parts[3:]))
 
     async def _sweep(self) -> None:
         """Commands whose notification this process missed (or, on SQLite, all of them)."""
@@ -295,3 +300,13 @@ class CommandBus:
             with contextlib.suppress(Exception):
                 await conn.close()
 
+
+def _told(parts: list[str]) -> Outcome | None:
+    """The outcome a finishing notification carries (``<state> <result JSON>``), or None: read the row."""
+    if len(parts) != 2 or parts[0] not in FINAL:
+        return None
+    try:
+        result = json.loads(parts[1])
+    except ValueError:
+        return None
+    return Outcome(parts[0], result) if isinstance(result, dict) else None

@@ -109,6 +109,17 @@ async def test_a_command_reaches_the_holder_and_its_answer_comes_back(processes:
     assert rows.counts(processes.url) == {DONE: 1}
 
 
+async def test_an_answer_too_long_for_a_notification_is_read_from_its_row(processes: Processes) -> None:
+    async def execute(command: Command) -> tuple[str, dict[str, Any]]:
+        return DONE, {"state": "话" * 4000}  # 12,000 bytes: more than NOTIFY carries
+
+    telephony = await processes.start("tel:1", execute)
+    web = await processes.start("web:2")
+    await _held(telephony, "call-1")
+    outcome = await web.route("call-1", "control", {})
+    assert outcome.state == DONE and outcome.result == {"state": "话" * 4000}
+
+
 async def test_a_call_nobody_holds_is_not_live_at_once_without_a_row(processes: Processes) -> None:
     web = await processes.start("web:2")
     outcome = await web.route("call-gone", "release", {"by": "8001"})
