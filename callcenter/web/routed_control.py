@@ -84,6 +84,8 @@ class RoutedMonitoring:
     def __init__(self, local: LiveMonitoring | None, bus: CommandBus) -> None:
         self.local = local
         self.bus = bus
+        # Monitorings this process started on other processes' calls, for the wallboard (by call id).
+        self.elsewhere: dict[str, dict[str, str]] = {}
 
     async def _here_or_there(self, call_id: str, kind: str, method: str, **kwargs: Any) -> dict[str, str]:
         if self.local is not None and call_id in self.bus.local:  # held here: its refusals are the answer
@@ -91,7 +93,12 @@ class RoutedMonitoring:
             return result or {}
         outcome = await self.bus.route(call_id, kind, kwargs)
         if outcome.done:
-            return {str(k): str(v) for k, v in outcome.result.items()}
+            result = {str(k): str(v) for k, v in outcome.result.items()}
+            if kind == MONITOR_STOP:
+                self.elsewhere.pop(call_id, None)
+            elif result:
+                self.elsewhere[call_id] = result
+            return result
         if outcome.state == FAILED and "status" in outcome.result:
             raise SupervisionError(str(outcome.result.get("error", "refused")), int(outcome.result["status"]))
         raise SupervisionError(_not_live(call_id, outcome), 404 if outcome.state != FAILED else 503)
@@ -109,8 +116,12 @@ class RoutedMonitoring:
         await self._here_or_there(call_id, MONITOR_STOP, "stop", supervisor=supervisor)
 
     def sessions(self) -> list[dict[str, str]]:
-        """This process's monitorings (the wallboard's view of another process's is its timeline events)."""
-        return self.local.sessions() if self.local is not None else []
+        """Who monitors which call: this process's, and those its pages started elsewhere (the wallboard lists
+        only live calls, so one whose call ended drops out; one ended by the supervisor's seat hanging up on the
+        other process shows until its call ends)."""
+        here = self.local.sessions() if self.local is not None else []
+        seen = {m.get("call_id") for m in here}
+        return here + [m for call_id, m in self.elsewhere.items() if call_id not in seen]
 
 
 class RoutedDialing:

@@ -143,8 +143,11 @@ async def test_monitoring_starts_switches_and_stops_on_the_holder_with_its_refus
     started = await centre.monitoring.start("call-1", supervisor="boss", role="supervisor", endpoint="PJSIP/9001",
                                             mode="listen", purpose="质检抽查")
     assert started == {"call_id": "call-1", "supervisor": "boss", "mode": "listen"}
+    assert centre.monitoring.sessions() == [started]  # the wallboard of the supervisor's process shows it
     assert (await centre.monitoring.switch("call-1", supervisor="boss", mode="barge"))["mode"] == "barge"
+    assert centre.monitoring.sessions()[0]["mode"] == "barge"
     await centre.monitoring.stop("call-1", supervisor="boss")
+    assert centre.monitoring.sessions() == []
     assert centre.held.monitored == {}
     with pytest.raises(SupervisionError, match="not being monitored") as stopped:
         await centre.monitoring.stop("call-1", supervisor="boss")
