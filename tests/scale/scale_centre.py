@@ -34,7 +34,7 @@ SECRET_KEY = "scale-test-secret-" + "k" * 40
 ARI_USER, ARI_PASSWORD, ARI_APP = "callcenter", "callcenter", "callcenter"
 PROMPT_SECONDS = 2.0  # every prompt lasts this long in the simulators (call seconds)
 START_LIMIT = 90.0  # real seconds a serve process may take to say where it serves
-STOP_LIMIT = 30.0  # real seconds a SIGTERM'd process may take to finish its calls and its last flush
+STOP_LIMIT = 20.0  # real seconds a SIGTERM'd process may take to finish its calls and its last flush
 JOB_POLL_SECONDS = 1.0  # database.job_lock_poll_seconds: a standby takes a dead holder's jobs within ~2 polls
 LEASE_SECONDS = 15.0  # agents.lease_seconds
 SERVERS = ("a", "b")
@@ -242,9 +242,8 @@ class Centre:
         raise AssertionError(f"no live process holds Asterisk {server}")
 
     async def close(self) -> dict[str, int | None]:
-        codes = {}
-        for proc in self.processes:
-            codes[proc.name] = await proc.stop()
+        """Stop every process at once (SIGTERM, SIGKILL after :data:`STOP_LIMIT`), then the simulators."""
+        codes = await asyncio.gather(*(proc.stop() for proc in self.processes))
         for server in self.ari.values():
             await server.stop()
-        return codes
+        return {proc.name: code for proc, code in zip(self.processes, codes, strict=True)}

@@ -113,8 +113,8 @@ def agent_segments(calls: dict[str, list[TimelineEvent]], cut: dict[str, int] | 
                 for who, start in open_.items():
                     segments[who].append((start, e.id or 0, call_id))
                 open_.clear()
-        for who, start in open_.items():  # the call never ended on the timeline
-            segments[who].append((start, 1 << 62, call_id))
+        for who, start in open_.items():  # the call never ended on the timeline: held to its cut, or for good
+            segments[who].append((start, end_all if end_all is not None else 1 << 62, call_id))
     return segments
 
 

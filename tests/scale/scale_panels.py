@@ -31,7 +31,7 @@ from callcenter.sim.clock import ScaledClock
 
 WAIT = 20.0  # real seconds any one HTTP exchange or websocket opening may take
 SESSION_COOKIE = "callcenter_session"  # callcenter.web.app's SessionMiddleware
-READY_TRIES = 20  # an agent presses ready at most this often after one call (refused while the seat is busy)
+READY_TRIES = 40  # an agent presses ready at most this often after one call (refused while the seat is busy)
 
 
 async def sign_in(http: httpx.AsyncClient, base: str, name: str, password: str) -> str:
