@@ -1,6 +1,7 @@
-"""Hold and resume from the panel's call-control API on a real Asterisk 22 (R-38, R-39; issue 15), judged from
-both ends' recordings: the caller hears 「对不起,请稍等」, then music and nothing of the agent (who speaks while the
-caller is held), then 「对不起,让您久等了」; the agent's seat hears the phrase but no music.
+"""Hold, resume and mute from the panel's call-control API on a real Asterisk 22 (R-38, R-39; issue 15), judged
+from both ends' recordings: on hold the caller hears 「对不起,请稍等」, then music and nothing of the agent (who speaks
+while the caller is held), then 「对不起,让您久等了」, and the agent's seat hears the phrase; a muted agent's words
+reach neither the caller nor the call's recording.
 
 Seat 8002 (a Local channel of ``[agents]``, tests/asterisk/pbx.py) answers at once, speaks ``agent-speech``
 AGENT_SPEAKS_AFTER seconds later, stays 12 s and hangs up, which releases the call.
@@ -18,9 +19,10 @@ from pydub.silence import detect_nonsilent
 
 from tests.asterisk.conftest import AGENT_PASSWORD, Bridge
 from tests.asterisk.hearing import MEASURED, SILENCE_DBFS, Prompt, contour, known_prompts, made_of, wait_until_hung_up
-from tests.asterisk.pbx import espeak_wav
+from tests.asterisk.pbx import espeak_wav, silence_files
 
 AGENT_SPEAKS_AFTER = 12  # s after the agent answers: the caller is on hold by then
+CALLER_ANSWERS_GREETING_AT = 14  # s after the caller's answer: in the 5 s window after the agent's greeting
 
 
 def _signed_in(web: str, name: str) -> tuple[httpx.Client, str]:
@@ -87,8 +89,9 @@ def test_on_hold_the_caller_hears_the_phrase_and_music_and_never_the_agent(bridg
     keys = made_of(heard, prompts)
     names = [key for key, _ in keys]
     assert "agent-speech" not in names, keys  # on hold the caller hears the music, never the agent
-    wait_at = next(at for key, at in keys if "hold.wait" in key.split("|"))
-    resume_at = next(at for key, at in keys if "hold.resume" in key.split("|"))
+    wait_at = next((at for key, at in keys if "hold.wait" in key.split("|")), None)
+    resume_at = next((at for key, at in keys if "hold.resume" in key.split("|")), None)
+    assert wait_at is not None and resume_at is not None, keys
     assert wait_at < resume_at, keys
     phrase = next(p.seconds for p in prompts if "hold.wait" in p.key.split("|"))
     music = _loud_share(heard, wait_at + phrase + 0.5, resume_at - 0.5)
@@ -102,3 +105,44 @@ def test_on_hold_the_caller_hears_the_phrase_and_music_and_never_the_agent(bridg
     assert any("hold.wait" in key.split("|") for key in seat_keys), seat_keys  # the agent hears the phrase
     MEASURED.append(f"hold: the caller heard sound {music:.0%} of the {resume_at - wait_at - phrase:.1f} s on hold, "
                     "the agent's words not at all")
+
+
+def test_a_muted_agent_is_heard_by_nobody_and_not_recorded(bridge: Bridge, tmp_path: Path) -> None:
+    """Mute (``POST channels/{agentLeg}/mute?direction=in``): the agent speaks while muted; their own line carries
+    the words (the seat's recording), the caller's ear and the call's recording hold none of them."""
+    agents = bridge.pbx.root / "agents"
+    speech = espeak_wav("您好,客服代表8002号很高兴为您服务。", agents / "agent-speech.wav")
+    (agents / "8002.delay").write_text(f"{AGENT_SPEAKS_AFTER}\n")
+    for stale in ("8002-mix.wav", "8002.clock"):
+        (agents / stale).unlink(missing_ok=True)
+    agent, token = _signed_in(bridge.web, "8002")
+    headers = {"X-CSRF-Token": token}
+    call = tmp_path / "muted"
+    # The caller answers the agent's greeting (no silent-call prompt then plays over the agent's words, R-15).
+    caller_speech = espeak_wav("喂,你好。", tmp_path / "caller.wav")
+    try:
+        assert agent.post("/api/agent/state", json={"state": "ready"}, headers=headers).status_code == 200
+        bridge.pbx.originate(bridge="callcenter-ari", entry="hotline", scenario="speaks", call=call,
+                             QUIET=silence_files(CALLER_ANSWERS_GREETING_AT), SPEECH=str(caller_speech.with_suffix("")))
+
+        def talking() -> str:
+            live = agent.get("/api/agent/panel").json()["call"]
+            return str(live["call_id"]) if live and live["phase"] == "talking" else ""
+
+        call_id = str(_until("the agent's answer", talking, 60))
+        r = agent.post("/api/agent/call/mute", json={"call_id": call_id}, headers=headers)
+        assert r.status_code == 200 and r.json()["state"]["muted"] is True, r.text
+        wait_until_hung_up(call, timeout=90)
+    finally:
+        agent.close()
+        (agents / "8002.delay").unlink(missing_ok=True)
+    prompts = [*known_prompts(bridge.sounds, bridge.rendered), Prompt("agent-speech", 0.0, contour(
+        AudioSegment.from_wav(speech)))]
+    said = [key for key, _ in made_of(AudioSegment.from_wav(agents / "8002-mix.wav"), prompts)]
+    assert "agent-speech" in said, said  # the agent did speak on their own line
+    heard = [key for key, _ in made_of(AudioSegment.from_wav(call.parent / f"{call.name}-heard.wav"), prompts)]
+    assert "agent-speech" not in heard, heard
+    (recording,) = list(bridge.recordings.glob(f"**/{call_id}.wav"))
+    recorded = [key for key, _ in made_of(AudioSegment.from_wav(recording), prompts)]
+    assert "agent-speech" not in recorded, recorded
+    MEASURED.append("mute: the agent's words on their own line, not in the caller's ear nor the call's recording")
