@@ -251,8 +251,18 @@ def _reserver(url: str, worker: int, seconds: float, core: int | None, out: Any)
     (agent, from, to) of every hold."""
     if core is not None:
         pin(0, core)
+    try:
+        out.send(_reserve_loop(url, worker, seconds))
+    except Exception as exc:  # reported by the parent in one line (a full server: "too many clients")
+        out.send(f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}")
+    out.close()
+
+
+def _reserve_loop(url: str, worker: int, seconds: float) -> tuple[list[float], list[tuple[str, float, float]], int]:
     store = SeatStore(url)
-    latencies, holds, misses = [], [], 0
+    latencies: list[float] = []
+    holds: list[tuple[str, float, float]] = []
+    misses = 0
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
         call_id = f"bench-{worker}-{uuid.uuid4().hex[:8]}"
@@ -266,8 +276,7 @@ def _reserver(url: str, worker: int, seconds: float, core: int | None, out: Any)
             continue
         store.release(agent.id, AgentState.READY, call_id=call_id, reason=None, now=datetime.now(UTC), by="bench")
         holds.append((agent.id, t1, time.perf_counter()))
-    out.send((latencies, holds, misses))
-    out.close()
+    return latencies, holds, misses
 
 
 def run_reservations(url: str, workers: int, seconds: float) -> dict[str, float]:
@@ -286,11 +295,14 @@ def run_reservations(url: str, workers: int, seconds: float) -> dict[str, float]
         if not pipe.poll(seconds + 60):
             proc.kill()
             raise SystemExit(f"a reservation worker did not report within {seconds + 60:.0f} s")
-        got_latencies, got_holds, got_misses = pipe.recv()
+        got = pipe.recv()
+        proc.join(10)
+        if isinstance(got, str):
+            raise SystemExit(f"a reservation worker failed: {got}")
+        got_latencies, got_holds, got_misses = got
         latencies += got_latencies
         holds += got_holds
         misses += got_misses
-        proc.join(10)
     by_agent: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for agent, start, stop in holds:
         by_agent[agent].append((start, stop))
@@ -331,6 +343,7 @@ def main() -> int:
     ap.add_argument("--speed", type=float, default=4.0, help="simulated seconds per real second")
     ap.add_argument("--reserve-seconds", type=float, default=5.0, help="seconds per reservation row")
     ap.add_argument("--counts", default="1,2,3", help="process counts to run (default 1,2,3)")
+    ap.add_argument("--reservations-only", action="store_true", help="only the seat reservation rows")
     ap.add_argument("--pg-url", default=os.environ.get("CALLCENTER_TEST_POSTGRES_URL", DEFAULT_PG))
     args = ap.parse_args()
     try:
@@ -345,18 +358,19 @@ def main() -> int:
     print(f"this machine gives us {len(available) or 'an unknown number of'} cores ({os.cpu_count()} in all): "
           + ("each serve process is pinned to its own core while there is one; more processes share them"
              if available else "no pinning"))
-    print(f"offered: {args.rate:g} calls/s for {args.seconds:g} s, each {CALL_SECONDS:g} simulated s at "
-          f"{args.speed:g}x ({CALL_SECONDS / args.speed:.1f} real s), {AGENTS} agents")
+    if not args.reservations_only:
+        print(f"offered: {args.rate:g} calls/s for {args.seconds:g} s, each {CALL_SECONDS:g} simulated s at "
+              f"{args.speed:g}x ({CALL_SECONDS / args.speed:.1f} real s), {AGENTS} agents")
     audio = Path(tempfile.mkdtemp(prefix="bench-scale-audio-"))
     results = {}
-    for count in counts:
+    for count in counts if not args.reservations_only else []:
         r = asyncio.run(run_processes(count, args, audio))
         results[count] = r
         print(f"  {count} process{'es' if count > 1 else '  '}: {r['calls_per_second']:6.2f} calls/s "
               f"({int(r['answered'])} of {int(r['offered'])} answered in {r['seconds']:.1f} s), event→command "
               f"p50 {r['p50_ms']:6.2f} ms p99 {r['p99_ms']:7.2f} ms ({int(r['samples'])} samples; "
               f"{r['placement']})")
-    if 1 in results:
+    if 1 in results and len(results) > 1:
         base = results[1]["calls_per_second"]
         print("scaling against one process: " + ", ".join(
             f"{c} → {results[c]['calls_per_second'] / base:.2f}x" for c in counts if c != 1))
