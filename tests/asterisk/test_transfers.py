@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,7 @@ import httpx
 from pydub import AudioSegment
 
 from tests.asterisk import bridge_probe
-from tests.asterisk.conftest import AGENT_PASSWORD, SUPERVISOR, Bridge
+from tests.asterisk.conftest import AGENT_PASSWORD, REPO, SUPERVISOR, Bridge
 from tests.asterisk.hearing import MEASURED, Prompt, contour, made_of, wait_until_hung_up
 from tests.asterisk.pbx import ARI_PASSWORD, ARI_USER, Asterisk, espeak_wav, silence_files
 
@@ -201,3 +204,57 @@ def test_an_agent_who_does_not_answer_returns_then_a_three_way_call_outlives_the
         ("transfer.consult.completed", "agent_hung_up")], steps
     assert 15.0 <= missed_seconds < 18.0  # three rings of the cn cadence (R-01), then back to the seat
     MEASURED.append(f"transfers: an agent who never answers gave the caller back after {missed_seconds:.2f} s")
+
+
+def test_click_to_dial_from_a_work_order_rings_the_seat_then_the_customer(bridge: Bridge) -> None:
+    """The panel's 拨打 on a work order: seat 8002 rings first, then the order's number; the answer carries the
+    number masked; the call lands on the timeline and is linked to the order."""
+    number = "13900000005"  # [customers]: answers after 6 s of ringing, then leaves 2 s later
+    agents = bridge.pbx.root / "agents"
+    for stale in ("8002.clock", f"customer-{number}.clock"):
+        (agents / stale).unlink(missing_ok=True)
+    config = Path(bridge.database.removeprefix("sqlite:///")).parent / "callcenter.toml"
+    made = subprocess.run(
+        [sys.executable, "-m", "callcenter", "tickets", "new", "--category", "repair", "--caller", number,
+         "--summary", "燃气表不走字,请回电", "--json"],
+        cwd=REPO, env={**os.environ, "CALLCENTER_CONFIG": str(config)}, capture_output=True, text=True, check=True)
+    order = json.loads(made.stdout)["number"]
+    agent, token = _signed_in(bridge.web, "8002")
+    try:
+        assert agent.post("/api/agent/state", json={"state": "ready"},
+                          headers={"X-CSRF-Token": token}).status_code == 200
+        r = agent.post(f"/api/agent/orders/{order}/dial", json={}, headers={"X-CSRF-Token": token})
+        assert r.status_code == 202, r.text
+        started = r.json()
+        assert started["number"] == "139****0005" and number not in r.text
+        wait_until_hung_up(agents / f"customer-{number}", timeout=60)
+    finally:
+        agent.close()
+    seat = dict(line.split() for line in (agents / "8002.clock").read_text().splitlines() if line.strip())
+    customer = dict(line.split() for line in (agents / f"customer-{number}.clock").read_text().splitlines()
+                    if line.strip())
+    assert float(seat["ringing"]) < float(customer["ringing"])  # the agent first, then the customer
+    db = sqlite3.connect(bridge.database.removeprefix("sqlite:///"))
+    try:
+        deadline = time.monotonic() + 20
+        offered: list[tuple[str]] = []
+        while not offered and time.monotonic() < deadline:
+            offered = db.execute("select data from call_events where call_id = ? and type = 'call.offered'",
+                                 (started["call_id"],)).fetchall()
+            time.sleep(0.2)
+    finally:
+        db.close()
+    (data,) = [json.loads(d) for (d,) in offered]
+    assert (data["direction"], data["order"], data["by"]) == ("outbound", order, "8002")
+    def linked_calls() -> list[str]:
+        shown = subprocess.run([sys.executable, "-m", "callcenter", "tickets", "show", order, "--json"], cwd=REPO,
+                               env={**os.environ, "CALLCENTER_CONFIG": str(config)}, capture_output=True,
+                               text=True, check=True)
+        return list(json.loads(shown.stdout)["calls"])
+
+    deadline = time.monotonic() + 20
+    while started["call_id"] not in linked_calls() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert started["call_id"] in linked_calls()  # linked once the customer answered
+    lag = float(customer["ringing"]) - float(seat["ringing"])
+    MEASURED.append(f"click to dial: the customer's phone rang {lag:+.2f} s after the seat's")
