@@ -16,11 +16,13 @@ wait for a job lock to change hands.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import socket
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from callcenter.calls import events as ev
 from callcenter.calls.agents import Agent, AgentError, AgentPool, AgentState, check_reason
@@ -31,12 +33,26 @@ from callcenter.logs import get_logger
 log = get_logger(__name__)
 
 DEFAULT_LEASE_SECONDS = 30.0
+_T = TypeVar("_T")
 
 
 def process_holder() -> str:
     """This process, as a seat's lease names it: host and pid (a restarted process is another holder, so the
     seats of the one that died are released when their leases run out)."""
     return f"{socket.gethostname()[:40]}:{os.getpid()}"[:64]
+
+
+# The seats' own worker threads: a reservation or a lease renewal never queues behind what the event loop's
+# default executor runs (timeline flushes, ffmpeg on finished recordings); there, under load, renewals came
+# seconds late and leases lapsed under live calls (tests/scale).
+_SEAT_THREADS: ThreadPoolExecutor | None = None
+
+
+def _in_seat_thread(fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> asyncio.Future[_T]:
+    global _SEAT_THREADS
+    if _SEAT_THREADS is None:
+        _SEAT_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="seats")
+    return asyncio.get_running_loop().run_in_executor(_SEAT_THREADS, functools.partial(fn, *args, **kwargs))
 
 
 def _utc_now() -> datetime:
@@ -142,11 +158,11 @@ class SeatPool:
         known = self.view.agents.get(agent.id)
         if known is not None:
             return known
-        return self._cache(await asyncio.to_thread(self.store.upsert, agent, self.now()))
+        return self._cache(await _in_seat_thread(self.store.upsert, agent, self.now()))
 
     async def refresh(self) -> None:
         """Copy the table into the view (every process's changes)."""
-        self._take_snapshot(*await asyncio.to_thread(self.store.snapshot))
+        self._take_snapshot(*await _in_seat_thread(self.store.snapshot))
 
     def load(self) -> None:
         """:meth:`refresh`, blocking (at start-up, before the loop serves anything)."""
@@ -173,7 +189,7 @@ class SeatPool:
         """Reserve the seat to ring next for ``call_id`` (longest idle; after ``after`` the neighbour seat, R-02;
         ``wanted`` first when ready), atomically across processes; None when no one is free. Raises
         :class:`AgentError` for a group without seats."""
-        agent = await asyncio.to_thread(
+        agent = await _in_seat_thread(
             self.store.reserve, group, call_id=call_id, holder=self.holder, now=self.now(),
             lease_seconds=self.lease_seconds, locale=locale, tried=tuple(tried), after=after, wanted=wanted)
         if agent is None:
@@ -194,7 +210,7 @@ class SeatPool:
 
     async def answered(self, agent_id: str, call_id: str) -> None:
         now = self.now()
-        if await asyncio.to_thread(self.store.answered, agent_id, call_id, now):
+        if await _in_seat_thread(self.store.answered, agent_id, call_id, now):
             self._apply(StateChange(agent_id, AgentState.ON_CALL, None, AgentState.RINGING, "router", now, call_id))
 
     async def release(self, agent_id: str, state: AgentState, *, call_id: str, reason: str | None = None,
@@ -202,7 +218,7 @@ class SeatPool:
         """End ``call_id``'s reservation of the seat, leaving it in ``state`` (ready after a caller gave up,
         wrap-up after a call, not ready or offline after a missed ring)."""
         self._held.pop(agent_id, None)
-        change = await asyncio.to_thread(self.store.release, agent_id, state, call_id=call_id, reason=reason,
+        change = await _in_seat_thread(self.store.release, agent_id, state, call_id=call_id, reason=reason,
                                          now=self.now(), by=by)
         if change is not None:
             self._apply(change)
@@ -210,7 +226,7 @@ class SeatPool:
     async def release_call(self, call_id: str, *, by: str = "adopted") -> None:
         """Free the seats a call holds whoever reserved them (a process that took over a dead one's call hangs
         its agent legs up: those agents are not left waiting for the dead process's lease)."""
-        for change in await asyncio.to_thread(self.store.release_call, call_id, now=self.now(), by=by,
+        for change in await _in_seat_thread(self.store.release_call, call_id, now=self.now(), by=by,
                                                  not_holder=self.holder):
             self._held.pop(change.agent, None)
             self._apply(change)
@@ -235,7 +251,7 @@ class SeatPool:
         if state in (AgentState.RINGING, AgentState.ON_CALL):
             raise AgentError(f"state: {state.value} is set by the router, not by hand")
         reason = check_reason(state, reason, self.reason_codes)
-        change = await asyncio.to_thread(self.store.set_state, agent_id, state, reason=reason, now=self.now(),
+        change = await _in_seat_thread(self.store.set_state, agent_id, state, reason=reason, now=self.now(),
                                          by=by or agent_id)
         if agent_id not in self.view.agents:
             await self.refresh()
@@ -247,8 +263,8 @@ class SeatPool:
     async def upkeep(self) -> list[StateChange]:
         """Renew this process's leases, release dead processes' seats and overdue wrap-ups, refresh the view."""
         now = self.now()
-        await asyncio.to_thread(self.store.renew, self.holder, set(self._held.values()), now, self.lease_seconds)
-        changes = await asyncio.to_thread(self.store.sweep, now, wrap_up_max_seconds=self.wrap_up_max_seconds,
+        await _in_seat_thread(self.store.renew, self.holder, set(self._held.values()), now, self.lease_seconds)
+        changes = await _in_seat_thread(self.store.sweep, now, wrap_up_max_seconds=self.wrap_up_max_seconds,
                                           wrap_up_overdue=self.wrap_up_overdue)
         for change in changes:
             if self._held.get(change.agent) == change.call_id:
