@@ -189,9 +189,15 @@ class SeatPool:
         """Reserve the seat to ring next for ``call_id`` (longest idle; after ``after`` the neighbour seat, R-02;
         ``wanted`` first when ready), atomically across processes; None when no one is free. Raises
         :class:`AgentError` for a group without seats."""
-        agent = await _in_seat_thread(
+        taking = _in_seat_thread(
             self.store.reserve, group, call_id=call_id, holder=self.holder, now=self.now(),
             lease_seconds=self.lease_seconds, locale=locale, tried=tuple(tried), after=after, wanted=wanted)
+        try:
+            agent = await asyncio.shield(taking)
+        except asyncio.CancelledError:
+            # The call ended while its reservation was being written: free what it took once it is written.
+            taking.add_done_callback(lambda done: self._give_back(done, call_id))
+            raise
         if agent is None:
             return None
         self._held[agent.id] = call_id
@@ -199,6 +205,10 @@ class SeatPool:
         agent = self._cache(agent)
         self._apply(StateChange(agent.id, AgentState.RINGING, None, previous, "router", self.now(), call_id))
         return agent
+
+    def _give_back(self, done: asyncio.Future[Agent | None], call_id: str) -> None:
+        if not done.cancelled() and done.exception() is None and (agent := done.result()) is not None:
+            self.release_soon(agent.id, AgentState.READY, call_id=call_id)
 
     async def reserve_agent(self, agent_id: str, *, call_id: str) -> Agent | None:
         """That agent only (a preview callback rings the agent who clicked), when ready."""

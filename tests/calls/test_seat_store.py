@@ -203,3 +203,27 @@ async def test_a_call_taken_over_frees_the_dead_processes_seats_at_once(db_url: 
     assert taker.get("8001").state is AgentState.AFTER_CALL
     assert taker.get("8002").state is AgentState.READY
     assert taker.get("8003").state is AgentState.RINGING  # the taker's own
+
+
+async def test_a_reservation_whose_call_gave_up_meanwhile_is_given_back(db_url: str) -> None:
+    """The caller hangs up while the seat is being reserved: the reservation, written after, is undone."""
+    clock = Clock()
+    timeline = Timeline(None)
+    pool = await seats(db_url, clock, "8001", timeline=timeline)
+    task = asyncio.get_running_loop().create_task(pool.reserve("default", call_id="gone"))
+    await asyncio.sleep(0)  # the reservation is on its way to the database
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    def given_back() -> bool:
+        return any(e.type == ev.AGENT_STATE and e.data.get("call_id") == "gone" and e.data["state"] == "ready"
+                   for e in timeline.between(T0 - timedelta(1), clock() + timedelta(1)))
+
+    async with asyncio.timeout(5):
+        while not given_back():  # the give-back follows the write it undoes, in a worker thread
+            await pool.settle()
+            await timeline.flush()
+            await asyncio.sleep(0.01)
+    await pool.refresh()
+    assert pool.get("8001").state is AgentState.READY and pool.get("8001").call_id is None
