@@ -53,6 +53,16 @@ def _signed_in(web: str, name: str) -> tuple[httpx.Client, str]:
     return client, session.group(1)
 
 
+def _away(web: str, seat: str) -> None:
+    client, token = _signed_in(web, seat)
+    try:
+        r = client.post("/api/agent/state", json={"state": "not_ready", "reason": "break"},
+                        headers={"X-CSRF-Token": token})
+        assert r.status_code == 200, r.text
+    finally:
+        client.close()
+
+
 def _live_call(client: httpx.Client, timeout: float = 40.0) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -79,6 +89,7 @@ def test_blind_to_a_busy_number_returns_then_a_consult_completes_to_a_customer(b
     lead, _ = _signed_in(bridge.web, SUPERVISOR)
     call = tmp_path / "transferred"
     try:
+        _away(bridge.web, "8001")  # seat 8001 (never answers) is not offered this call, whatever ran before
         assert agent.post("/api/agent/state", json={"state": "ready"},
                           headers={"X-CSRF-Token": token}).status_code == 200
         bridge.pbx.originate(bridge="callcenter-ari", entry="hotline", scenario="speaks", call=call,
@@ -157,6 +168,8 @@ def test_an_agent_who_does_not_answer_returns_then_a_three_way_call_outlives_the
     lead, _ = _signed_in(bridge.web, SUPERVISOR)
     call = tmp_path / "three-way"
     try:
+        assert away.post("/api/agent/state", json={"state": "not_ready", "reason": "break"},
+                         headers={"X-CSRF-Token": away_token}).status_code == 200  # the call goes to 8002
         assert agent.post("/api/agent/state", json={"state": "ready"},
                           headers={"X-CSRF-Token": token}).status_code == 200
         bridge.pbx.originate(bridge="callcenter-ari", entry="hotline", scenario="speaks", call=call,
