@@ -17,6 +17,9 @@ from callcenter.sim.ari import AriSimulator
 from callcenter.sim.ari_parties import SimAgent, SimCaller
 
 LATE = 1.0  # timers run on a shared machine's event loop: late by up to this (call seconds), never early
+# What waits on REST round trips (asking the seat's kind, then the play or the music): at the harness's 0.04 s per
+# call second, 120 ms of a loaded machine's time (measured up to 2.04 s here under a load of 22).
+ROUND_TRIPS_LATE = 3.0
 
 
 async def until(h: Harness, condition: object, limit: float = 60.0) -> None:
@@ -65,16 +68,16 @@ async def test_a_tab_closed_mid_call_puts_the_caller_on_hold_music_and_rings_the
     # greeting, and the call goes on until the caller hangs up.
     gone = closed_at - chan.created_t
     sorry = [t for t, m in heard(chan, "playback") if m == "sound:hold.wait" and t > gone - 0.1]
-    assert sorry and sorry[0] - gone < LATE
+    assert sorry and sorry[0] - gone < ROUND_TRIPS_LATE
     (moh_at, _), = heard(chan, "moh")
     (moh_stop, _), = heard(chan, "moh_stopped")
-    assert sorry[0] + PROMPT_SECONDS <= moh_at < sorry[0] + PROMPT_SECONDS + LATE
+    assert sorry[0] + PROMPT_SECONDS <= moh_at < sorry[0] + PROMPT_SECONDS + ROUND_TRIPS_LATE
     a2_answer = of_type(events, "agent.answered")[1].offset
     assert moh_at < a2_answer <= moh_stop < a2_answer + LATE
     greetings = [t for t, m in heard(chan, "playback") if m == "sound:greeting.standard"]
     assert len(greetings) == 2 and greetings[1] >= moh_stop
     # From the tab closing to a2 on the line: the phrase, then the music, nothing silent in between.
-    assert moh_at - (sorry[0] + PROMPT_SECONDS) < LATE
+    assert moh_at - (sorry[0] + PROMPT_SECONDS) < ROUND_TRIPS_LATE
     hangup = of_type(events, "call.hangup")[0]
     assert hangup.data["by"] == "caller" and hangup.offset > 59.0
     assert h.pool.agents["a1"].state is AgentState.OFFLINE  # no call for a1 until they are back and ready
