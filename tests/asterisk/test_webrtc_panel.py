@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from tests.asterisk.conftest import AGENT_PASSWORD, start_service, stop_service
-from tests.asterisk.hearing import MEASURED
+from tests.asterisk.hearing import MEASURED, wait_until_hung_up
 from tests.asterisk.pbx import ARI_PASSWORD, ARI_USER
 from tests.asterisk.test_webrtc import (
     BROWSER_SEAT,
@@ -104,7 +104,7 @@ def test_the_panel_rings_answers_holds_resumes_transfers_and_hangs_up(
         # Call 1: ring, answer, hold, resume, blind transfer to a number.
         call = tmp_path / "caller-1"
         placed = time.monotonic()
-        webrtc.pbx.originate(bridge="callcenter-ari", entry="hotline", scenario="quiet", call=call)
+        first_caller = webrtc.pbx.originate(bridge="callcenter-ari", entry="hotline", scenario="quiet", call=call)
         wait_for("the panel rang", lambda: phase(driver) == "ringing", 40, lambda: snapshot(driver))
         rang = time.monotonic() - placed
         rings_text = driver.find_element("id", "sp-rings").text
@@ -122,7 +122,8 @@ def test_the_panel_rings_answers_holds_resumes_transfers_and_hangs_up(
         press(driver, "resume")
         wait_for("the call was resumed", lambda: phase(driver) == "in_call", 20, lambda: snapshot(driver))
         talked = time.monotonic()
-        wait_for("the agent spoke 3 s after the resume", lambda: time.monotonic() - talked > 3, 10)
+        # The agent talks on (the fake microphone's tone) past the resume phrase before transferring.
+        wait_for("the agent spoke 5 s after the resume", lambda: time.monotonic() - talked > 5, 10)
         driver.execute_script("document.getElementById('sp-kind').value = 'number';"
                               f"document.getElementById('sp-target').value = '{CUSTOMER}';")
         press(driver, "transfer")
@@ -130,6 +131,24 @@ def test_the_panel_rings_answers_holds_resumes_transfers_and_hangs_up(
         customer = agents / f"customer-{CUSTOMER}.clock"
         wait_for("the customer answered the transfer", lambda: customer.exists() and "answered" in
                  customer.read_text(), 30)
+
+        hang_up(webrtc, first_caller)  # its recording closes: what it heard is read below
+        wait_until_hung_up(call, timeout=20)
+        tone_held, loudest = tone_seconds(Path(f"{call}-heard.wav"), MIC_HZ)
+        MEASURED.append(
+            f"WebRTC panel: registered {registered:.2f} s after the panel opened; rang {rang:.2f} s after the call "
+            f"was placed ({rings_text}); answered {answered:.2f} s; the panel's in-meter {heard_level:.3f} at the "
+            f"greeting; held, resumed and blind-transferred to a number that answered; the caller heard the agent's "
+            f"{MIC_HZ} Hz microphone for {tone_held:.2f} s (loudest {loudest:.1f} dBFS)")
+        # The caller streams silence and the service plays no 440 Hz prompt: the tone it heard came from the browser
+        # (counted only where it is most of the sound: not under the greeting, the hold phrases or the music).
+        assert tone_held >= 1.5, f"the caller heard the agent's microphone for {tone_held:.2f} s only"
+        expected = {"agent.ringing", "agent.answered", "control.hold", "control.resume", "transfer.blind"}
+        # The timeline is written in batches: wait (bounded) for the last of them.
+        wait_for("the first call's steps on the timeline", lambda: expected <= {
+            kind for kind, _ in events(database, call_id)}, 15, lambda: [k for k, _ in events(database, call_id)])
+        by = {kind: data.get("by") for kind, data in events(database, call_id) if kind.startswith("control.")}
+        assert by.get("control.hold") == BROWSER_SEAT and by.get("control.resume") == BROWSER_SEAT, by
 
         # Call 2: the agent's hang-up is guarded; the caller hangs up and the panel is free again.
         ready(driver)  # out of wrap-up
@@ -152,22 +171,8 @@ def test_the_panel_rings_answers_holds_resumes_transfers_and_hangs_up(
 
     second_kinds = [kind for kind, _ in events(database, second_id)]
     assert "agent.lost" not in second_kinds, f"the agent's leg dropped despite the refusal: {second_kinds}"
-    kinds = [kind for kind, _ in events(database, call_id)]
-    for expected in ("agent.ringing", "agent.answered", "control.hold", "control.resume"):
-        assert expected in kinds, f"{expected} not on the timeline of {call_id}: {kinds}"
-    assert any(k.startswith("transfer") for k in kinds), kinds
-    by = {kind: data.get("by") for kind, data in events(database, call_id) if kind.startswith("control.")}
-    assert by.get("control.hold") == BROWSER_SEAT and by.get("control.resume") == BROWSER_SEAT, by
-    heard = Path(f"{call}-heard.wav")
-    tone_held, loudest = tone_seconds(heard, MIC_HZ)
-    MEASURED.append(
-        f"WebRTC panel: registered {registered:.2f} s after the panel opened; rang {rang:.2f} s after the call "
-        f"was placed ({rings_text}); answered {answered:.2f} s; the panel's in-meter {heard_level:.3f} at the "
-        f"greeting; the caller heard the agent's {MIC_HZ} Hz "
-        f"microphone for {tone_held:.2f} s (loudest {loudest:.1f} dBFS); the second call's hang-up was refused "
-        f"({refusal!r}) and it ended by the caller ({last})")
-    # The caller streams silence and the service plays no 440 Hz prompt: the tone it heard came from the browser.
-    assert tone_held >= 2.0, f"the caller heard the agent's microphone for {tone_held:.2f} s only"
+    MEASURED.append(f"WebRTC panel: the second call's hang-up was refused ({refusal!r}) and it ended by the "
+                    f"caller ({last})")
 
 
 def sign_in_ready(driver: Any, service: str) -> None:
