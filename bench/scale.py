@@ -101,7 +101,7 @@ def prepare(url: str) -> None:
         for i in range(1, AGENTS + 1):
             users.add_user(url, f"agent{i:02d}", "agent", "bench-password-1", work_number=str(8000 + i))
     finally:
-        users.hash_password = real  # type: ignore[assignment]
+        users.hash_password = real
 
 
 def settings_file(root: Path, url: str, servers: dict[str, str], audio: Path) -> Path:

@@ -52,8 +52,9 @@ class Expected:
 
 
 def outcomes(calls: dict[str, list[TimelineEvent]], expected: dict[str, Expected],
-             may_lack_hangup: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]
-    """Every call placed is on the timeline and ended as its caller's scenario says."""
+             may_lack_hangup: frozenset[str] = frozenset(), adopted: frozenset[str] = frozenset()) -> list[str]:
+    """Every call placed is on the timeline and ended as its caller's scenario says. An adopted call is greeted
+    by its new agent after the caller's scripted words may have passed: answered is all its scenario can say."""
     problems = []
     for call_id, want in expected.items():
         events = calls.get(call_id, [])
@@ -74,6 +75,8 @@ def outcomes(calls: dict[str, list[TimelineEvent]], expected: dict[str, Expected
                 problems.append(f"{call_id} (abandon): ended by {end.get('by')!r}, not the caller")
         elif not answered:
             problems.append(f"{call_id} ({want.kind}): no agent answered: {_brief(events)}")
+        elif call_id in adopted:
+            continue
         elif want.kind == "silent" and hangups and end.get("disposition") != "silent":
             problems.append(f"{call_id} (silent): disposition {end.get('disposition')!r}, not silent")
         elif want.kind == "talk" and hangups and end.get("by") != "caller":
