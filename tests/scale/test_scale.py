@@ -54,11 +54,12 @@ PLAN: dict[str, tuple[str, ...]] = {"p1": ("a",), "p2": ("b",), "p3": ("a",)}
 
 pytestmark = pytest.mark.postgres
 # Measured where this was written (2 cores shared with other test runs, load average 3-19): at the full size every
-# check holds (pages, double-booking, reports, jobs, adoption within 5 s: 22 of 26 live calls in 3.16 s, the other 4 ended first) except that some
-# callers hang up before an agent answers: the serve processes fall behind the simulated Asterisk servers, an agent's
-# answer reaches the router a ring late. At 4b74d19 (seats on their own threads): 8 of 225 callers (58.9 s) and, with
-# the kill, 36 (58.5 s); before it 137 of 225 (asyncio's 6-thread default executor carried seats, flushes and
-# ffmpeg). 100 calls pass (CALLCENTER_SCALE_CALLS=100: 51 s, and 47 s with the kill, 5 calls adopted in 0.53 s).
+# check holds (pages, double-booking, reports, jobs; adoption within 5 s: 22 of 26 live calls in 3.16 s, the other 4
+# ended first) except that some callers hang up before an agent answers: the serve processes fall behind the simulated
+# Asterisk servers, and an agent's answer reaches the router a ring late. At 4b74d19 (seats on their own threads):
+# 8 of 225 callers (58.9 s) and, with the kill, 36 (58.5 s); before it 137 of 225 (asyncio's 6-thread default
+# executor carried seats, flushes and ffmpeg). 100 calls pass (CALLCENTER_SCALE_CALLS=100: 51 s, and 47 s with the
+# kill, 5 calls adopted in 0.53 s).
 # Not strict: on an idle machine the full size may pass, and must then not turn the suite red.
 FULL_SIZE = pytest.mark.xfail(
     CALLS > 100, strict=False,
