@@ -306,15 +306,84 @@ describe("call control", () => {
     assert.deepEqual(m.snapshot().allowed.includes("hangup"), true);
   });
 
-  test("hang-up: ending until the line drops; a BYE that never comes is ended here", () => {
+  test("hang-up: ending until the session's BYE drops the line", () => {
     const m = inCall();
     const out = act(m, "hangup");
     assert.deepEqual(out, [{ type: "start_timer", name: "ending", ms: ENDING_TIMEOUT_MS }]);
     assert.equal(m.state, "ending");
-    assert.deepEqual(m.handle({ type: "timer", name: "ending" }), [{ type: "terminate", id: "s1" }]);
-    m.handle({ type: "ended", id: "s1", originator: "local", cause: "Terminated" });
+    assert.deepEqual(m.snapshot().allowed, []);
+    const end = m.handle({ type: "ended", id: "s1", originator: "remote", cause: "BYE" });
+    assert.ok(end.some((c) => c.type === "cancel_timer" && c.name === "ending"));
     assert.equal(m.state, "registered");
-    assert.equal(m.lastCall.by, "坐席");
+    assert.equal(m.lastCall.by, "对方");
+  });
+
+  test("hang-up refused by the session (release.refused, R-23): back in the call, the leg never ended here", () => {
+    const m = inCall();
+    act(m, "hangup");
+    assert.equal(m.state, "ending");
+    const out = m.handle({ type: "release_refused", reason: "R-23: silent_call must not be hung up directly" });
+    assert.deepEqual(out, [{ type: "cancel_timer", name: "ending" }]);
+    assert.equal(m.state, "in_call");
+    assert.equal(m.message.text, "不能挂机:R-23: silent_call must not be hung up directly");
+    assert.equal(m.message.reason, "release_refused");
+    assert.ok(m.snapshot().allowed.includes("hangup"));
+    // A stale ending timer (already due when cancelled) ends nothing.
+    assert.deepEqual(m.handle({ type: "timer", name: "ending" }), []);
+    assert.equal(m.state, "in_call");
+    // The caller hangs up: the call ends by the BYE.
+    m.handle({ type: "ended", id: "s1", originator: "remote", cause: "BYE" });
+    assert.equal(m.state, "registered");
+    assert.equal(m.lastCall.by, "对方");
+  });
+
+  test("release.refused before the API's answer: the late 200 does not put the call in ending", () => {
+    const m = inCall();
+    const out = m.handle({ type: "press", action: "hangup", args: {} });
+    const post = out.find((c) => c.type === "post");
+    assert.deepEqual(m.handle({ type: "release_refused", reason: "R-48: the caller hangs up first" }), []);
+    assert.equal(m.state, "in_call");
+    assert.equal(m.message.text, "不能挂机:R-48: the caller hangs up first");
+    assert.deepEqual(m.handle({ type: "control_ok", action: "hangup", body: post.body, state: { release: "requested" } }), []);
+    assert.equal(m.state, "in_call");
+    assert.ok(m.snapshot().allowed.includes("hangup"));
+  });
+
+  test("a hang-up refused while on hold goes back to hold", () => {
+    const m = inCall();
+    act(m, "hold");
+    act(m, "hangup");
+    m.handle({ type: "release_refused", reason: "R-48" });
+    assert.equal(m.state, "on_hold");
+  });
+
+  test("no answer to a hang-up within the timeout: back in the call with a message, never terminate", () => {
+    const m = inCall();
+    act(m, "hangup");
+    const out = m.handle({ type: "timer", name: "ending" });
+    assert.ok(!out.some((c) => c.type === "terminate"), JSON.stringify(out));
+    assert.equal(m.state, "in_call");
+    assert.equal(m.message.reason, "release_timeout");
+    assert.match(m.message.text, /8 秒内没有结果,通话仍在继续/);
+    // The refusal arriving late still tells the agent why.
+    m.handle({ type: "release_refused", reason: "R-23: late" });
+    assert.equal(m.state, "in_call");
+    assert.equal(m.message.text, "不能挂机:R-23: late");
+  });
+
+  test("a refusal nobody on this panel asked for changes nothing", () => {
+    const m = inCall();
+    assert.deepEqual(m.handle({ type: "release_refused", reason: "R-48" }), []);
+    assert.equal(m.message, null);
+    act(m, "transfer", { kind: "agent", target: "8002" }, { ok: true, state: { result: "answered" } });
+    assert.deepEqual(m.handle({ type: "release_refused", reason: "R-48" }), []);
+    assert.equal(m.state, "ending");
+  });
+
+  test("a completed transfer whose BYE never comes is ended here (the caller is with the target)", () => {
+    const m = inCall();
+    act(m, "transfer", { kind: "agent", target: "8002" }, { ok: true, state: { result: "answered" } });
+    assert.deepEqual(m.handle({ type: "timer", name: "ending" }), [{ type: "terminate", id: "s1" }]);
   });
 
   test("an action without the call's id is not sent", () => {

@@ -124,3 +124,30 @@ test("a network drop restarts the user agent after the backoff, and the old one'
   r.uas[2].emit({ type: "registered" });
   assert.equal(r.phone.state, "registered");
 });
+
+test("a hang-up the session refuses (release.refused) keeps the SIP leg: no terminate, the timer cancelled", async () => {
+  const r = rig({ post: (action, body) => Promise.resolve({ ok: true, state: { release: "requested" } }) });
+  r.phone.emit({ type: "start", credentials: CREDENTIALS });
+  await tick();
+  r.uas[0].emit({ type: "registered" });
+  r.uas[0].emit({ type: "incoming", id: "s1", caller: "1", callId: "c-1" });
+  r.phone.emit({ type: "answer" });
+  r.uas[0].emit({ type: "confirmed", id: "s1" });
+  r.phone.emit({ type: "press", action: "hangup" });
+  await tick();
+  assert.equal(r.phone.state, "ending");
+  assert.equal(r.timers.due.size, 1);
+  r.phone.emit({ type: "release_refused", reason: "R-23: silent_call must not be hung up directly" });
+  assert.equal(r.phone.state, "in_call");
+  assert.equal(r.timers.due.size, 0, "the ending timer is cancelled by the refusal");
+  assert.equal(r.phone.snapshot().message.text, "不能挂机:R-23: silent_call must not be hung up directly");
+  // Asked again and nothing comes back: the timeout returns to the call instead of hanging up.
+  r.phone.emit({ type: "press", action: "hangup" });
+  await tick();
+  assert.equal(r.phone.state, "ending");
+  assert.equal(r.timers.fire(), 8000);
+  assert.equal(r.phone.state, "in_call");
+  assert.ok(!r.uas[0].calls.some((c) => Array.isArray(c) && c[0] === "terminate"), JSON.stringify(r.uas[0].calls));
+  r.uas[0].emit({ type: "ended", id: "s1", originator: "remote", cause: "BYE" });
+  assert.equal(r.phone.state, "registered");
+});

@@ -28,7 +28,10 @@ export const STATES = Object.freeze([
 
 // Seconds between registration attempts after a failure: doubling, then every 30 s until it works.
 export const BACKOFF_MS = Object.freeze([1000, 2000, 4000, 8000, 16000, 30000]);
-// A hang-up the server accepted whose SIP BYE never came: end the line here after this long.
+// How long "ending" waits for the line to drop. After a completed transfer the caller is with the target, so
+// the leg is ended here. After a hang-up request the session may still refuse it: the leg is
+// never ended here (that would be a lost softphone: the caller back in the queue), the panel goes back to
+// the call and says so.
 export const ENDING_TIMEOUT_MS = 8000;
 
 // SIP statuses after which retrying cannot help: the seat's account or password is wrong.
@@ -223,6 +226,7 @@ export class Machine {
 
   backToCaller(text, commands) {
     this.call.phase = "in_call";
+    this.call.ending = null;
     this.call.consult = null;
     this.call.leg = null;
     this.say("error", text, "transfer_failed");
@@ -319,8 +323,17 @@ const HANDLERS = {
         : { type: "restart_ua", credentials: this.credentials });
       return commands;
     }
-    if (event.name === "ending" && this.call && this.call.phase === "ending") {
-      commands.push({ type: "terminate", id: this.call.id });
+    const call = this.call;
+    if (event.name === "ending" && call && call.phase === "ending") {
+      if (call.ending === "transfer") {
+        commands.push({ type: "terminate", id: call.id });
+        return commands;
+      }
+      // Neither the hang-up nor a refusal came: the caller is still on the line, so the call goes on here.
+      call.phase = call.before || "in_call";
+      call.ending = null;
+      this.say("warn", "挂机请求 " + Math.round(ENDING_TIMEOUT_MS / 1000) + " 秒内没有结果,通话仍在继续:" +
+        "请再按挂断,或等客户挂机", "release_timeout");
     }
     return commands;
   },
@@ -360,6 +373,9 @@ const HANDLERS = {
       id: event.id, callId: event.callId || "", caller: event.caller || "", phase: "ringing",
       ring: this.pendingRing && (!event.callId || this.pendingRing.callId === event.callId) ? this.pendingRing.ring : 0,
       muted: false, consult: null, leg: null, pending: null,
+      ending: null,        // "release" (hang-up asked) | "transfer" (the caller is with the target) while ending
+      before: null,        // the phase a hang-up request was made in, to go back to on a refusal
+      releaseAsked: false, // a hang-up request is out and the session has not refused it
     };
     this.pendingRing = null;
     if (this.message && this.message.level !== "error") this.message = null;
@@ -443,7 +459,9 @@ const HANDLERS = {
 
   // A control button; the server does it (never the browser to Asterisk).
   press(event) {
-    return this.control(event.action, event.args || {});
+    const commands = this.control(event.action, event.args || {});
+    if (event.action === "hangup" && commands.some((c) => c.type === "post")) this.call.releaseAsked = true;
+    return commands;
   },
 
   control_ok(event) {
@@ -473,13 +491,18 @@ const HANDLERS = {
         this.say("info", "已发送按键 " + ((event.body && event.body.digits) || ""), "dtmf");
         break;
       case "hangup":
+        // Accepted means asked, not done: the session hangs up (call.hangup, then the BYE) or refuses
+        // (release.refused on the timeline).
+        call.before = call.phase;
         call.phase = "ending";
+        call.ending = "release";
         commands.push({ type: "start_timer", name: "ending", ms: ENDING_TIMEOUT_MS });
         break;
       case "transfer":
         if (state.result && state.result !== "answered") return this.transferFailed(state.result, commands);
         // Blind: the target has the caller; the server releases this leg.
         call.phase = "ending";
+        call.ending = "transfer";
         this.say("info", "已转接给" + targetText(call.leg), "transferred");
         commands.push({ type: "start_timer", name: "ending", ms: ENDING_TIMEOUT_MS });
         break;
@@ -491,6 +514,7 @@ const HANDLERS = {
         break;
       case "consult_complete":
         call.phase = "ending";
+        call.ending = "transfer";
         this.say("info", "已转接给" + targetText(call.consult), "transferred");
         commands.push({ type: "start_timer", name: "ending", ms: ENDING_TIMEOUT_MS });
         break;
@@ -514,6 +538,7 @@ const HANDLERS = {
     const call = this.call;
     if (!call || call.pending !== event.action) return [];
     call.pending = null;
+    if (event.action === "hangup") call.releaseAsked = false;
     if (event.action === "transfer" || event.action === "consult") {
       call.leg = null;
       call.consult = null;
@@ -540,6 +565,24 @@ const HANDLERS = {
     if (!call || !call.leg) return [];
     if (call.pending === "transfer" || call.pending === "consult") call.pending = null;
     return this.transferFailed(event.reason, []);
+  },
+
+  // release.refused from the call timeline: the session keeps the call. The panel goes back to it
+  // and never ends the SIP leg itself; the call ends when the caller hangs up. The refusal may come before the
+  // API's answer to the hang-up (then that answer is ignored) or after the ending timeout.
+  release_refused(event) {
+    const call = this.call;
+    if (!call || !call.releaseAsked) return [];
+    const commands = [];
+    call.releaseAsked = false;
+    if (call.pending === "hangup") call.pending = null;
+    if (call.phase === "ending" && call.ending === "release") {
+      call.phase = call.before || "in_call";
+      call.ending = null;
+      commands.push({ type: "cancel_timer", name: "ending" });
+    }
+    this.say("error", "不能挂机:" + (event.reason || "通话流程不允许现在挂机"), "release_refused");
+    return commands;
   },
 
   // The server ended the second leg (its target hung up, or the session gave the caller back).

@@ -326,6 +326,10 @@ async function main() {
       case "transfer.failed":
         if (mine) phone.emit({ type: "transfer_failed", reason: d.reason || "" });
         break;
+      case "release.refused":
+        // the session keeps the call; the panel goes back to it (never ends the leg itself).
+        if (mine) phone.emit({ type: "release_refused", reason: d.reason || "" });
+        break;
       case "transfer.consult.returned":
         if (mine) phone.emit({ type: "consult_returned" });
         break;
