@@ -372,7 +372,9 @@ async def _start_telephony(service: Service, *, agi: bool, ari: bool, ari_client
 
             task = asyncio.create_task(_once(service, "callback-dialer", "回访外呼", rounds, runs=False),
                                        name="callback-dialer")
-            service.telephony.append(task)
+            # Not among the watched telephony tasks: it ends with this server's hold (a lost lock), after which
+            # the process stands by for the server again; ending it must not stop serve.
+            service.others.append(task)
             try:
                 await asyncio.shield(task)
             finally:

@@ -4,6 +4,7 @@ by one process at a time (issue 17)."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -185,3 +186,31 @@ async def test_postgres_a_web_process_acts_on_a_call_the_telephony_process_holds
     finally:
         await web.stop()
         await telephony.stop()
+
+
+async def test_a_process_that_loses_a_server_lock_stands_by_again_instead_of_stopping(
+    two_servers: tuple[TwoServers, Settings],
+) -> None:
+    # Seen under load by the scale test: every job lock of a live process lost at once (a slow check); the
+    # callback dialer, which runs while the first server is held, ended with that hold and stopped serve.
+    pbx, settings = two_servers
+    service = await start_service(settings, role="telephony", agi=False, ari=True, ari_client=pbx.clients(settings),
+                                  clock=pbx.clock, health_address=HEALTH, reports=False, process="tel:1")
+    try:
+        first = service.holders[0]
+        assert first.held and first.name == "a"
+        lock_file = settings.database.url.removeprefix("sqlite:///") + f".job-asterisk-{first.name}.lock"
+        held_before = first.service
+        os.replace(lock_file, lock_file + ".gone")  # the flock now names another file: the lock is lost
+        for _ in range(250):  # lost within a 0.1 s poll, then taken again by the same process
+            if first.service is not held_before and first.held:
+                break
+            await asyncio.sleep(0.02)
+        async with asyncio.timeout(5):
+            await first.connected.wait()
+        assert first.service is not held_before and first.held
+        assert [t.get_name() for t in service.telephony if t.done()] == []  # nothing serve watches has ended
+        chan = pbx.sims["a"].place_call(SimCaller(hangup_at=1.0), app="centre-a")
+        assert (await _offered(service, str(chan.id)))["server"] == "a"
+    finally:
+        await service.stop()

@@ -159,6 +159,9 @@ class AriClient:
     async def run(self) -> None:
         """Connect, read events until the websocket drops, reconnect with backoff; forever (cancel to stop)."""
         delays = self.backoff.delays()
+        if self._own_http and (self._http is None or self._http.is_closed):
+            # Run again after an earlier run ended (a process that lost a server's lock and took it back).
+            self._http = httpx.AsyncClient(auth=self._auth)
         try:
             while not self._closing:
                 try:
@@ -270,7 +273,6 @@ class AriClient:
                 await link.close()
         if self._own_http and self._http is not None:
             await self._http.aclose()
-            self._own_http = False
 
     # ------------------------------------------------------------------ REST
 
