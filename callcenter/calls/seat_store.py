@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from callcenter.calls.agents import Agent, AgentError, AgentState, rank_seats
@@ -92,6 +93,13 @@ class SeatStore:
 
     def upsert(self, agent: Agent, now: datetime) -> Agent:
         """Add the seat (offline) or update its phone, name, skills and groups; its state is left as it is."""
+        try:
+            return self._upsert(agent, now)
+        except IntegrityError:
+            # Processes started at the same moment add the same seat: one insert wins, this one updates it.
+            return self._upsert(agent, now)
+
+    def _upsert(self, agent: Agent, now: datetime) -> Agent:
         with self._writing() as s:
             seat = s.get(Seat, agent.id)
             if seat is None:

@@ -227,3 +227,35 @@ async def test_a_reservation_whose_call_gave_up_meanwhile_is_given_back(db_url: 
             await asyncio.sleep(0.01)
     await pool.refresh()
     assert pool.get("8001").state is AgentState.READY and pool.get("8001").call_id is None
+
+
+def test_processes_starting_together_add_the_same_seats_once(db_url: str) -> None:
+    # Three serve processes started at once upsert every account's seat: the inserts race (seen by the scale test
+    # as a duplicate key that stopped a process).
+    import threading
+
+    from callcenter.calls.seat_store import SeatStore
+
+    SeatStore(db_url).snapshot()  # the schema, before the race
+    ids = [f"90{i:02d}" for i in range(12)]
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        store = SeatStore(db_url)
+        barrier.wait()
+        for agent_id in ids:
+            try:
+                store.upsert(Agent(agent_id, f"PJSIP/{agent_id}", agent_id, groups=("default", "vip")), T0)
+            except BaseException as exc:  # collected: a thread's error would otherwise be lost
+                errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    agents, groups = SeatStore(db_url).snapshot()
+    assert sorted(a.id for a in agents) == ids
+    assert sorted(groups["default"]) == ids and sorted(groups["vip"]) == ids
