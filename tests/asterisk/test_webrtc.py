@@ -16,6 +16,7 @@ is well above silence.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import math
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import httpx
 import pytest
@@ -63,10 +65,13 @@ NEVER = (
     "res_calendar", "res_stir_shaken", "res_pjsip_stir_shaken", "res_rtp_multicast", "res_geolocation",
     "res_pjsip_geolocation", "res_pjsip_outbound_registration", "res_pjsip_outbound_publish",
 )
-# ICE on one host. Asterisk never offers a 127/8 address as an ICE candidate, and Chromium gathers none on the
-# loopback interface: the seat's RTP is bound to 127.0.0.1 (pjsip.conf: media_address, bind_rtp_to_media_address)
-# and the host's own interface address is advertised as 127.0.0.1 ([ice_host_candidates]); every other
-# address is denied. Media never leaves the host.
+# ICE on loopback only: no packet to any address outside 127.0.0.0/8. Asterisk: the seat's RTP is bound to
+# 127.0.0.1 (pjsip.conf: media_address, bind_rtp_to_media_address). Asterisk 22 never offers a 127/8 address as a
+# host candidate by itself (res_rtp_asterisk.c rtp_add_candidates_to_ice skips 127.0.0.0/8 before it looks at
+# [ice_host_candidates], and a srflx candidate needs a host one first), so the one way to make it offer 127.0.0.1
+# is to advertise the host's interface address as 127.0.0.1 without including it (include_local_address is not
+# set): that address is named in this file only, no packet is sent to it. Every other address is denied.
+# Chromium: see LOOPBACK_FLAGS and LOOPBACK_ONLY below.
 RTP_CONF = """\
 [general]
 rtpstart = 20200
@@ -136,7 +141,15 @@ window.levels = async () => {
   if (!pc) return out;
   const stats = await pc.getStats();
   const codecs = {};
-  stats.forEach((r) => { if (r.type === "codec") codecs[r.id] = r.mimeType; });
+  const byId = {};
+  stats.forEach((r) => { byId[r.id] = r; if (r.type === "codec") codecs[r.id] = r.mimeType; });
+  stats.forEach((r) => {
+    const pair = r.type === "transport" && byId[r.selectedCandidatePairId];
+    if (!pair) return;
+    const end = (id) => { const c = byId[id] || {}; return (c.address || c.ip || "") + ":" + (c.port || ""); };
+    out.pair = {local: end(pair.localCandidateId), remote: end(pair.remoteCandidateId),
+      remoteType: (byId[pair.remoteCandidateId] || {}).candidateType || ""};
+  });
   stats.forEach((r) => {
     if (r.kind !== "audio") return;
     if (r.type === "inbound-rtp") out.received = {energy: r.totalAudioEnergy || 0,
@@ -247,12 +260,24 @@ class _Quiet(SimpleHTTPRequestHandler):
         pass
 
 
+class LoopbackAsterisk(Asterisk):
+    """res_pjsip's pjlib looks up the host's own name for IPv6 when it loads (pj_gethostip; only a compile-time
+    switch, PJ_GETHOSTIP_DISABLE_LOCAL_RESOLUTION, turns that off): with no IPv6 line for it in /etc/hosts that is
+    a DNS query to the host's name server, outside 127.0.0.0/8 (measured: "AAAA? vm.", and with glibc's no-aaaa
+    option alone "A? vm."). With attempts:0 its resolver sends nothing: a name not in /etc/hosts has no address
+    (the suite's Asterisk dials addresses on 127.0.0.1 only)."""
+
+    def start(self, timeout: float = 30.0) -> None:
+        with mock.patch.dict(os.environ, {"RES_OPTIONS": "no-aaaa attempts:0"}):
+            super().start(timeout)
+
+
 @pytest.fixture(scope="module")
 def webrtc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebrtcPbx]:
     prefix = needs_pjsip()
     root = tmp_path_factory.mktemp("webrtc")
     cert, key = self_signed(root)
-    pbx = Asterisk(prefix, root / "asterisk")
+    pbx = LoopbackAsterisk(prefix, root / "asterisk")
     tls_port, sip_port = free_port(), free_port()
     web_port = free_port()
     config = root / "callcenter.toml"  # where tests/asterisk/conftest.py's start_service looks for it
@@ -294,9 +319,63 @@ secrets_file = "{root / 'var' / 'seat-secrets.json'}"
         server.server_close()
 
 
+# Chromium gathers no loopback candidate unless told to, hides host addresses behind mDNS names (a multicast
+# query) unless told not to, and looks up its update, account and search hosts even with background networking
+# off (measured: DNS queries for accounts.google.com, clients2.google.com, update.googleapis.com,
+# start.duckduckgo.com): every name fails here without a query; the pages are addressed as 127.0.0.1.
+LOOPBACK_FLAGS = ("--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns",
+                  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1")
+# Test harness only (never in the panel's code), run in every page before its scripts:
+# - the local description shows only the 127/8 candidates, so the SDP JsSIP sends Asterisk names nothing else and
+#   Asterisk checks 127.0.0.1 only;
+# - the remote description's candidates (Asterisk's 127.0.0.1) are left out: Chromium pairs a remote candidate
+#   from the SDP with every socket it gathered, the one on the host's outside address too (measured: checks and
+#   DTLS from 192.0.2.2 to 127.0.0.1, answered back to 192.0.2.2), whereas it pairs the peer-reflexive candidate
+#   that Asterisk's own check (Asterisk offers, so it controls ICE) reveals only with the socket it arrived on.
+LOOPBACK_ONLY = r"""
+(() => {
+  const loopback = (line) => !line.startsWith("a=candidate:") || /^a=candidate:\S+ \d+ \S+ \d+ 127\./i.test(line);
+  const proto = RTCPeerConnection.prototype;
+  const setRemote = proto.setRemoteDescription;
+  proto.setRemoteDescription = function (d, ...rest) {
+    if (d && d.sdp) {
+      d = {type: d.type, sdp: d.sdp.split("\r\n").filter((l) => !l.startsWith("a=candidate:")).join("\r\n")};
+    }
+    return setRemote.call(this, d, ...rest);
+  };
+  for (const name of ["localDescription", "currentLocalDescription", "pendingLocalDescription"]) {
+    const real = Object.getOwnPropertyDescriptor(proto, name);
+    if (!real || !real.get) continue;
+    Object.defineProperty(proto, name, {configurable: true, enumerable: real.enumerable, get() {
+      const d = real.get.call(this);
+      if (!d || !d.sdp) return d;
+      return new RTCSessionDescription({type: d.type, sdp: d.sdp.split("\r\n").filter(loopback).join("\r\n")});
+    }});
+  }
+})();
+"""
+
+
 def browser_flags(mic: Path) -> tuple[str, ...]:
     return ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--ignore-certificate-errors",
-            f"--use-file-for-fake-audio-capture={mic}")
+            f"--use-file-for-fake-audio-capture={mic}", *LOOPBACK_FLAGS)
+
+
+@contextlib.contextmanager
+def seat_browser(mic: Path) -> Iterator[Any]:
+    """Headless Chromium as a seat: the fake microphone, and WebRTC on 127.0.0.0/8 only (LOOPBACK_ONLY runs
+    before any page script)."""
+    from tests.chromium import chromium
+
+    with chromium(flags=browser_flags(mic)) as driver:
+        loopback_only(driver)
+        yield driver
+
+
+def loopback_only(driver: Any) -> None:
+    """LOOPBACK_ONLY in the current tab's next pages. Per tab: a tab opened later needs its own call (measured:
+    a second tab without it paired its outside-address socket with Asterisk's 127.0.0.1, 11 packets)."""
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": LOOPBACK_ONLY})
 
 
 def seat_page(webrtc: WebrtcPbx, seat: str, **override: str) -> str:
@@ -364,9 +443,7 @@ def test_the_generated_configuration_loads(webrtc: WebrtcPbx) -> None:
 
 
 def test_a_browser_seat_registers_and_talks_both_ways(webrtc: WebrtcPbx) -> None:
-    from tests.chromium import chromium
-
-    with chromium(flags=browser_flags(webrtc.mic)) as driver:
+    with seat_browser(webrtc.mic) as driver:
         driver.get(seat_page(webrtc, BROWSER_SEAT))
         registered_ms = wait_for("the seat registered", lambda: driver.execute_script(
             "return window.sp.failures.length ? 'failed: ' + window.sp.failures : window.sp.registeredMs"), 20)
@@ -399,11 +476,19 @@ def test_a_browser_seat_registers_and_talks_both_ways(webrtc: WebrtcPbx) -> None
     microphone = levels.get("microphone", {})
     mic_dbfs = dbfs(microphone.get("energy", 0), microphone.get("seconds", 0))
     sent_seconds, sent_loudest = tone_seconds(Path(f"{far}-from-seat.wav"), MIC_HZ)
+    pair = levels.get("pair", {})
     MEASURED.append(
         f"WebRTC seat {BROWSER_SEAT}: registered in {registered_ms:.0f} ms, answered {answered:.2f} s after the "
-        f"originate; codec {received.get('codec')}; browser received {heard_dbfs:.1f} dBFS mean "
+        f"originate; media {pair.get('local')} <-> {pair.get('remote')} ({pair.get('remoteType')}); "
+        f"codec {received.get('codec')}; browser received {heard_dbfs:.1f} dBFS mean "
         f"({received.get('packets')} packets); microphone {mic_dbfs:.1f} dBFS; far end recorded the "
         f"{MIC_HZ} Hz tone for {sent_seconds:.2f} s, loudest frame {sent_loudest:.1f} dBFS")
+    # The selected ICE pair is on the browser's 127.0.0.1 socket (which cannot send outside 127.0.0.0/8). Its far
+    # end is the peer-reflexive candidate Asterisk's check revealed (LOOPBACK_ONLY), whose address Chromium's
+    # statistics do not show (only its port).
+    assert str(pair.get("local", "")).startswith("127."), f"the browser's media socket is not on loopback: {pair}"
+    remote = str(pair.get("remote", ""))
+    assert remote.startswith("127.") or (pair.get("remoteType") == "prflx" and remote.startswith(":")), pair
     assert received.get("packets", 0) > 100, f"{levels} {page}"
     assert heard_dbfs > SILENCE_DBFS, f"the browser heard silence: {levels}"
     assert sent_seconds >= 2.0, f"the far end's recording holds {sent_seconds:.2f} s of the {MIC_HZ} Hz tone"
@@ -418,10 +503,8 @@ def contacts(webrtc: WebrtcPbx, seat: str) -> list[str]:
 def test_a_second_tab_takes_the_seat_over(webrtc: WebrtcPbx) -> None:
     """The AOR keeps one contact and a new registration replaces it (max_contacts = 1, remove_existing = yes):
     the seat's calls ring the tab that registered last, and only that one."""
-    from tests.chromium import chromium
-
     seen = "return JSON.stringify(window.sp)"
-    with chromium(flags=browser_flags(webrtc.mic)) as driver:
+    with seat_browser(webrtc.mic) as driver:
         page = seat_page(webrtc, BROWSER_SEAT)
         driver.get(page)
         first = driver.current_window_handle
@@ -430,6 +513,7 @@ def test_a_second_tab_takes_the_seat_over(webrtc: WebrtcPbx) -> None:
         wait_for("Asterisk holds the first tab's contact", lambda: len(contacts(webrtc, BROWSER_SEAT)) == 1, 10)
         before = contacts(webrtc, BROWSER_SEAT)
         driver.switch_to.new_window("tab")
+        loopback_only(driver)
         driver.get(page)
         second = driver.current_window_handle
         wait_for("the second tab registered", lambda: driver.execute_script("return window.sp.registeredMs"), 20,
@@ -451,9 +535,7 @@ def test_a_second_tab_takes_the_seat_over(webrtc: WebrtcPbx) -> None:
 
 def test_a_wrong_seat_password_is_refused(webrtc: WebrtcPbx) -> None:
     """The generated auth is enforced: a browser with another password does not register."""
-    from tests.chromium import chromium
-
-    with chromium(flags=browser_flags(webrtc.mic)) as driver:
+    with seat_browser(webrtc.mic) as driver:
         driver.get(seat_page(webrtc, BROWSER_SEAT, password="not-the-secret"))
         failures = wait_for("the registration was refused", lambda: driver.execute_script(
             "return window.sp.failures"), 20, functools.partial(driver.execute_script, "return JSON.stringify(sp)"))

@@ -28,7 +28,7 @@ from tests.asterisk.test_webrtc import (
     BROWSER_SEAT,
     MIC_HZ,
     WebrtcPbx,
-    browser_flags,
+    seat_browser,
     tone_seconds,
     wait_for,
     webrtc,  # noqa: F401 - the module's fixture
@@ -83,13 +83,11 @@ def hang_up(webrtc: WebrtcPbx, channel: str) -> None:  # noqa: F811
 def test_the_panel_rings_answers_holds_resumes_transfers_and_hangs_up(
     webrtc: WebrtcPbx, service: str, tmp_path: Path  # noqa: F811
 ) -> None:
-    from tests.chromium import chromium
-
     agents = webrtc.pbx.root / "agents"
     (agents / f"customer-{CUSTOMER}.press").write_text("50")  # the customer presses nothing while we look
     (agents / f"customer-{CUSTOMER}.key").write_text("1")
     database = webrtc.config.parent / "callcenter.sqlite3"
-    with chromium(flags=browser_flags(webrtc.mic)) as driver:
+    with seat_browser(webrtc.mic) as driver:
         driver.get(f"{service}/login")
         driver.find_element("name", "name").send_keys(BROWSER_SEAT)
         driver.find_element("name", "password").send_keys(AGENT_PASSWORD)
@@ -119,6 +117,10 @@ def test_the_panel_rings_answers_holds_resumes_transfers_and_hangs_up(
                                and levels()["in"], 15, levels)
         press(driver, "hold")
         wait_for("the call went on hold", lambda: phase(driver) == "on_hold", 20, lambda: snapshot(driver))
+        # The hold is the caller's once the phrase has played (hold.started); a resume before it is refused (409
+        # "the call is not on hold"), so the agent resumes after it, as a person would.
+        wait_for("the caller is on hold", lambda: "hold.started" in [kind for kind, _ in events(database, call_id)],
+                 15, lambda: [kind for kind, _ in events(database, call_id)])
         press(driver, "resume")
         wait_for("the call was resumed", lambda: phase(driver) == "in_call", 20, lambda: snapshot(driver))
         talked = time.monotonic()
@@ -192,13 +194,11 @@ def leg(driver: Any) -> dict[str, Any]:
 def test_a_consult_transfer_shows_the_second_leg_returns_and_joins_a_conference(
     webrtc: WebrtcPbx, service: str, tmp_path: Path  # noqa: F811
 ) -> None:
-    from tests.chromium import chromium
-
     agents = webrtc.pbx.root / "agents"
     (agents / f"customer-{CUSTOMER}.press").write_text("50")
     (agents / f"customer-{CUSTOMER}.key").write_text("1")
     database = webrtc.config.parent / "callcenter.sqlite3"
-    with chromium(flags=browser_flags(webrtc.mic)) as driver:
+    with seat_browser(webrtc.mic) as driver:
         sign_in_ready(driver, service)
         caller = webrtc.pbx.originate(bridge="callcenter-ari", entry="hotline", scenario="quiet",
                                       call=tmp_path / "consulted")
@@ -236,9 +236,7 @@ def test_a_consult_transfer_shows_the_second_leg_returns_and_joins_a_conference(
 
 def test_the_panel_registers_again_after_an_asterisk_restart(webrtc: WebrtcPbx, service: str) -> None:  # noqa: F811
     """The softphone re-registers by itself when Asterisk comes back (its websocket dropped with it)."""
-    from tests.chromium import chromium
-
-    with chromium(flags=browser_flags(webrtc.mic)) as driver:
+    with seat_browser(webrtc.mic) as driver:
         driver.get(f"{service}/login")
         driver.find_element("name", "name").send_keys(BROWSER_SEAT)
         driver.find_element("name", "password").send_keys(AGENT_PASSWORD)
