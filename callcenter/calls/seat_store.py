@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from callcenter.calls.agents import Agent, AgentError, AgentState, rank_seats
 from callcenter.calls.seats import Seat, SeatGroup
-from callcenter.store import session_factory
+from callcenter.store import session_factory, session_scope
 
 # Seats a process may still carry a call on without renewing (a reservation left by a dead process).
 RESERVED = (AgentState.RINGING.value, AgentState.ON_CALL.value)
@@ -75,19 +75,11 @@ class SeatStore:
 
     @contextmanager
     def _writing(self) -> Iterator[Session]:
-        with self._queue or nullcontext():
-            session = self._sessions()
-            try:
-                if self._sqlite:
-                    # Take SQLite's one write lock before reading, so the seats read are the seats updated.
-                    session.execute(text("UPDATE agent_seats SET agent_id = agent_id WHERE 0 = 1"))
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
-            finally:
-                session.close()
+        with self._queue or nullcontext(), session_scope(self.url) as session:
+            if self._sqlite:
+                # Take SQLite's one write lock before reading, so the seats read are the seats updated.
+                session.execute(text("UPDATE agent_seats SET agent_id = agent_id WHERE 0 = 1"))
+            yield session
 
     # ------------------------------------------------------------------ seats
 
