@@ -113,6 +113,18 @@ def safe_id(text: str) -> str:
     return _SAFE_ID.sub("_", text)
 
 
+async def clean_up(client: AriClient, method: str, uri: str, what: str) -> None:
+    """A request that removes what may be gone already (a hung-up channel, a destroyed bridge): not an error."""
+    try:
+        await client.request(method, uri)
+    except AriError as exc:
+        log.debug(f"ari {what} clean-up found nothing", uri=uri, error=str(exc))
+
+
+async def hang_up_quietly(client: AriClient, channel_id: str, what: str) -> None:
+    await clean_up(client, "DELETE", f"channels/{path_id(channel_id)}", what)
+
+
 @dataclass
 class _Playback:
     session_id: str

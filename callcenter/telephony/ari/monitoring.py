@@ -29,7 +29,7 @@ from callcenter.calls import events as ev
 from callcenter.calls.supervision import SupervisionError, checked_mode, checked_purpose
 from callcenter.logs import get_logger
 from callcenter.recordings.supervision import ledger_supervision
-from callcenter.telephony.ari.call import AriCall, CallHost, safe_id
+from callcenter.telephony.ari.call import AriCall, CallHost, clean_up, hang_up_quietly, safe_id
 from callcenter.telephony.ari.client import Json, path_id
 from callcenter.telephony.ari.errors import AriError
 
@@ -294,13 +294,10 @@ class Monitoring:
         await self._quietly("DELETE", f"bridges/{path_id(sup.bridge)}")
 
     async def _hang_up(self, channel_id: str) -> None:
-        await self._quietly("DELETE", f"channels/{path_id(channel_id)}")
+        await hang_up_quietly(self.service.client, channel_id, "monitoring")
 
     async def _quietly(self, method: str, uri: str) -> None:
-        try:
-            await self.service.client.request(method, uri)
-        except AriError as exc:
-            log.debug("ari monitoring clean-up found nothing", uri=uri, error=str(exc))
+        await clean_up(self.service.client, method, uri, "monitoring")
 
     # ------------------------------------------------------------------ the record
 

@@ -46,7 +46,7 @@ from callcenter.calls.agents import Agent, AgentError, AgentState
 from callcenter.calls.control import ControlRefused
 from callcenter.logs import get_logger
 from callcenter.scripting.protocol import TransferResult, Unhold
-from callcenter.telephony.ari.call import AriCall, CallHost, safe_id
+from callcenter.telephony.ari.call import AriCall, CallHost, clean_up, hang_up_quietly, safe_id
 from callcenter.telephony.ari.client import Json, path_id
 from callcenter.telephony.ari.endpoints import agent_endpoint
 from callcenter.telephony.ari.errors import AriError
@@ -564,13 +564,10 @@ class Transfers:
             self._callers.pop(h.call.channel_id, None)
 
     async def _hang_up(self, channel_id: str) -> None:
-        await self._quietly("DELETE", f"channels/{path_id(channel_id)}")
+        await hang_up_quietly(self.service.client, channel_id, "transfer")
 
     async def _quietly(self, method: str, uri: str) -> None:
-        try:
-            await self.service.client.request(method, uri)
-        except AriError as exc:
-            log.debug("ari transfer clean-up found nothing", uri=uri, error=str(exc))
+        await clean_up(self.service.client, method, uri, "transfer")
 
 
 # ---------------------------------------------------------------------- the call-control dispatch (controls.py)
