@@ -88,7 +88,9 @@ class PanelAction:
 ACTIONS: dict[str, PanelAction] = {
     "hold": PanelAction(frozenset({"talking"}), refusal="only a call you are talking on can be put on hold",
                         rule="R-38, R-39"),
-    "resume": PanelAction(frozenset({"hold"}), refusal="the call is not on hold", rule="R-38, R-39"),
+    # The board says hold only once 「对不起,请稍等」 has been said (hold.started); a resume pressed during the phrase
+    # goes to the live call, which knows it is being put on hold and refuses when it is not (409).
+    "resume": PanelAction(frozenset({"hold", "talking"}), refusal="the call is not on hold", rule="R-38, R-39"),
     "mute": PanelAction(ON_THE_LINE),
     "unmute": PanelAction(ON_THE_LINE),
     "dtmf": PanelAction(ON_THE_LINE, dtmf_args),

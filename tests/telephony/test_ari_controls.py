@@ -175,3 +175,23 @@ async def test_refusals_name_the_reason(talker: Harness) -> None:
     chan = await task
     events = await h.events(chan.id)
     assert not [e for e in events if e.type.startswith("control.")]  # refused actions are not on the timeline
+
+
+async def test_resume_while_the_hold_phrase_is_said_brings_the_agent_back_without_music(talker: Harness) -> None:
+    """Found on the real Asterisk: the panel offers 恢复 as soon as 保持 was answered, while 「对不起,请稍等」 is
+    still being said (the board says hold only from hold.started). The live call takes it: no music starts, the
+    apology is said, and the agent is heard again."""
+    h = talker
+    task, call = await answered_call(h, SimCaller(args=("hotline",), speech=((9.0, 1.0),), hangup_at=30.0))
+    await asyncio.sleep(h.clock.real(6.0))
+    assert (await h.service.control(call.call_id, "hold", {}, AGENT)).ok
+    await until(h, lambda: any(m == "sound:hold.wait" for _, m in heard(h.sim.channels[call.channel_id],
+                                                                        "playback")))
+    resumed = await h.service.control(call.call_id, "resume", {}, AGENT)
+    assert resumed.ok and resumed.state["held"] is False
+    chan = await task
+    assert heard(chan, "moh") == []  # the hold never reached its music
+    resume_at = next(t for t, m in heard(chan, "playback") if m == "sound:hold.resume")
+    assert [t for t in voices(chan, ENDPOINT) if t > resume_at]
+    events = await h.events(chan.id)
+    assert [e.type for e in events if e.type.startswith("control.")] == ["control.hold", "control.resume"]

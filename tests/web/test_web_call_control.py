@@ -77,12 +77,12 @@ def test_resume_needs_a_call_on_hold_and_hold_a_call_being_talked_on(
 ) -> None:
     token = signed_in("agent1")
     talking(web_ctx)
-    r = post(client, token, "resume", {"call_id": "c1"})
-    assert r.status_code == 409 and "not on hold" in r.json()["error"]
+    # While talking, resume goes to the live call (it may be saying the hold phrase): the call decides.
+    assert post(client, token, "resume", {"call_id": "c1"}).status_code == 200
     put_call(web_ctx, "c1", [(10, ev.HOLD_STARTED, {})])
     assert post(client, token, "hold", {"call_id": "c1"}).status_code == 409
     assert post(client, token, "resume", {"call_id": "c1"}).status_code == 200
-    assert [a for _, a, _, _ in control.asked] == ["resume"]
+    assert [a for _, a, _, _ in control.asked] == ["resume", "resume"]
 
 
 def test_bad_bodies_are_400_with_one_line(
