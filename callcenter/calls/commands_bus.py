@@ -29,7 +29,7 @@ from typing import Any
 
 from callcenter.calls import commands as rows
 from callcenter.calls.commands import CHANNEL, DONE, FAILED, FINAL, NOT_LIVE, Command
-from callcenter.calls.fanout import conninfo
+from callcenter.calls.fanout import close_quietly, listen, open_listener
 from callcenter.logs import get_logger
 from callcenter.store import is_embedded
 
@@ -277,28 +277,17 @@ class CommandBus:
     # ------------------------------------------------------------------ the connection
 
     async def _open(self) -> Any:
-        import psycopg
-
-        return await psycopg.AsyncConnection.connect(conninfo(self.url), autocommit=True,
-                                                     application_name=rows.listener_name(self.process))
+        return await open_listener(self.url, application_name=rows.listener_name(self.process))
 
     async def _listen(self) -> None:
-        conn = await self._connect()
-        try:
-            await conn.execute(f"LISTEN {CHANNEL}")
-        except BaseException:
-            await conn.close()
-            raise
-        self._conn = conn
+        self._conn = await listen(self._connect, CHANNEL)
         self.listening.set()
         log.info("commands.listening", process=self.process)
 
     async def _drop(self) -> None:
         conn, self._conn = self._conn, None
         self.listening.clear()
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                await conn.close()
+        await close_quietly(conn)
 
 
 def _told(parts: list[str]) -> Outcome | None:

@@ -99,6 +99,31 @@ def conninfo(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+async def open_listener(url: str, **options: Any) -> Any:
+    """A psycopg connection in autocommit, as ``LISTEN`` needs (notifications arrive only outside a transaction)."""
+    import psycopg
+
+    return await psycopg.AsyncConnection.connect(conninfo(url), autocommit=True, **options)
+
+
+async def listen(connect: Connect, channel: str) -> Any:
+    """A connection from ``connect`` listening on ``channel``; closed again when the ``LISTEN`` fails."""
+    conn = await connect()
+    try:
+        await conn.execute(f"LISTEN {channel}")
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
+
+
+async def close_quietly(conn: Any) -> None:
+    """Close a listening connection that may be broken already (the server ended it)."""
+    if conn is not None:
+        with contextlib.suppress(Exception):
+            await conn.close()
+
+
 class PostgresFeed:
     """This process's ``LISTEN`` on :data:`CHANNEL`, delivering every process's events in id order."""
 
@@ -122,9 +147,7 @@ class PostgresFeed:
         self.lost_at: datetime | None = None  # the health board shows since when the pages miss other processes
 
     async def _open(self) -> Any:
-        import psycopg
-
-        return await psycopg.AsyncConnection.connect(conninfo(self.timeline.url or ""), autocommit=True)
+        return await open_listener(self.timeline.url or "")
 
     # ------------------------------------------------------------------ the CentreFeed side
 
@@ -177,13 +200,7 @@ class PostgresFeed:
     # ------------------------------------------------------------------ the connection
 
     async def _listen(self) -> None:
-        conn = await self._connect()
-        try:
-            await conn.execute(f"LISTEN {CHANNEL}")
-        except BaseException:
-            await conn.close()
-            raise
-        self._conn = conn
+        self._conn = await listen(self._connect, CHANNEL)
         self.connections += 1
         self.lost.clear()
         self.connected.set()
@@ -196,8 +213,7 @@ class PostgresFeed:
             self.connected.clear()
             self.lost.set()
             self.lost_at = datetime.now(UTC)
-            with contextlib.suppress(Exception):
-                await conn.close()
+            await close_quietly(conn)
 
     async def _follow(self) -> None:
         """Wake on each notification (or every ``idle`` seconds) and read what it announces."""
