@@ -9,30 +9,19 @@ AGENT_SPEAKS_AFTER seconds later, stays 12 s and hangs up, which releases the ca
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 
-import httpx
 from pydub import AudioSegment
 from pydub.silence import detect_nonsilent
 
-from tests.asterisk.conftest import AGENT_PASSWORD, Bridge
+from tests.asterisk.conftest import Bridge
 from tests.asterisk.hearing import MEASURED, SILENCE_DBFS, Prompt, contour, known_prompts, made_of, wait_until_hung_up
+from tests.asterisk.panel_api import signed_in
 from tests.asterisk.pbx import espeak_wav, silence_files
 
 AGENT_SPEAKS_AFTER = 12  # s after the agent answers: the caller is on hold by then
 CALLER_ANSWERS_GREETING_AT = 14  # s after the caller's answer: in the 5 s window after the agent's greeting
-
-
-def _signed_in(web: str, name: str) -> tuple[httpx.Client, str]:
-    client = httpx.Client(base_url=web, timeout=30, follow_redirects=True)
-    token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/login").text)
-    assert token, "no CSRF token on /login"
-    r = client.post("/login", data={"name": name, "password": AGENT_PASSWORD, "csrf_token": token.group(1)})
-    session = re.search(r'name="csrf-token" content="([^"]+)"', r.text)
-    assert session, f"{name} could not sign in: {r.status_code}"
-    return client, session.group(1)
 
 
 def _until(what: str, check: object, timeout: float) -> object:
@@ -58,7 +47,7 @@ def test_on_hold_the_caller_hears_the_phrase_and_music_and_never_the_agent(bridg
     (agents / "8002.delay").write_text(f"{AGENT_SPEAKS_AFTER}\n")
     for stale in ("8002-heard.wav", "8002.clock"):
         (agents / stale).unlink(missing_ok=True)
-    agent, token = _signed_in(bridge.web, "8002")
+    agent, token = signed_in(bridge.web, "8002")
     headers = {"X-CSRF-Token": token}
     call = tmp_path / "held"
     try:
@@ -115,7 +104,7 @@ def test_a_muted_agent_is_heard_by_nobody_and_not_recorded(bridge: Bridge, tmp_p
     (agents / "8002.delay").write_text(f"{AGENT_SPEAKS_AFTER}\n")
     for stale in ("8002-mix.wav", "8002.clock"):
         (agents / stale).unlink(missing_ok=True)
-    agent, token = _signed_in(bridge.web, "8002")
+    agent, token = signed_in(bridge.web, "8002")
     headers = {"X-CSRF-Token": token}
     call = tmp_path / "muted"
     # The caller answers the agent's greeting (no silent-call prompt then plays over the agent's words, R-15).

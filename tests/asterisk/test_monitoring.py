@@ -10,17 +10,16 @@ the caller's and the agent's speech, as tests/asterisk/test_seats.py judges the 
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from pydub import AudioSegment
 
-from tests.asterisk.conftest import AGENT_PASSWORD, SUPERVISOR, Bridge
+from tests.asterisk.conftest import SUPERVISOR, Bridge
 from tests.asterisk.hearing import MEASURED, Prompt, contour, made_of, wait_until_hung_up
+from tests.asterisk.panel_api import monitorable_call, signed_in
 from tests.asterisk.pbx import espeak_wav, silence_files
 
 CALLER_SPEAKS_AT = 22  # s after the caller's answer: the agent (~7 s) and the supervisor (~9 s) are on the line
@@ -29,29 +28,9 @@ SUPERVISOR_WAITS = 60  # s the desk phone stays quiet (9001.delay): the call end
 CALLER_ANSWERS_GREETING_AT = 14  # s after the caller's answer: in the 5 s window after the agent's greeting
 
 
-def _signed_in(web: str, name: str) -> tuple[httpx.Client, str]:
-    client = httpx.Client(base_url=web, timeout=30, follow_redirects=True)
-    token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/login").text)
-    assert token, "no CSRF token on /login"
-    r = client.post("/login", data={"name": name, "password": AGENT_PASSWORD, "csrf_token": token.group(1)})
-    session = re.search(r'name="csrf-token" content="([^"]+)"', r.text)
-    assert session, f"{name} could not sign in: {r.status_code}"
-    return client, session.group(1)
-
-
 def _prompt(path: Path) -> Prompt:
     audio = AudioSegment.from_wav(path)
     return Prompt(path.stem, len(audio) / 1000, contour(audio))
-
-
-def _monitorable_call(client: httpx.Client, timeout: float = 40.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        calls = [c for c in client.get("/api/wallboard").json()["live_calls"] if c["monitorable"]]
-        if calls:
-            return str(calls[-1]["call_id"])
-        time.sleep(0.2)
-    raise AssertionError("no call with an agent on the line appeared on the wallboard")
 
 
 def test_the_supervisors_desk_phone_hears_the_caller_in_listen_mode(bridge: Bridge, tmp_path: Path) -> None:
@@ -61,15 +40,15 @@ def test_the_supervisors_desk_phone_hears_the_caller_in_listen_mode(bridge: Brid
     (agents / "8002.delay").write_text(f"{AGENT_SPEAKS_AFTER}\n")
     (agents / f"{SUPERVISOR}.delay").write_text(f"{SUPERVISOR_WAITS}\n")
     (agents / f"{SUPERVISOR}-heard.wav").unlink(missing_ok=True)
-    agent, agent_token = _signed_in(bridge.web, "8002")
-    lead, lead_token = _signed_in(bridge.web, SUPERVISOR)
+    agent, agent_token = signed_in(bridge.web, "8002")
+    lead, lead_token = signed_in(bridge.web, SUPERVISOR)
     try:
         assert agent.post("/api/agent/state", json={"state": "ready"},
                           headers={"X-CSRF-Token": agent_token}).status_code == 200
         call = tmp_path / "monitored"
         bridge.pbx.originate(bridge="callcenter-ari", entry="hotline", scenario="speaks", call=call,
                              QUIET=silence_files(CALLER_SPEAKS_AT), SPEECH=str(caller_speech.with_suffix("")))
-        call_id = _monitorable_call(lead)
+        call_id = monitorable_call(lead)
         r = lead.post("/api/wallboard/monitor", json={"call_id": call_id, "mode": "listen", "purpose": "质检抽查"},
                       headers={"X-CSRF-Token": lead_token})
         assert r.status_code == 201, r.text
@@ -124,8 +103,8 @@ def test_whisper_reaches_the_agent_alone_and_barge_the_caller_too(bridge: Bridge
     (agents / f"{SUPERVISOR}.delay").write_text("20\n")
     for stale in ("8002-heard.wav", f"{SUPERVISOR}.clock"):
         (agents / stale).unlink(missing_ok=True)
-    agent, agent_token = _signed_in(bridge.web, "8002")
-    lead, lead_token = _signed_in(bridge.web, SUPERVISOR)
+    agent, agent_token = signed_in(bridge.web, "8002")
+    lead, lead_token = signed_in(bridge.web, SUPERVISOR)
     call = tmp_path / f"{mode}-call"
     try:
         assert agent.post("/api/agent/state", json={"state": "ready"},
@@ -134,7 +113,7 @@ def test_whisper_reaches_the_agent_alone_and_barge_the_caller_too(bridge: Bridge
         bridge.pbx.originate(bridge="callcenter-ari", entry="hotline", scenario="speaks", call=call,
                              QUIET=silence_files(CALLER_ANSWERS_GREETING_AT),
                              SPEECH=str(caller_speech.with_suffix("")))
-        call_id = _monitorable_call(lead)
+        call_id = monitorable_call(lead)
         r = lead.post("/api/wallboard/monitor", json={"call_id": call_id, "mode": mode, "purpose": "投诉跟进"},
                       headers={"X-CSRF-Token": lead_token})
         assert r.status_code == 201, r.text

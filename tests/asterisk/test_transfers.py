@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import sqlite3
 import subprocess
 import sys
@@ -19,12 +18,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 from pydub import AudioSegment
 
 from tests.asterisk import bridge_probe
-from tests.asterisk.conftest import AGENT_PASSWORD, REPO, SUPERVISOR, Bridge
+from tests.asterisk.conftest import REPO, SUPERVISOR, Bridge
 from tests.asterisk.hearing import MEASURED, Prompt, contour, made_of, wait_until_hung_up
+from tests.asterisk.panel_api import monitorable_call, signed_in
 from tests.asterisk.pbx import ARI_PASSWORD, ARI_USER, Asterisk, espeak_wav, silence_files
 
 
@@ -43,34 +42,14 @@ CALLER_SPEAKS_AT = 50  # s after the caller's answer: the busy attempt and the c
 FRIEND, BUSY = "13900000001", "13900000002"  # [customers]: ...1 answers after 6 s of ringing, ...2 is busy
 
 
-def _signed_in(web: str, name: str) -> tuple[httpx.Client, str]:
-    client = httpx.Client(base_url=web, timeout=60, follow_redirects=True)
-    token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/login").text)
-    assert token, "no CSRF token on /login"
-    r = client.post("/login", data={"name": name, "password": AGENT_PASSWORD, "csrf_token": token.group(1)})
-    session = re.search(r'name="csrf-token" content="([^"]+)"', r.text)
-    assert session, f"{name} could not sign in: {r.status_code}"
-    return client, session.group(1)
-
-
 def _away(web: str, seat: str) -> None:
-    client, token = _signed_in(web, seat)
+    client, token = signed_in(web, seat, timeout=60)
     try:
         r = client.post("/api/agent/state", json={"state": "not_ready", "reason": "break"},
                         headers={"X-CSRF-Token": token})
         assert r.status_code == 200, r.text
     finally:
         client.close()
-
-
-def _live_call(client: httpx.Client, timeout: float = 40.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        calls = [c for c in client.get("/api/wallboard").json()["live_calls"] if c["monitorable"]]
-        if calls:
-            return str(calls[-1]["call_id"])
-        time.sleep(0.2)
-    raise AssertionError("no call with an agent on the line appeared on the wallboard")
 
 
 def test_blind_to_a_busy_number_returns_then_a_consult_completes_to_a_customer(bridge: Bridge, tmp_path: Path) -> None:
@@ -85,8 +64,8 @@ def test_blind_to_a_busy_number_returns_then_a_consult_completes_to_a_customer(b
         (agents / stale).unlink(missing_ok=True)
     (agents / f"customer-{FRIEND}.press").write_text("100\n")  # the customer presses nothing meanwhile
     (agents / f"customer-{FRIEND}.key").write_text("1\n")
-    agent, token = _signed_in(bridge.web, "8002")
-    lead, _ = _signed_in(bridge.web, SUPERVISOR)
+    agent, token = signed_in(bridge.web, "8002", timeout=60)
+    lead, _ = signed_in(bridge.web, SUPERVISOR, timeout=60)
     call = tmp_path / "transferred"
     try:
         _away(bridge.web, "8001")  # seat 8001 (never answers) is not offered this call, whatever ran before
@@ -94,7 +73,7 @@ def test_blind_to_a_busy_number_returns_then_a_consult_completes_to_a_customer(b
                           headers={"X-CSRF-Token": token}).status_code == 200
         bridge.pbx.originate(bridge="callcenter-ari", entry="hotline", scenario="speaks", call=call,
                              QUIET=silence_files(CALLER_SPEAKS_AT), SPEECH=str(caller_speech.with_suffix("")))
-        call_id = _live_call(lead)
+        call_id = monitorable_call(lead)
 
         def act(action: str, **body: str) -> dict[str, Any]:
             r = agent.post(f"/api/agent/call/{action}", json={"call_id": call_id, **body},
@@ -163,9 +142,9 @@ def test_an_agent_who_does_not_answer_returns_then_a_three_way_call_outlives_the
         (agents / stale).unlink(missing_ok=True)
     (agents / f"customer-{FRIEND}.press").write_text("100\n")
     (agents / f"customer-{FRIEND}.key").write_text("1\n")
-    agent, token = _signed_in(bridge.web, "8002")
-    away, away_token = _signed_in(bridge.web, "8001")
-    lead, _ = _signed_in(bridge.web, SUPERVISOR)
+    agent, token = signed_in(bridge.web, "8002", timeout=60)
+    away, away_token = signed_in(bridge.web, "8001", timeout=60)
+    lead, _ = signed_in(bridge.web, SUPERVISOR, timeout=60)
     call = tmp_path / "three-way"
     try:
         assert away.post("/api/agent/state", json={"state": "not_ready", "reason": "break"},
@@ -174,7 +153,7 @@ def test_an_agent_who_does_not_answer_returns_then_a_three_way_call_outlives_the
                           headers={"X-CSRF-Token": token}).status_code == 200
         bridge.pbx.originate(bridge="callcenter-ari", entry="hotline", scenario="speaks", call=call,
                              QUIET=silence_files(70), SPEECH=str(caller_speech.with_suffix("")))
-        call_id = _live_call(lead)
+        call_id = monitorable_call(lead)
         assert away.post("/api/agent/state", json={"state": "ready"},
                          headers={"X-CSRF-Token": away_token}).status_code == 200  # 8001 is free, but away
 
@@ -232,7 +211,7 @@ def test_click_to_dial_from_a_work_order_rings_the_seat_then_the_customer(bridge
          "--summary", "燃气表不走字,请回电", "--json"],
         cwd=REPO, env={**os.environ, "CALLCENTER_CONFIG": str(config)}, capture_output=True, text=True, check=True)
     order = json.loads(made.stdout)["number"]
-    agent, token = _signed_in(bridge.web, "8002")
+    agent, token = signed_in(bridge.web, "8002", timeout=60)
     try:
         assert agent.post("/api/agent/state", json={"state": "ready"},
                           headers={"X-CSRF-Token": token}).status_code == 200
