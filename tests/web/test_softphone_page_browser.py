@@ -18,16 +18,17 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
+import browsing
 import pytest
+from browsing import PASSWORD, text
 from live_service import LiveService
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
 
 from callcenter.calls import events as ev
 from callcenter.calls.agents import AgentState
@@ -40,7 +41,7 @@ from tests.chromium import chromium
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct-horse-1"
+SECONDS = 20.0
 FAKE_MEDIA = ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream")
 
 # The stand-in user agent (see the module's docstring). It registers at once, rings when the timeline says
@@ -131,37 +132,14 @@ def browser() -> Iterator[object]:
         yield driver
 
 
-def wait(driver: object, condition: Callable[[object], object], seconds: float = 20.0) -> object:
-    return WebDriverWait(driver, seconds, poll_frequency=0.05,
-                         ignored_exceptions=(StaleElementReferenceException,)).until(condition)
-
-
-def text(driver: object, element_id: str) -> str:
-    return driver.find_element(By.ID, element_id).text
+# The softphone's steps (a SIP leg set up in the page) take longer than the panel's: 20 s, not 15.
+wait = partial(browsing.wait, seconds=SECONDS)
+click = partial(browsing.click, seconds=SECONDS)
+sign_in = partial(browsing.sign_in, seconds=SECONDS)
 
 
 def shown(driver: object, element_id: str) -> bool:
     return driver.find_element(By.ID, element_id).is_displayed()
-
-
-def click(driver: object, selector: str) -> None:
-    def press(d: object) -> bool:
-        element = d.find_element(By.CSS_SELECTOR, selector)
-        if not (element.is_displayed() and element.is_enabled()):
-            return False
-        element.click()
-        return True
-
-    wait(driver, press)
-
-
-def sign_in(driver: object, live: LiveService, name: str) -> None:
-    driver.delete_all_cookies()
-    driver.get(f"{live.url}/login")
-    driver.find_element(By.ID, "name").send_keys(name)
-    driver.find_element(By.ID, "password").send_keys(PASSWORD)
-    driver.find_element(By.ID, "sign-in").click()
-    wait(driver, lambda d: "/login" not in d.current_url)
 
 
 def state(driver: object) -> str:

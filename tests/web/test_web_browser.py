@@ -6,25 +6,23 @@ period takes 0.5 s), so nothing here sleeps for a timing of the standards.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browsing import browser, click, sign_in, text, wait
 from live_service import PROMPT_SECONDS, LiveService
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import func, select
 
 from callcenter.calls import events as ev
 from callcenter.recordings.models import LedgerEntry
 from callcenter.sim.ari_parties import SimCaller
 from callcenter.store import session_scope
-from tests.chromium import chromium
 
 pytestmark = pytest.mark.browser
+__all__ = ["browser"]  # the Chromium fixture of browsing.py, one per module
 
-PASSWORD = "correct-horse-1"
 LATE = 1.0  # call seconds a timer may run late on a busy machine (never early)
 
 
@@ -34,44 +32,6 @@ def live(tmp_path_factory: pytest.TempPathFactory, accounts_db: Path) -> Iterato
     service = LiveService(tmp_path_factory.mktemp("live"), accounts_db)
     yield service
     service.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with chromium() as driver:
-        yield driver
-
-
-def wait(driver: object, condition: Callable[[object], object], seconds: float = 15.0) -> object:
-    # The panel re-renders on every event: an element found a moment ago may have been replaced.
-    return WebDriverWait(driver, seconds, poll_frequency=0.05,
-                         ignored_exceptions=(StaleElementReferenceException,)).until(condition)
-
-
-def click(driver: object, selector: str) -> None:
-    """Click the element the selector names now (re-found on each try: the panel re-renders live)."""
-
-    def press(d: object) -> bool:
-        element = d.find_element(By.CSS_SELECTOR, selector)
-        if not element.is_enabled():
-            return False
-        element.click()
-        return True
-
-    wait(driver, press)
-
-
-def sign_in(driver: object, live: LiveService, name: str) -> None:
-    driver.delete_all_cookies()
-    driver.get(f"{live.url}/login")
-    driver.find_element(By.ID, "name").send_keys(name)
-    driver.find_element(By.ID, "password").send_keys(PASSWORD)
-    driver.find_element(By.ID, "sign-in").click()
-    wait(driver, lambda d: "/login" not in d.current_url)
-
-
-def text(driver: object, element_id: str) -> str:
-    return driver.find_element(By.ID, element_id).text
 
 
 def ledger_size(live: LiveService) -> int:

@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from browsing import browser, click, sign_in, text, wait
 from live_service import LiveService
 from selenium.webdriver.common.by import By
-from test_web_browser import browser, click, sign_in, text, wait
 
 from callcenter.callbacks.campaigns import add_campaign
 from callcenter.callbacks.models import CallbackTask

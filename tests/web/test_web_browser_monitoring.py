@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browsing import browser, click, sign_in, wait
 from conftest import PASSWORD
 from live_service import LiveService
 from selenium.webdriver.common.by import By
-from test_web_browser import browser, click, sign_in, wait
 
 from callcenter.sim.ari_parties import SimAgent, SimCaller
 from callcenter.web.users import add_user

@@ -13,11 +13,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from browsing import browser, click, sign_in, text, wait
 from live_service import LiveService
 from pydub.generators import Sine, WhiteNoise
 from selenium.webdriver.common.by import By
 from sqlalchemy import select
-from test_web_browser import browser, click, sign_in, text, wait
 
 from callcenter.recordings.access import Actor
 from callcenter.recordings.models import LedgerEntry

@@ -6,15 +6,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browsing import browser, click, sign_in, text, wait
 from live_service import LiveService
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
-from test_web_browser import click, sign_in, text, wait
 
 from callcenter.calls.agents import AgentState
-from tests.chromium import chromium
 
 pytestmark = pytest.mark.browser
+__all__ = ["browser"]  # the Chromium fixture of browsing.py, one per module
 
 
 @pytest.fixture(scope="module")
@@ -22,12 +22,6 @@ def live(tmp_path_factory: pytest.TempPathFactory, accounts_db: Path) -> Iterato
     service = LiveService(tmp_path_factory.mktemp("live-states"), accounts_db)
     yield service
     service.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with chromium() as driver:
-        yield driver
 
 
 def test_the_agent_goes_not_ready_for_a_meal_and_ready_again(browser: object, live: LiveService) -> None:
