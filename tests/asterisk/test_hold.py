@@ -34,6 +34,17 @@ def _until(what: str, check: object, timeout: float) -> object:
     raise AssertionError(f"{what} did not happen within {timeout:.0f} s")
 
 
+def _seat_that_speaks(bridge: Bridge, recording: str) -> tuple[Path, Path]:
+    """Seat 8002 set to speak AGENT_SPEAKS_AFTER s after it answers, its last ``recording`` and clock removed:
+    the seats' folder and the speech file."""
+    agents = bridge.pbx.root / "agents"
+    speech = espeak_wav("您好,客服代表8002号很高兴为您服务。", agents / "agent-speech.wav")
+    (agents / "8002.delay").write_text(f"{AGENT_SPEAKS_AFTER}\n")
+    for stale in (recording, "8002.clock"):
+        (agents / stale).unlink(missing_ok=True)
+    return agents, speech
+
+
 def _loud_share(audio: AudioSegment, start: float, end: float) -> float:
     """The share of [start, end) seconds of ``audio`` that is sound, not silence."""
     part = audio[int(start * 1000):int(end * 1000)]
@@ -42,11 +53,7 @@ def _loud_share(audio: AudioSegment, start: float, end: float) -> float:
 
 
 def test_on_hold_the_caller_hears_the_phrase_and_music_and_never_the_agent(bridge: Bridge, tmp_path: Path) -> None:
-    agents = bridge.pbx.root / "agents"
-    speech = espeak_wav("您好,客服代表8002号很高兴为您服务。", agents / "agent-speech.wav")
-    (agents / "8002.delay").write_text(f"{AGENT_SPEAKS_AFTER}\n")
-    for stale in ("8002-heard.wav", "8002.clock"):
-        (agents / stale).unlink(missing_ok=True)
+    agents, speech = _seat_that_speaks(bridge, "8002-heard.wav")
     agent, token = signed_in(bridge.web, "8002")
     headers = {"X-CSRF-Token": token}
     call = tmp_path / "held"
@@ -99,11 +106,7 @@ def test_on_hold_the_caller_hears_the_phrase_and_music_and_never_the_agent(bridg
 def test_a_muted_agent_is_heard_by_nobody_and_not_recorded(bridge: Bridge, tmp_path: Path) -> None:
     """Mute (``POST channels/{agentLeg}/mute?direction=in``): the agent speaks while muted; their own line carries
     the words (the seat's recording), the caller's ear and the call's recording hold none of them."""
-    agents = bridge.pbx.root / "agents"
-    speech = espeak_wav("您好,客服代表8002号很高兴为您服务。", agents / "agent-speech.wav")
-    (agents / "8002.delay").write_text(f"{AGENT_SPEAKS_AFTER}\n")
-    for stale in ("8002-mix.wav", "8002.clock"):
-        (agents / stale).unlink(missing_ok=True)
+    agents, speech = _seat_that_speaks(bridge, "8002-mix.wav")
     agent, token = signed_in(bridge.web, "8002")
     headers = {"X-CSRF-Token": token}
     call = tmp_path / "muted"
