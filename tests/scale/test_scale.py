@@ -51,7 +51,7 @@ BUSY_STATES = {"ringing", "on_call"}
 # all three serve the pages and stand by for the jobs p1 holds.
 PLAN: dict[str, tuple[str, ...]] = {"p1": ("a",), "p2": ("b",), "p3": ("a",)}
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.scale]
 # Speed 2 (the two minutes of calls take one minute of wall time): at 4x, on this 2-core machine, the serve
 # processes fell behind the simulated Asterisk servers (p1 28 s and p2 24 s of CPU in 55 s of wall) and 58 of 225
 # callers hung up before an agent's answer reached the router; at 2x every check holds (91 s with the start-up).

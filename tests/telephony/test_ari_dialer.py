@@ -105,8 +105,10 @@ async def test_progressive_dials_only_while_an_agent_is_ready(centre: Centre) ->
     centre.campaign("进度回访", "progressive", "callback_progressive")
     first = centre.task("进度回访", "13900000011")
     second = centre.task("进度回访", "13900000012")
+    # 40 call seconds (1.2 s of real time): the opening, the reservation and the agent's ring must all fit before
+    # the customer hangs up, on a machine running other tests beside this one (12 s was once too short).
     for number in ("13900000011", "13900000012"):
-        centre.sim.add_customer(SimCustomer(number, after_answer=SimCaller(hangup_at=12.0)))
+        centre.sim.add_customer(SimCustomer(number, after_answer=SimCaller(hangup_at=40.0)))
     assert await centre.round() == []  # nobody ready: nobody is rung
     await centre.agent("8001")
     results = await centre.round()
