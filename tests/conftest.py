@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import structlog
 
 from callcenter.config import Settings, load_settings
 from callcenter.store import dispose_all, migrate
@@ -23,6 +24,15 @@ PG_ADMIN_URL = os.environ.get("CALLCENTER_TEST_POSTGRES_URL", "")
 
 def _pg_available() -> bool:
     return bool(PG_ADMIN_URL)
+
+
+@pytest.fixture(autouse=True)
+def _structlog_restored() -> Iterator[None]:
+    """Commands run in-process configure logging at their settings' level: the next test on the same worker
+    (which test that is depends on how the files were shared out) must log as if it ran first."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 @pytest.fixture(scope="session")
