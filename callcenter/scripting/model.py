@@ -64,6 +64,11 @@ class GotoAction:
     target: Target
 
 
+# ``transfer: default`` hands the caller to the call's own group: its entry's (``[telephony.entries.*] group``) or,
+# on a callback, its campaign's. Any other name is that agent group.
+CALL_GROUP = "default"
+
+
 @dataclass(frozen=True, slots=True)
 class TransferAction:
     group: str

@@ -31,6 +31,7 @@ from callcenter.scripting.protocol import (
     StopPlayback,
     TimerFired,
     Transfer,
+    TransferResult,
 )
 from callcenter.scripting.session import ScriptSession, SessionConfig
 from callcenter.scripting.simulate import SimulationError, parse_caller, simulate
@@ -425,3 +426,23 @@ def test_the_session_never_reads_a_clock(library: ScriptLibrary, monkeypatch: py
         monkeypatch.setattr(time, name, no_clock)
     timeline = run(library, "ivr", "dtmf:1@8", "speech@20", config=ENTRY)
     assert timeline[-1] == {"t": 20.0, "type": "end"}
+
+
+def test_transfer_default_is_the_calls_own_group_and_a_named_group_is_that_group(
+    settings: Settings, write_library: WriteLibrary
+) -> None:
+    """An entry of group 「vip」 (or a callback of its campaign's group): ``transfer: default`` rings that group, as
+    the session's own fallbacks do; ``transfer: billing`` rings billing whatever the call's group."""
+    root = write_library(
+        {
+            "q.yaml": "name: q\nstates:\n  r: {transfer: default, on: {answered: done, no_agent: b}}\n"
+                      "  b: {transfer: billing, on: {answered: done, no_agent: done}}\n",
+            "prompts/zh-CN.yaml": "k.hi: 您好。\n",
+        }
+    )
+    library = load_library(root, settings.scripts)
+    session = ScriptSession(library, "q", call_id="c5", config=SessionConfig(default_group="vip"))
+    assert Transfer("vip") in session.start(answered=True)
+    assert Transfer("billing") in session.handle(TransferResult("no_agent", at=30.0))
+    plain = ScriptSession(library, "q", call_id="c6")
+    assert Transfer("default") in plain.start(answered=True)

@@ -15,6 +15,7 @@ from callcenter.scripting import notes as ev
 from callcenter.scripting.errors import ScriptError
 from callcenter.scripting.library import ScriptLibrary
 from callcenter.scripting.model import (
+    CALL_GROUP,
     EndAction,
     GotoAction,
     HangupAction,
@@ -257,7 +258,7 @@ class ScriptSession(Prompts, Listening, Handover, Ending):
             return action.target
         if isinstance(action, TransferAction):
             self.phase = TRANSFERRING
-            out.append(Transfer(action.group))
+            out.append(Transfer(self.config.default_group if action.group == CALL_GROUP else action.group))
             return None
         if isinstance(action, HangupAction):
             self.disposition = action.disposition

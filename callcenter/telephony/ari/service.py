@@ -322,9 +322,6 @@ class AriService:
         return any(call.channel_id == channel_id for call in self._recordings.values())
 
     async def transfer(self, call: AriCall, command: Transfer) -> None:
-        if call.direction == "outbound" and command.group == self.settings.telephony.default_group:
-            # The callback scripts hand over to "the group": the campaign's, not the inbound default.
-            command = Transfer(call.entry.group, command.agent)
         await routing.transfer(call, command)
 
     async def register_recording(self, call: AriCall, event: str, fmt: str) -> None:
