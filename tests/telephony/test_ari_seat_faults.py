@@ -162,3 +162,26 @@ async def test_a_registration_gone_before_its_event_costs_the_caller_no_ring(set
     assert of_type(events, "agent.answered")[0].data["agent"] == "a2"
     assert skipped.offset - of_type(events, "queue.entered")[0].offset < LATE
     assert h.check.errors == []
+
+
+async def test_a_caller_gone_while_the_answering_seat_is_written_keeps_the_answer(settings: Settings) -> None:
+    """The agent is on the line when the caller hangs up during the seat's database write (slow on a loaded
+    PostgreSQL): the answer is on the timeline all the same (once lost with the task the hang-up ended)."""
+    h = await start(settings, agents=[("a1", SimAgent("PJSIP/8001", answer_at_ring=1))])
+    written = h.pool.answered
+
+    async def slow_write(agent_id: str, call_id: str) -> None:
+        h.sim.caller_hangs_up(h.service.calls[call_id].channel_id)
+        await asyncio.sleep(h.clock.real(3.0))  # the hang-up is handled meanwhile
+        await written(agent_id, call_id)
+
+    h.pool.answered = slow_write  # type: ignore[method-assign]
+    try:
+        chan = await h.call(SimCaller(args=("hotline",), speech=((9.0, 1.0),), hangup_at=60.0))
+        events = await h.events(chan.id)
+    finally:
+        await h.close()
+    assert [e.data["agent"] for e in of_type(events, "agent.answered")] == ["a1"]
+    assert of_type(events, "call.hangup")[0].data["by"] == "caller"
+    assert h.pool.agents["a1"].state is AgentState.AFTER_CALL  # released as after any call, not left ringing
+    assert h.check.errors == []

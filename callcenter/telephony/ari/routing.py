@@ -160,13 +160,15 @@ async def _bridge(call: AriCall, leg_id: str, leg: Leg) -> None:
     if call.recording is None:
         await call.start_recording()
     call.agent, call.agent_leg = leg.agent, leg_id
-    await service.pool.answered(leg.agent.id, call.call_id)
     rings = max(1, service.cadence.rings_at(seconds))
     call.stats.agent, call.stats.agent_rings, call.stats.agent_seconds = leg.agent.id, rings, round(seconds, 3)
+    # On the timeline before the seat's database write: a caller who hangs up during that write ends this task,
+    # and the answer (the agent was on the line) must not be lost with it.
     call.note(ev.AGENT_ANSWERED, {"agent": leg.agent.id, "group": leg.group, "rings": rings,
                                   "seconds": round(seconds, 3), "wait": round(answered_at - _queued_at(call), 3)},
               offset=answered_at)
     call.note(ev.BRIDGED, {"agent": leg.agent.id, "bridge": bridge_id}, offset=answered_at)
+    await service.pool.answered(leg.agent.id, call.call_id)
     call.push(TransferResult("answered", agent=leg.agent.id))
 
 
