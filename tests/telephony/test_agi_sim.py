@@ -76,7 +76,9 @@ async def test_hangup_gives_minus_one_then_hangup_line_then_511() -> None:
     assert replies[1][0].startswith("200 result=-1 endpos=")
     assert replies[2] == ["HANGUP"]  # the bare line comes first, then GET VARIABLE's own reply…
     started = result.transcript[1].t  # the prompt was cut at the hang-up instant, not at its end (3 s)
-    assert result.hung_up_by == "caller" and result.hangup_at == pytest.approx(max(0.5, started), abs=0.3)
+    # 1 call second is 20 ms here: a loaded machine's timers fire that late (0.88 was measured beside other test
+    # workers), while a prompt played to its end would say 3.
+    assert result.hung_up_by == "caller" and result.hangup_at == pytest.approx(max(0.5, started), abs=1.0)
 
 
 async def test_background_detect_talk_digits_noise_and_no_media() -> None:
