@@ -70,6 +70,23 @@ async def ensure_seat(ctx: WebContext, user: User) -> Agent:
     return await ctx.agents.ensure(_new_seat(ctx, user))
 
 
+async def seat_signed_out(ctx: WebContext, user: User) -> None:
+    """An agent who signs out leaves the seat offline: no call rings a seat nobody sits at (R-01, R-02). A seat
+    ringing or on a call keeps its call (the router frees it as after any call); a seat never used stays away."""
+    if user.role != "agent":
+        return
+    try:
+        seat = ctx.agents.get(user.agent_id)
+    except AgentError:
+        return
+    if seat.state in (AgentState.RINGING, AgentState.ON_CALL, AgentState.OFFLINE):
+        return
+    try:
+        await ctx.agents.set_state(seat.id, AgentState.OFFLINE, by=user.agent_id)
+    except AgentError as exc:  # a call reached the seat meanwhile: that call goes on
+        log.info("seat not set offline at sign-out", agent=seat.id, error=str(exc))
+
+
 async def _body(request: Request) -> dict[str, Any]:
     if request.headers.get("content-type", "").startswith("application/json"):
         try:

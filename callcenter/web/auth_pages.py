@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from callcenter.logs import get_logger
 from callcenter.web import access
+from callcenter.web.agent_pages import seat_signed_out
 from callcenter.web.errors import SignInFailed, UserError
 from callcenter.web.passwords import PasswordPolicy, change_password, sign_in
 from callcenter.web.templating import render
@@ -63,6 +64,9 @@ async def login_submit(request: Request) -> Response:
 
 async def logout(request: Request) -> Response:
     await access.check_csrf(request)
+    user = access.current_user(request)
+    if user is not None:
+        await seat_signed_out(request.app.state.ctx, user)
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 

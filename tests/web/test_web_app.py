@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from callcenter.calls import events as ev
+from callcenter.calls.agents import AgentState
 from callcenter.recordings.models import LedgerEntry
 from callcenter.scripting.protocol import ReleaseRequested, ScriptRequested
 from callcenter.store import session_scope
@@ -94,6 +95,27 @@ def test_state_changes_need_the_csrf_token(client: TestClient, signed_in: Callab
     assert ok.status_code == 200 and ok.json() == {"state": "ready", "reason": None}
     bad = client.post("/api/agent/state", json={"state": "asleep"}, headers={"X-CSRF-Token": token})
     assert bad.status_code == 400 and "state: expected one of" in bad.json()["error"]
+
+
+def test_signing_out_takes_an_idle_seat_offline_and_leaves_a_call_alone(
+        client: TestClient, web_ctx: WebContext, signed_in: Callable[[str], str]) -> None:
+    """R-01, R-02: no call for a seat nobody sits at. A seat on a call keeps it (the router frees it after)."""
+    token = signed_in("agent1")
+    assert client.post("/api/agent/state", json={"state": "ready"}, headers={"X-CSRF-Token": token}).status_code == 200
+    assert web_ctx.agents.get("agent1").state is AgentState.READY
+    assert client.post("/logout", data={"csrf_token": token}, follow_redirects=False).status_code == 303
+    assert web_ctx.agents.get("agent1").state is AgentState.OFFLINE
+    assert client.get("/api/agent/panel").status_code == 401  # and signed out
+
+    token = signed_in("agent1")
+    assert client.post("/api/agent/state", json={"state": "ready"}, headers={"X-CSRF-Token": token}).status_code == 200
+    # A call reserves the seat (another process's router, so this page's view still says ready) …
+    reserved = web_ctx.agents.store.reserve("default", call_id="c-9", holder="elsewhere", now=datetime.now(UTC),
+                                            lease_seconds=60)
+    assert reserved is not None and reserved.id == "agent1"
+    client.post("/logout", data={"csrf_token": token}, follow_redirects=False)
+    # … and the sign-out leaves it ringing for that call.
+    assert [(a.id, a.state) for a in web_ctx.agents.store.snapshot()[0]] == [("agent1", AgentState.RINGING)]
 
 
 def test_not_ready_takes_a_known_reason_code(client: TestClient, signed_in: Callable[[str], str]) -> None:
