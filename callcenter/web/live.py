@@ -19,6 +19,7 @@ from callcenter.calls import events as ev
 from callcenter.calls.timeline import TimelineEvent
 
 KEEP_ENDED = 200  # ended calls remembered for the panels (after-call work, "last call")
+MONITOR_KEYS = ("supervisor", "mode", "purpose")  # what the wallboard shows of a monitoring
 
 
 @dataclass(slots=True)
@@ -71,6 +72,9 @@ class LiveBoard:
     def __init__(self) -> None:
         self.calls: OrderedDict[str, LiveCall] = OrderedDict()
         self.last_id = 0
+        # Who listens in on which live call, whichever process holds it (supervision.* on the timeline). Kept off
+        # LiveCall: the agent's panel shows its call, and a silent monitoring is not the agent's to see.
+        self.monitors: dict[str, dict[str, str]] = {}
 
     def feed(self, e: TimelineEvent) -> LiveCall | None:
         if e.id is not None:
@@ -87,6 +91,10 @@ class LiveBoard:
         handler = _HANDLERS.get(e.type)
         if handler is not None:
             handler(call, e)
+        if e.type in (ev.SUPERVISION_STARTED, ev.SUPERVISION_SWITCHED):
+            self.monitors[e.call_id] = {"call_id": e.call_id, **{k: str(e.data.get(k, "")) for k in MONITOR_KEYS}}
+        elif e.type in (ev.SUPERVISION_ENDED, ev.HANGUP):
+            self.monitors.pop(e.call_id, None)
         if e.type == ev.HANGUP:
             self._prune()
         return call

@@ -44,8 +44,12 @@ def seat_endpoint(settings: Settings, user: User) -> str:
 
 
 def live_calls(ctx: WebContext) -> list[dict[str, Any]]:
-    """The live calls for the wallboard's list, with who monitors each (caller numbers masked)."""
-    monitored = {m["call_id"]: m for m in ctx.monitoring.sessions()} if ctx.monitoring is not None else {}
+    """The live calls for the wallboard's list, with who monitors each (caller numbers masked): the centre's
+    monitorings from the timeline, and this process's own first (one still ringing the supervisor's seat has
+    no timeline event yet)."""
+    monitored = dict(ctx.board.monitors)
+    if ctx.monitoring is not None:
+        monitored |= {m["call_id"]: m for m in ctx.monitoring.sessions()}
     return [
         {"call_id": c.call_id, "caller": mask_number(c.caller) if c.caller else "", "agent": c.agent,
          "phase": c.phase, "phase_label": PHASE_LABELS.get(c.phase, c.phase), "answered_at": c.answered_at.isoformat()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 from callcenter.calls import events as ev
 from callcenter.calls.timeline import TimelineEvent
 from callcenter.web.live import LiveBoard
+from callcenter.web.monitor_pages import live_calls
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
@@ -51,3 +53,24 @@ def test_script_state_prompt_and_replayed_events_are_folded_once() -> None:
     call = board.get("c1")
     assert (call.script, call.script_state, call.prompt_key, call.silence_windows) == (
         "silent_call", "retry", "silent.s2", 1)
+
+
+def test_a_monitoring_held_by_another_process_is_on_the_board_but_not_on_the_agents_call() -> None:
+    """Issue 17: the wallboard of every process lists who listens in, whichever process holds the call; the
+    agent's panel (LiveCall.as_dict) never carries it."""
+    board = LiveBoard()
+    who = {"supervisor": "lead", "mode": "listen", "purpose": "质检抽查"}
+    feed(board, "c1", [(0, ev.CALL_OFFERED, {}), (1, ev.AGENT_ANSWERED, {"agent": "a1", "rings": 1}),
+                       (5, ev.SUPERVISION_STARTED, who)])
+    assert board.monitors == {"c1": {"call_id": "c1", **who}}
+    assert "lead" not in str(board.get("c1").as_dict())
+    # A web-only process (no ARI application, nothing monitored here) lists it on its wallboard.
+    (row,) = live_calls(SimpleNamespace(board=board, monitoring=None))  # type: ignore[arg-type]
+    assert row["monitor"] == {"call_id": "c1", **who}
+    feed(board, "c1", [(9, ev.SUPERVISION_SWITCHED, {**who, "mode": "whisper", "from_mode": "listen"})], first_id=4)
+    assert board.monitors["c1"]["mode"] == "whisper"
+    feed(board, "c1", [(12, ev.SUPERVISION_ENDED, {**who, "mode": "whisper", "reason": "stopped"})], first_id=5)
+    assert board.monitors == {}
+    feed(board, "c2", [(0, ev.CALL_OFFERED, {}), (3, ev.SUPERVISION_STARTED, who), (8, ev.HANGUP, {"by": "caller"})],
+         first_id=6)
+    assert board.monitors == {}  # the call ended with its monitoring
