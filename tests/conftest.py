@@ -17,6 +17,7 @@ import pytest
 import structlog
 
 from callcenter.config import Settings, load_settings
+from callcenter.logs import configure_logging
 from callcenter.store import dispose_all, migrate
 
 PG_ADMIN_URL = os.environ.get("CALLCENTER_TEST_POSTGRES_URL", "")
@@ -24,6 +25,12 @@ PG_ADMIN_URL = os.environ.get("CALLCENTER_TEST_POSTGRES_URL", "")
 
 def _pg_available() -> bool:
     return bool(PG_ADMIN_URL)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Every test starts from the service's own logging (JSON lines on stderr, at info): structlog's bare default
+    # prints to stdout, where a command's output is read.
+    configure_logging("info")
 
 
 @pytest.fixture(autouse=True)
