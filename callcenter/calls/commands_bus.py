@@ -29,7 +29,7 @@ from typing import Any
 
 from callcenter.calls import commands as rows
 from callcenter.calls.commands import CHANNEL, DONE, FAILED, FINAL, NOT_LIVE, Command
-from callcenter.calls.fanout import close_quietly, listen, open_listener
+from callcenter.calls.fanout import close_quietly, keep_listening, listen, open_listener
 from callcenter.logs import get_logger
 from callcenter.store import is_embedded
 
@@ -209,27 +209,21 @@ class CommandBus:
             await asyncio.sleep(self.poll)
 
     async def _listen_forever(self) -> None:
-        attempt = 0
         purged = time.monotonic()
-        while True:
-            try:
-                if self._conn is None:
-                    await self._listen()
-                    attempt = 0
-                await self._sweep()
-                async for note in self._conn.notifies(timeout=self.poll):
-                    self._on_note(str(note.payload))
-                if time.monotonic() - purged > PURGE_EVERY:
-                    purged = time.monotonic()
-                    await self._purge()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                await self._drop()
-                delay = self.retry[min(attempt, len(self.retry) - 1)]
-                attempt += 1
-                log.warning("commands.listener_lost", error=str(exc).strip(), retry_in=delay)
-                await asyncio.sleep(delay)
+
+        async def follow() -> None:
+            nonlocal purged
+            await self._sweep()
+            async for note in self._conn.notifies(timeout=self.poll):
+                self._on_note(str(note.payload))
+            if time.monotonic() - purged > PURGE_EVERY:
+                purged = time.monotonic()
+                await self._purge()
+
+        def lost(exc: Exception, delay: float) -> None:
+            log.warning("commands.listener_lost", error=str(exc).strip(), retry_in=delay)
+
+        await keep_listening(lambda: self._conn is not None, self._listen, follow, self._drop, self.retry, lost)
 
     def _on_note(self, payload: str) -> None:
         parts = payload.split(" ", 4)

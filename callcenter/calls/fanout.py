@@ -117,6 +117,30 @@ async def listen(connect: Connect, channel: str) -> Any:
     return conn
 
 
+async def keep_listening(
+    connected: Callable[[], bool], listen: Callable[[], Awaitable[None]], work: Callable[[], Awaitable[None]],
+    drop: Callable[[], Awaitable[None]], retry: tuple[float, ...], lost: Callable[[Exception, float], None],
+) -> None:
+    """Run ``work`` over a listening connection until cancelled, listening again first whenever there is none.
+    A failure drops the connection and waits the next of ``retry`` (the last one repeats; a new connection starts
+    them over), after telling ``lost`` the error and the delay."""
+    attempt = 0
+    while True:
+        try:
+            if not connected():
+                await listen()
+                attempt = 0
+            await work()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await drop()
+            delay = retry[min(attempt, len(retry) - 1)]
+            attempt += 1
+            lost(exc, delay)
+            await asyncio.sleep(delay)
+
+
 async def close_quietly(conn: Any) -> None:
     """Close a listening connection that may be broken already (the server ended it)."""
     if conn is not None:
@@ -176,24 +200,16 @@ class PostgresFeed:
 
     async def run(self) -> None:
         await self.start()
-        attempt = 0
+
+        async def deliver() -> None:
+            await self._catch_up()
+            await self._follow()
+
+        def lost(exc: Exception, delay: float) -> None:
+            log.warning("timeline.listener_lost", error=str(exc).strip(), retry_in=delay, delivered=self.delivered)
+
         try:
-            while True:
-                try:
-                    if self._conn is None:
-                        await self._listen()
-                        attempt = 0
-                    await self._catch_up()
-                    await self._follow()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    await self._drop()
-                    delay = self.retry[min(attempt, len(self.retry) - 1)]
-                    attempt += 1
-                    log.warning("timeline.listener_lost", error=str(exc).strip(), retry_in=delay,
-                                delivered=self.delivered)
-                    await asyncio.sleep(delay)
+            await keep_listening(lambda: self._conn is not None, self._listen, deliver, self._drop, self.retry, lost)
         finally:
             await self._drop()
 
